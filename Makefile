@@ -1,0 +1,64 @@
+# Tàng Thư: `make demo` serves a sample collection; `make test` runs the whole suite.
+# Both install what they need first: Python packages into .venv, Mirador from npm,
+# and Debian packages where the step needs them.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY_STAMP := $(VENV)/.installed
+NPM_STAMP := viewer/node_modules/.package-lock.json
+MO := repository/translations/vi/LC_MESSAGES/messages.mo
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
+
+HOST ?= 127.0.0.1
+PORT ?= 8000
+IMAGE_PORT ?= 8182
+
+.PHONY: install demo test lint typecheck translations clean
+
+install: $(PY_STAMP) $(NPM_STAMP) $(MO)
+
+$(PY_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+$(NPM_STAMP): viewer/package.json viewer/package-lock.json
+	@command -v npm >/dev/null || { $(APT) update -q && $(APT) install -y -q nodejs npm; }
+	cd viewer && npm ci --no-audit --no-fund --loglevel=error
+
+$(MO): repository/translations/vi/LC_MESSAGES/messages.po $(PY_STAMP)
+	$(BIN)/pybabel compile --use-fuzzy -d repository/translations
+
+/usr/bin/chromium:
+	$(APT) update -q && $(APT) install -y -q chromium
+
+demo: install
+	$(BIN)/tangthu init-db
+	$(BIN)/tangthu load-sample
+	$(BIN)/tangthu demo-admin
+	TANGTHU_SESSION_COOKIE_SECURE=false TANGTHU_REMEMBER_COOKIE_SECURE=false \
+		$(BIN)/tangthu serve --host $(HOST) --port $(PORT) --image-port $(IMAGE_PORT)
+
+lint: $(PY_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(PY_STAMP)
+	$(BIN)/mypy image_server manifests
+
+test: install /usr/bin/chromium lint typecheck
+	$(BIN)/pytest
+
+translations: $(PY_STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output \
+		--project="Tàng Thư" --ignore-dirs=".* node_modules instance" \
+		-o repository/translations/messages.pot .
+	$(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete \
+		-i repository/translations/messages.pot -d repository/translations
+	$(BIN)/pybabel compile -d repository/translations
+
+clean:
+	rm -rf $(VENV) viewer/node_modules .pytest_cache .mypy_cache .ruff_cache tests/artifacts

@@ -1,0 +1,37 @@
+"""Tàng Thư image server: IIIF Image API 3.0 and 2.1 over pyramidal TIFFs, no database."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pyvips
+
+from .config import load_config
+from .views import ImageServer
+
+# Loaders an attacker could reach through a crafted derivative are never needed here:
+# we only ever read the TIFFs that ingest wrote.
+BLOCKED_LOADERS = ("VipsForeignLoad",)
+ALLOWED_LOADERS = ("VipsForeignLoadTiff",)
+
+
+def configure_vips() -> None:
+    """Bound libvips' caches and block every loader but TIFF, once per process."""
+    pyvips.cache_set_max(0)
+    pyvips.cache_set_max_mem(64 * 1024 * 1024)
+    pyvips.operation_block_set(BLOCKED_LOADERS[0], True)
+    for loader in ALLOWED_LOADERS:
+        pyvips.operation_block_set(loader, False)
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> ImageServer:
+    """Build the image server WSGI app; see ``config.DEFAULTS`` for the keys it reads.
+
+    ``VIPS_LOCKDOWN`` (default true) blocks every libvips loader but TIFF. The block is
+    process-wide, so a process that also ingests (a test, say) turns it off.
+    """
+    settings = load_config(config)
+    if settings["VIPS_LOCKDOWN"]:
+        configure_vips()
+    return ImageServer(settings)

@@ -1,0 +1,42 @@
+"""Image server settings: defaults, then TANGTHU_* environment variables, then the caller's."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+DEFAULTS: dict[str, Any] = {
+    # Where derivatives live; the repository writes there, we only read.
+    "STORAGE_URL": (PROJECT_ROOT / "instance" / "storage").as_uri(),
+    # Public base URL of this server, as clients see it; empty means "from the Host header".
+    "IMAGE_URL": "",
+    "MAX_WIDTH": 12_000,
+    "MAX_HEIGHT": 12_000,
+    "MAX_AREA": 40_000_000,
+    "JPEG_QUALITY": 85,
+    "CACHE_MAX_AGE": 86_400,
+    "SOURCE_CACHE_SIZE": 256,
+    "VIPS_LOCKDOWN": True,
+}
+
+
+def load_config(
+    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Layer defaults, ``TANGTHU_*`` variables (JSON-decoded where they parse) and overrides."""
+    config = dict(DEFAULTS)
+    for name, raw in (os.environ if environ is None else environ).items():
+        if not name.startswith("TANGTHU_"):
+            continue
+        try:
+            value: Any = json.loads(raw)
+        except ValueError:
+            value = raw
+        config[name.removeprefix("TANGTHU_")] = value
+    config.update(overrides or {})
+    return config

@@ -1,0 +1,207 @@
+"""Turn an ImageRequest and what we know of the source into a Plan: pure geometry.
+
+Everything a request can get wrong is found here, before any pixel is decoded.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .errors import BadRequest
+from .request import ImageRequest, Region, Rotation, Size, Version
+
+
+@dataclass(frozen=True, slots=True)
+class Level:
+    """One page of the pyramid: its size and its factor against full resolution."""
+
+    width: int
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
+class SourceInfo:
+    width: int
+    height: int
+    levels: tuple[Level, ...]
+    tile_width: int
+    tile_height: int
+
+    def scale_factors(self) -> list[int]:
+        return [round(self.width / level.width) for level in self.levels]
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_width: int
+    max_height: int
+    max_area: int
+
+
+@dataclass(frozen=True, slots=True)
+class Box:
+    x: int
+    y: int
+    w: int
+    h: int
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    region: Box  # in full-resolution pixels
+    width: int  # output size before rotation
+    height: int
+    page: int  # the pyramid page to read from
+    page_region: Box  # the region in that page's pixels
+    rotation: Rotation
+    quality: str
+    format: str
+    canonical: str  # canonical region/size/rotation/quality.format
+
+    @property
+    def is_tile(self) -> bool:
+        """True for a cheap read: small output from no more than a few stored tiles."""
+        return (
+            self.rotation.degrees == 0
+            and self.page_region.w <= 1024
+            and self.page_region.h <= 1024
+            and self.width <= 1024
+            and self.height <= 1024
+        )
+
+
+def resolve_region(region: Region, width: int, height: int) -> Box:
+    if region.kind == "full":
+        return Box(0, 0, width, height)
+    if region.kind == "square":
+        side = min(width, height)
+        return Box((width - side) // 2, (height - side) // 2, side, side)
+    if region.kind == "percent":
+        x = round(region.x * width / 100)
+        y = round(region.y * height / 100)
+        w = round(region.w * width / 100)
+        h = round(region.h * height / 100)
+    else:
+        x, y, w, h = int(region.x), int(region.y), int(region.w), int(region.h)
+    if x >= width or y >= height:
+        raise BadRequest("region lies outside the image", "region")
+    w, h = min(w, width - x), min(h, height - y)
+    if w <= 0 or h <= 0:
+        raise BadRequest("region is smaller than one pixel", "region")
+    return Box(x, y, w, h)
+
+
+def _fit_limits(w: float, h: float, limits: Limits) -> tuple[int, int]:
+    """Scale (w, h) down, keeping the aspect ratio, until it fits every limit."""
+    scale = min(
+        1.0, limits.max_width / w, limits.max_height / h, math.sqrt(limits.max_area / (w * h))
+    )
+    return max(1, math.floor(w * scale)), max(1, math.floor(h * scale))
+
+
+def resolve_size(size: Size, box: Box, version: Version, limits: Limits) -> tuple[int, int]:
+    rw, rh = box.w, box.h
+    upscale_allowed = size.upscale or version is Version.V2
+    if size.kind in ("max", "full"):
+        if size.upscale:
+            scale = min(
+                limits.max_width / rw,
+                limits.max_height / rh,
+                math.sqrt(limits.max_area / (rw * rh)),
+            )
+            return _fit_limits(rw * scale, rh * scale, limits)
+        if size.kind == "full" and (
+            rw > limits.max_width or rh > limits.max_height or rw * rh > limits.max_area
+        ):
+            raise BadRequest("size 'full' is larger than this server allows; use 'max'", "size")
+        return _fit_limits(rw, rh, limits)
+    if size.kind == "pct":
+        pct = size.pct or 0.0
+        w, h = round(rw * pct / 100), round(rh * pct / 100)
+    elif size.kind == "w":
+        w = size.w or 0
+        h = round(rh * w / rw)
+    elif size.kind == "h":
+        h = size.h or 0
+        w = round(rw * h / rh)
+    elif size.kind == "wh":
+        w, h = size.w or 0, size.h or 0
+    else:  # best fit inside w,h
+        scale = min((size.w or 0) / rw, (size.h or 0) / rh)
+        if not upscale_allowed:
+            scale = min(scale, 1.0)
+        w, h = round(rw * scale), round(rh * scale)
+        # Rounding must never push the confined side over its bound.
+        w, h = min(w, size.w or w), min(h, size.h or h)
+    if w < 1 or h < 1:
+        raise BadRequest("the requested size is smaller than one pixel", "size")
+    if not upscale_allowed and (w > rw or h > rh):
+        raise BadRequest("size larger than the region needs the '^' prefix", "size")
+    if w > limits.max_width or h > limits.max_height or w * h > limits.max_area:
+        raise BadRequest(
+            f"size {w}x{h} exceeds this server's limits "
+            f"(maxWidth {limits.max_width}, maxHeight {limits.max_height}, "
+            f"maxArea {limits.max_area})",
+            "size",
+        )
+    return w, h
+
+
+def choose_page(source: SourceInfo, box: Box, width: int, height: int) -> int:
+    """The smallest pyramid page that still has at least the requested resolution."""
+    best = 0
+    for index, level in enumerate(source.levels):
+        scale_x = level.width / source.width
+        scale_y = level.height / source.height
+        # A one-pixel tolerance lets exact tile requests on rounded levels use them.
+        if box.w * scale_x + 1 >= width and box.h * scale_y + 1 >= height:
+            best = index
+        else:
+            break
+    return best
+
+
+def page_box(source: SourceInfo, page: int, box: Box) -> Box:
+    level = source.levels[page]
+    if page == 0:
+        return box
+    sx, sy = level.width / source.width, level.height / source.height
+    x0, y0 = math.floor(box.x * sx), math.floor(box.y * sy)
+    x1 = min(level.width, max(x0 + 1, round((box.x + box.w) * sx)))
+    y1 = min(level.height, max(y0 + 1, round((box.y + box.h) * sy)))
+    return Box(x0, y0, x1 - x0, y1 - y0)
+
+
+def canonical(
+    request: ImageRequest, source: SourceInfo, box: Box, width: int, height: int, limits: Limits
+) -> str:
+    full = box == Box(0, 0, source.width, source.height)
+    region = "full" if full else f"{box.x},{box.y},{box.w},{box.h}"
+    max_size = resolve_size(Size("max"), box, Version.V3, limits)
+    if request.version is Version.V3:
+        upscaled = width > box.w or height > box.h
+        size = ("^" if upscaled else "") + (
+            "max" if (width, height) == max_size else f"{width},{height}"
+        )
+    else:
+        size = "full" if full and (width, height) == (box.w, box.h) else f"{width},"
+    quality = "default" if request.quality == "color" else request.quality
+    return f"{region}/{size}/{request.rotation}/{quality}.{request.format}"
+
+
+def plan(request: ImageRequest, source: SourceInfo, limits: Limits) -> Plan:
+    box = resolve_region(request.region, source.width, source.height)
+    width, height = resolve_size(request.size, box, request.version, limits)
+    page = choose_page(source, box, width, height)
+    return Plan(
+        region=box,
+        width=width,
+        height=height,
+        page=page,
+        page_region=page_box(source, page, box),
+        rotation=request.rotation,
+        quality=request.quality,
+        format=request.format,
+        canonical=canonical(request, source, box, width, height, limits),
+    )

@@ -1,0 +1,78 @@
+"""Find a pyramid by identifier and keep recently used ones open."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pyvips
+
+from .errors import NotFound
+from .plan import SourceInfo
+from .pyramids import open_pages, source_info
+from .request import IDENTIFIER
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    identifier: str
+    path: Path
+    info: SourceInfo
+    fingerprint: str  # changes whenever the derivative file changes
+    modified: float
+    pages: tuple[pyvips.Image, ...]
+
+
+def storage_root(storage_url: str) -> Path:
+    parsed = urlparse(storage_url)
+    if parsed.scheme != "file":
+        raise ValueError(f"the image server reads file:// storage, not {parsed.scheme!r}")
+    return Path(unquote(parsed.path))
+
+
+class SourceStore:
+    """A bounded LRU of opened pyramids, re-read when the file on disk changes."""
+
+    def __init__(self, root: Path, capacity: int) -> None:
+        self.root = root
+        self.capacity = capacity
+        self._lock = threading.Lock()
+        self._open: OrderedDict[str, Source] = OrderedDict()
+
+    def path_for(self, identifier: str) -> Path:
+        # The identifier is checked against a strict pattern, so it can never name a path.
+        if not IDENTIFIER.match(identifier):
+            raise NotFound("no image has this identifier", "identifier")
+        return self.root / "pyramids" / f"{identifier}.tif"
+
+    def get(self, identifier: str) -> Source:
+        path = self.path_for(identifier)
+        try:
+            stat = os.stat(path)
+        except OSError as exc:
+            raise NotFound("no image has this identifier", "identifier") from exc
+        fingerprint = f"{stat.st_mtime_ns:x}-{stat.st_size:x}"
+        with self._lock:
+            source = self._open.get(identifier)
+            if source is not None and source.fingerprint == fingerprint:
+                self._open.move_to_end(identifier)
+                return source
+        source = self._load(identifier, path, fingerprint, stat.st_mtime)
+        with self._lock:
+            self._open[identifier] = source
+            self._open.move_to_end(identifier)
+            while len(self._open) > self.capacity:
+                self._open.popitem(last=False)
+        return source
+
+    @staticmethod
+    def _load(identifier: str, path: Path, fingerprint: str, modified: float) -> Source:
+        try:
+            pages = open_pages(path)
+        except pyvips.Error as exc:
+            raise NotFound("this image's derivative cannot be read", "identifier") from exc
+        return Source(identifier, path, source_info(pages), fingerprint, modified, pages)

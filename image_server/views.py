@@ -1,0 +1,179 @@
+"""The WSGI edge: route, call the pure layers and pyvips, and render errors in one place.
+
+This is plain WSGI rather than Flask because the tile path is the hottest code in
+Tàng Thư and a framework's per-request work would cost a large share of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterable
+from email.utils import formatdate
+from typing import Any
+from urllib.parse import quote
+
+from . import transform
+from .errors import IIIFError, NotFound
+from .info import CONTEXT_2, CONTEXT_3, PROFILE_2, PROFILE_3, info_json
+from .plan import Limits, plan
+from .request import BaseRequest, ImageRequest, InfoRequest, Version, parse_path
+from .sources import Source, SourceStore, storage_root
+
+log = logging.getLogger(__name__)
+
+StartResponse = Callable[..., Any]
+Headers = list[tuple[str, str]]
+
+STATUS_LINES = {
+    200: "200 OK",
+    204: "204 No Content",
+    303: "303 See Other",
+    304: "304 Not Modified",
+    400: "400 Bad Request",
+    401: "401 Unauthorized",
+    403: "403 Forbidden",
+    404: "404 Not Found",
+    405: "405 Method Not Allowed",
+    500: "500 Internal Server Error",
+    501: "501 Not Implemented",
+    503: "503 Service Unavailable",
+}
+CORS: Headers = [("Access-Control-Allow-Origin", "*")]
+
+
+class Response:
+    __slots__ = ("status", "headers", "body")
+
+    def __init__(self, status: int, headers: Headers, body: bytes = b"") -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+
+def text_response(status: int, message: str) -> Response:
+    return Response(
+        status, [("Content-Type", "text/plain; charset=utf-8")], (message + "\n").encode()
+    )
+
+
+def raw_path(environ: dict[str, Any]) -> str:
+    """The request path still percent-encoded, so an encoded '/' in an id stays one segment."""
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if raw:
+        path = str(raw).split("?", 1)[0]
+        script = environ.get("SCRIPT_NAME", "")
+        return path[len(script) :] if script and path.startswith(script) else path
+    path_info: str = environ.get("PATH_INFO", "")
+    return quote(path_info.encode("latin-1"), safe="/:,!^;=")
+
+
+class ImageServer:
+    """A WSGI application serving the IIIF Image API from pyramidal TIFFs."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+        self.limits = Limits(
+            int(config["MAX_WIDTH"]), int(config["MAX_HEIGHT"]), int(config["MAX_AREA"])
+        )
+        self.sources = SourceStore(
+            storage_root(str(config["STORAGE_URL"])), int(config["SOURCE_CACHE_SIZE"])
+        )
+        self.cache_control = f"public, max-age={int(config['CACHE_MAX_AGE'])}"
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        try:
+            if method == "OPTIONS":
+                response = Response(
+                    204,
+                    [
+                        ("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS"),
+                        ("Access-Control-Allow-Headers", "Authorization, If-None-Match"),
+                        ("Access-Control-Max-Age", "86400"),
+                    ],
+                )
+            elif method not in ("GET", "HEAD"):
+                response = text_response(405, "only GET, HEAD and OPTIONS are allowed")
+                response.headers.append(("Allow", "GET, HEAD, OPTIONS"))
+            else:
+                response = self.dispatch(environ)
+        except IIIFError as exc:
+            response = text_response(exc.status, str(exc))
+        except Exception:  # a bug of ours: log it, never show it
+            log.exception("image request failed: %s", environ.get("PATH_INFO"))
+            response = text_response(500, "internal server error")
+        headers = response.headers + CORS
+        headers.append(("Content-Length", str(len(response.body))))
+        start_response(STATUS_LINES.get(response.status, str(response.status)), headers)
+        return [] if method == "HEAD" else [response.body]
+
+    def dispatch(self, environ: dict[str, Any]) -> Response:
+        path = raw_path(environ)
+        if path == "/health":
+            return text_response(200, "ok")
+        if not path.startswith("/iiif/"):
+            raise NotFound("not found; image URLs start with /iiif/3/ or /iiif/2/")
+        route = parse_path(path[len("/iiif/") :])
+        base = self.service_id(environ, route.version, route.identifier)
+        if isinstance(route, BaseRequest):
+            return Response(303, [("Location", f"{base}/info.json")])
+        source = self.sources.get(route.identifier)
+        if isinstance(route, InfoRequest):
+            return self.info(environ, route.version, base, source)
+        if isinstance(route, ImageRequest):
+            return self.image(environ, route, base, source)
+        raise NotFound("this server has no such service", "identifier")
+
+    def service_id(self, environ: dict[str, Any], version: Version, identifier: str) -> str:
+        public = str(self.config.get("IMAGE_URL") or "")
+        if not public:
+            host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "localhost")
+            public = f"{environ.get('wsgi.url_scheme', 'http')}://{host}"
+            public += environ.get("SCRIPT_NAME", "")
+        return f"{public.rstrip('/')}/iiif/{version.value}/{quote(identifier, safe='')}"
+
+    def info(
+        self, environ: dict[str, Any], version: Version, base: str, source: Source
+    ) -> Response:
+        document = info_json(version, base, source.info, self.limits)
+        context = CONTEXT_3 if version is Version.V3 else CONTEXT_2
+        profile = PROFILE_3 if version is Version.V3 else PROFILE_2
+        if "application/ld+json" in environ.get("HTTP_ACCEPT", ""):
+            content_type = f'application/ld+json;profile="{context}"'
+        else:
+            content_type = "application/json"
+        etag = f'"{source.fingerprint}-i{version.value}"'
+        headers = [
+            ("Content-Type", content_type),
+            ("Link", f'<{profile}>;rel="profile"'),
+            ("Cache-Control", self.cache_control),
+            ("ETag", etag),
+            ("Last-Modified", formatdate(source.modified, usegmt=True)),
+        ]
+        if environ.get("HTTP_IF_NONE_MATCH") == etag:
+            return Response(304, headers)
+        return Response(200, headers, json.dumps(document).encode())
+
+    def image(
+        self, environ: dict[str, Any], request: ImageRequest, base: str, source: Source
+    ) -> Response:
+        image_plan = plan(request, source.info, self.limits)
+        digest = hashlib.blake2s(
+            f"{source.fingerprint}/{image_plan.canonical}".encode(), digest_size=12
+        ).hexdigest()
+        etag = f'"{digest}"'
+        profile = PROFILE_3 if request.version is Version.V3 else PROFILE_2
+        headers = [
+            ("Content-Type", transform.MEDIA_TYPES[image_plan.format]),
+            ("Link", f'<{base}/{image_plan.canonical}>;rel="canonical", <{profile}>;rel="profile"'),
+            ("Cache-Control", self.cache_control),
+            ("ETag", etag),
+            ("Last-Modified", formatdate(source.modified, usegmt=True)),
+        ]
+        if environ.get("HTTP_IF_NONE_MATCH") == etag:
+            return Response(304, headers)
+        image = transform.render(image_plan, source.pages[image_plan.page])
+        body = transform.encode(image, image_plan.format, int(self.config["JPEG_QUALITY"]))
+        return Response(200, headers, body)

@@ -1,0 +1,134 @@
+"""Tàng Thư repository: the Flask app that stores, describes and publishes objects."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, request, session
+from flask_login import current_user
+
+from .config import DEFAULTS
+from .extensions import babel, csrf, db, login_manager
+from .storage import Storage, open_storage
+
+log = logging.getLogger(__name__)
+
+
+def _secret_key(instance: Path) -> str:
+    """From the environment, or made once per instance and kept out of the repo."""
+    path = instance / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def select_locale() -> str:
+    choice = session.get("lang")
+    languages = babel_languages()
+    if choice in languages:
+        return str(choice)
+    return request.accept_languages.best_match(languages) or languages[0]
+
+
+def babel_languages() -> list[str]:
+    from flask import current_app
+
+    return list(current_app.config["LANGUAGES"])
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the repository app: defaults, then instance/config.py, then TANGTHU_* vars.
+
+    ``config`` (used by tests) is applied last; its ``INSTANCE_PATH`` picks the instance
+    folder, as does the ``TANGTHU_INSTANCE_PATH`` variable.
+    """
+    overrides = dict(config or {})
+    instance_path = overrides.pop("INSTANCE_PATH", None) or os.environ.get("TANGTHU_INSTANCE_PATH")
+    app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_prefixed_env("TANGTHU")
+    app.config.from_mapping(overrides)
+    instance = Path(app.instance_path)
+    instance.mkdir(parents=True, exist_ok=True)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _secret_key(instance)
+    app.config["SQLALCHEMY_DATABASE_URI"] = (
+        app.config.get("DATABASE_URL") or f"sqlite:///{instance / 'tangthu.sqlite'}"
+    )
+    app.config["STORAGE_URL"] = app.config.get("STORAGE_URL") or (instance / "storage").as_uri()
+    app.config.setdefault("STAGING_DIR", str(instance / "staging"))
+
+    db.init_app(app)
+    csrf.init_app(app)
+    babel.init_app(
+        app,
+        locale_selector=select_locale,
+        default_translation_directories=str(Path(__file__).parent / "translations"),
+    )
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    app.extensions["tangthu.storage"] = open_storage(app.config["STORAGE_URL"])
+
+    from .services.ingest import restrict_vips_loaders
+
+    restrict_vips_loaders()
+    _register_blueprints(app)
+    _register_context(app)
+    from .cli import register_commands
+    from .errors import register_error_handlers
+
+    register_error_handlers(app)
+    register_commands(app)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from viewer import bp as viewer_bp
+
+    from .admin import bp as admin_bp
+    from .api import bp as api_bp
+    from .auth import bp as auth_bp
+    from .public import bp as public_bp
+
+    for blueprint in (public_bp, api_bp, auth_bp, admin_bp, viewer_bp):
+        app.register_blueprint(blueprint)
+
+
+def _register_context(app: Flask) -> None:
+    from flask_babel import get_locale
+
+    from .models import User
+
+    @login_manager.user_loader
+    def load_user(user_id: str) -> User | None:
+        return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+
+    from .web import localized, thumbnail_url
+
+    app.add_template_filter(localized, "localized")
+    app.add_template_global(thumbnail_url, "thumbnail_url")
+
+    @app.context_processor
+    def site_context() -> dict[str, Any]:
+        locale = str(get_locale() or app.config["BABEL_DEFAULT_LOCALE"])
+        names = app.config["LIBRARY_NAME"]
+        return {
+            "locale": locale,
+            "library_name": names.get(locale) or next(iter(names.values())),
+            "languages": app.config["LANGUAGES"],
+            "current_user": current_user,
+        }
+
+
+def get_storage() -> Storage:
+    from flask import current_app
+
+    storage: Storage = current_app.extensions["tangthu.storage"]
+    return storage

@@ -1,0 +1,31 @@
+"""Defaults for the repository. Deployments override them with TANGTHU_* variables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+DEFAULTS: dict[str, Any] = {
+    # Public base URLs: every id in a manifest is made from these, so proxies work.
+    "PUBLIC_URL": "http://127.0.0.1:8000",
+    "IMAGE_URL": "http://127.0.0.1:8182",
+    # Empty means a SQLite file and a storage folder inside the instance folder.
+    "DATABASE_URL": "",
+    "STORAGE_URL": "",
+    "LIBRARY_NAME": {"vi": "Thư viện Tàng Thư", "en": "Tàng Thư Library"},
+    # Ingest limits: every upload is hostile until checked.
+    "MAX_FILE_BYTES": 1024 * 1024 * 1024,
+    "MAX_IMAGE_PIXELS": 400_000_000,
+    "MAX_CONTENT_LENGTH": 2 * 1024 * 1024 * 1024,
+    "PYRAMID_TILE_SIZE": 256,
+    "PYRAMID_QUALITY": 85,
+    # Sessions: secure by default; the demo, on plain http, turns Secure off.
+    "SESSION_COOKIE_SECURE": True,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "REMEMBER_COOKIE_SECURE": True,
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "WTF_CSRF_TIME_LIMIT": 8 * 3600,
+    "LANGUAGES": ["vi", "en"],
+    "BABEL_DEFAULT_LOCALE": "vi",
+    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+}

@@ -1,0 +1,55 @@
+"""One place that turns every refusal into a clear page or plain text, never a trace."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, render_template, request
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+def _wants_text() -> bool:
+    return request.path.startswith(("/iiif/", "/oai", "/auth/token"))
+
+
+def render_error(status: int, title: str, message: str) -> tuple[str, int, dict[str, str]]:
+    if _wants_text():
+        return f"{message}\n", status, {"Content-Type": "text/plain; charset=utf-8"}
+    return render_template("error.html", status=status, title=title, message=message), status, {}
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(error: CSRFError) -> tuple[str, int, dict[str, str]]:
+        message = _("The form expired or lacked its security token. Reload it and try again.")
+        return render_error(400, _("Form expired"), message)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> tuple[str, int, dict[str, str]]:
+        status = error.code or 500
+        titles = {
+            400: _("Bad request"),
+            403: _("Not allowed"),
+            404: _("Not found"),
+            405: _("Method not allowed"),
+            413: _("Upload too large"),
+        }
+        message = error.description or ""
+        if status == 404 and not _wants_text():
+            message = _("There is nothing at this address.")
+        return render_error(status, titles.get(status, _("Error")), message)
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> tuple[str, int, dict[str, str]]:
+        if isinstance(error, HTTPException):
+            return http_error(error)
+        log.exception("unhandled error on %s", request.path)
+        return render_error(
+            500,
+            _("Something went wrong"),
+            _("The server could not finish this request. It has been logged."),
+        )

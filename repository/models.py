@@ -1,0 +1,96 @@
+"""Database records. Behaviour lives in services/, not here."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, date, datetime
+from typing import Any
+
+from flask_login import UserMixin
+from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .extensions import db
+
+_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+
+
+def new_id(length: int = 12) -> str:
+    """An opaque, URL-safe, unguessable id: never a file name, never sequential."""
+    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Collection(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    title: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    description: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    default_access: Mapped[str] = mapped_column(String(20), default="open")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    items: Mapped[list[Item]] = relationship(back_populates="collection")
+
+
+class Item(db.Model):
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collection.id"), index=True)
+    title: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    summary: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    # Dublin Core: {"creator": [{"value": "Nguyễn Du", "lang": "vi"}], ...}
+    dc: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    viewing_direction: Mapped[str] = mapped_column(String(20), default="left-to-right")
+    access: Mapped[str] = mapped_column(String(20), default="open")
+    embargo_until: Mapped[date | None] = mapped_column(default=None)
+    status: Mapped[str] = mapped_column(String(20), default="draft", index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(default=None)
+    collection: Mapped[Collection] = relationship(back_populates="items")
+    images: Mapped[list[Image]] = relationship(
+        back_populates="item", order_by="Image.position", cascade="all, delete-orphan"
+    )
+
+
+class Image(db.Model):
+    __table_args__ = (UniqueConstraint("item_id", "position"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    item_id: Mapped[str] = mapped_column(ForeignKey("item.id"), index=True)
+    position: Mapped[int]
+    label: Mapped[str] = mapped_column(String(255), default="")
+    original_name: Mapped[str] = mapped_column(String(255), default="")
+    media_type: Mapped[str] = mapped_column(String(50))
+    width: Mapped[int]
+    height: Mapped[int]
+    byte_size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    derivative_sha256: Mapped[str] = mapped_column(String(64))
+    master_key: Mapped[str] = mapped_column(String(255))
+    pyramid_key: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    item: Mapped[Item] = relationship(back_populates="images")
+
+
+class User(UserMixin, db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20), default="reader")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in ("admin", "curator")
+
+
+class Event(db.Model):
+    """A change to a published resource: feeds Change Discovery, OAI-PMH and sitemaps."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    activity: Mapped[str] = mapped_column(String(10))  # Create, Update, Delete
+    object_type: Mapped[str] = mapped_column(String(20))  # Manifest, Collection
+    object_id: Mapped[str] = mapped_column(String(80), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -1,0 +1,78 @@
+"""Draw a small sample collection: 'manuscript' pages with visible page numbers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyvips
+
+
+@dataclass(frozen=True, slots=True)
+class SampleBook:
+    folder: str
+    title: dict[str, str]
+    summary: dict[str, str]
+    pages: int
+    viewing_direction: str
+
+
+BOOKS = (
+    SampleBook(
+        folder="truyen-kieu",
+        title={"vi": "Đoạn trường tân thanh (bản mẫu)", "en": "The Tale of Kiều (sample)"},
+        summary={
+            "vi": "Bản Nôm mẫu, đọc từ phải sang trái.",
+            "en": "A sample Nôm book, read from right to left.",
+        },
+        pages=6,
+        viewing_direction="right-to-left",
+    ),
+    SampleBook(
+        folder="dia-ba",
+        title={
+            "vi": "Địa bạ làng Phú Xuân (bản mẫu)",
+            "en": "Phú Xuân village land register (sample)",
+        },
+        summary={
+            "vi": "Sổ địa bạ mẫu, đọc từ trái sang phải.",
+            "en": "A sample land register, read from left to right.",
+        },
+        pages=4,
+        viewing_direction="left-to-right",
+    ),
+)
+
+
+def draw_page(number: int, heading: str, width: int = 2000, height: int = 2800) -> pyvips.Image:
+    """A parchment page with ruled columns, a heading and a large page number."""
+    noise = pyvips.Image.gaussnoise(width // 8, height // 8, sigma=6, mean=0).resize(8)
+    paper = (noise + [236, 222, 190]).cast("uchar").copy(interpretation="srgb")
+    margin = width // 12
+    ink = [70, 45, 30]
+    page = paper.draw_rect(ink, margin, margin, width - 2 * margin, height - 2 * margin, fill=False)
+    column = (width - 2 * margin) // 10
+    for x in range(margin + column, width - margin, column):
+        page = page.draw_line(ink, x, margin, x, height - margin)
+        for row, y in enumerate(range(margin + 150, height - margin - 100, 150)):
+            glyph = column // 2 - (row * 7 + x) % 30  # uneven, like brush strokes
+            page = page.draw_rect(
+                [120, 90, 65], x - column // 2 - glyph // 2, y, glyph, 80, fill=True
+            )
+    label = pyvips.Image.text(f"<b>{number}</b>", dpi=1200, font="sans")
+    heading_text = pyvips.Image.text(heading, dpi=300, font="serif", width=width - 4 * margin)
+    box_w, box_h = label.width + 120, label.height + 120
+    x0, y0 = (width - box_w) // 2, (height - box_h) // 2
+    page = page.draw_rect([250, 245, 235], x0, y0, box_w, box_h, fill=True)
+    page = page.draw_mask([160, 20, 20], label, x0 + 60, y0 + 60)
+    return page.draw_mask(ink, heading_text, 2 * margin, margin // 3)
+
+
+def write_book(book: SampleBook, root: Path) -> Path:
+    folder = root / book.folder
+    folder.mkdir(parents=True, exist_ok=True)
+    for number in range(1, book.pages + 1):
+        target = folder / f"tờ {number}.jpg"
+        if not target.exists():
+            draw_page(number, book.title["vi"]).jpegsave(str(target), Q=88)
+    return folder

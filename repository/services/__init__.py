@@ -1,0 +1,1 @@
+"""Domain operations. They take plain values and frozen dataclasses, never a request."""

@@ -1,0 +1,61 @@
+"""Small helpers shared by the blueprints: the current viewer, URLs, settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import current_app
+from flask_babel import get_locale
+from flask_login import current_user
+
+from image_server.pyramids import PyramidSettings
+from manifests import Urls
+
+from .services.access import ANONYMOUS, Viewer
+from .services.ingest import IngestSettings
+
+
+def current_viewer() -> Viewer:
+    if current_user.is_authenticated:
+        return Viewer(role=current_user.role)
+    return ANONYMOUS
+
+
+def public_urls() -> Urls:
+    return Urls(current_app.config["PUBLIC_URL"], current_app.config["IMAGE_URL"])
+
+
+def ingest_settings() -> IngestSettings:
+    config = current_app.config
+    return IngestSettings(
+        max_file_bytes=int(config["MAX_FILE_BYTES"]),
+        max_pixels=int(config["MAX_IMAGE_PIXELS"]),
+        pyramid=PyramidSettings(int(config["PYRAMID_TILE_SIZE"]), int(config["PYRAMID_QUALITY"])),
+        staging_dir=Path(config["STAGING_DIR"]),
+    )
+
+
+def localized(values: dict[str, str] | None) -> str:
+    """Pick the text in the reader's language, else Vietnamese, else anything."""
+    if not values:
+        return ""
+    locale = str(get_locale() or "vi")
+    for lang in (locale, "vi", "en"):
+        if values.get(lang):
+            return values[lang]
+    return next((v for v in values.values() if v), "")
+
+
+def thumbnail_url(image_id: str, width: int, height: int, edge: int = 256) -> str:
+    """A thumbnail from the image server, at an exact size so caches share it."""
+    from manifests.builder import fit
+
+    w, h = fit(width, height, edge)
+    return f"{public_urls().image_service(image_id)}/full/{w},{h}/0/default.jpg"
+
+
+def safe_next(target: str | None, default: str) -> str:
+    """Only same-site paths may be redirect targets."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return default

@@ -1,0 +1,91 @@
+"""Fixtures after Flask's tutorial: app, client and runner, each test with its own instance."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+
+from repository import create_app
+from tests.helpers import draw_grid_image
+
+ROOT = Path(__file__).resolve().parents[1]
+STANDARDS = ROOT.parent / "shared" / "standards"
+ARTIFACTS = ROOT / "tests" / "artifacts"
+
+
+@pytest.fixture(scope="session")
+def standards() -> Path:
+    if not (STANDARDS / "iiif-presentation-3.0.schema.json").exists():
+        pytest.fail(f"the shared standards folder is missing: expected {STANDARDS}")
+    return STANDARDS
+
+
+@pytest.fixture(scope="session")
+def presentation_schema(standards: Path) -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(
+        (standards / "iiif-presentation-3.0.schema.json").read_text()
+    )
+    return schema
+
+
+@pytest.fixture
+def instance(tmp_path: Path) -> Path:
+    return tmp_path / "instance"
+
+
+@pytest.fixture
+def app_config(instance: Path) -> dict[str, Any]:
+    return {
+        "INSTANCE_PATH": str(instance),
+        "TESTING": True,
+        "SECRET_KEY": "test-only-secret",
+        "SESSION_COOKIE_SECURE": False,
+        "REMEMBER_COOKIE_SECURE": False,
+    }
+
+
+@pytest.fixture
+def app(app_config: dict[str, Any]) -> Iterator[Flask]:
+    app = create_app(app_config)
+    with app.app_context():
+        from repository.extensions import db
+
+        db.create_all()
+    yield app
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def make_pages(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Write ``count`` JPEG pages named 1.jpg … count.jpg into a new folder."""
+
+    def make(
+        count: int = 3,
+        width: int = 1200,
+        height: int = 900,
+        name: str = "pages",
+        names: list[str] | None = None,
+    ) -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        for index, file_name in enumerate(names or [f"{n}.jpg" for n in range(1, count + 1)]):
+            page = draw_grid_image(width + index, height)
+            page.jpegsave(str(folder / file_name), Q=92)
+        return folder
+
+    return make

@@ -1,0 +1,31 @@
+"""Helpers shared by tests: generated images and form tokens."""
+
+from __future__ import annotations
+
+import re
+
+import pyvips
+
+
+def tile_colour(tx: int, ty: int) -> list[int]:
+    """A distinct colour for every 256-px cell, so a tile's pixels show where it came from."""
+    return [(40 + 50 * tx) % 256, (30 + 70 * ty) % 256, 128]
+
+
+def draw_grid_image(width: int, height: int, cell: int = 256) -> pyvips.Image:
+    """An sRGB image whose cells are flat colours from ``tile_colour``."""
+    image = pyvips.Image.black(width, height, bands=3).copy(interpretation="srgb")
+    for ty in range(0, (height + cell - 1) // cell):
+        for tx in range(0, (width + cell - 1) // cell):
+            image = image.draw_rect(
+                tile_colour(tx, ty), tx * cell, ty * cell, cell, cell, fill=True
+            )
+    return image.cast("uchar")
+
+
+def csrf_token(html: str) -> str:
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or re.search(
+        r'name="csrf_token" value="([^"]+)"', html
+    )
+    assert match, "no CSRF token in the form"
+    return match.group(1)

@@ -1,0 +1,104 @@
+"""Headless Chromium opens an item page and Mirador loads deep-zoom tiles over HTTP."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from repository import create_app
+from repository.extensions import db
+from repository.models import Item
+from tests.conftest import ARTIFACTS
+from tests.servers import Server, free_port
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+TILE = re.compile(r"/iiif/3/[a-z0-9]+/\d+,\d+,\d+,\d+/\d*,\d*/0/default\.jpg$")
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """The sample collection, served by both apps under gunicorn on free ports."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is missing: `make test` installs it")
+    instance = tmp_path_factory.mktemp("site") / "instance"
+    web_port, image_port = free_port(), free_port()
+    env = {
+        "TANGTHU_INSTANCE_PATH": str(instance),
+        "TANGTHU_SECRET_KEY": "browser-test-secret",
+        "TANGTHU_PUBLIC_URL": f"http://127.0.0.1:{web_port}",
+        "TANGTHU_IMAGE_URL": f"http://127.0.0.1:{image_port}",
+        "TANGTHU_SESSION_COOKIE_SECURE": "false",
+        "TANGTHU_STORAGE_URL": (instance / "storage").as_uri(),
+    }
+    app: Flask = create_app(
+        {
+            "INSTANCE_PATH": str(instance),
+            **{
+                k.removeprefix("TANGTHU_"): v
+                for k, v in env.items()
+                if k != "TANGTHU_INSTANCE_PATH"
+            },
+        }
+    )
+    result = app.test_cli_runner().invoke(args=["load-sample"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        rtl = db.session.execute(
+            db.select(Item.id).filter_by(viewing_direction="right-to-left")
+        ).scalar_one()
+    with Server("image_app", env, port=image_port), Server("repository_app", env, port=web_port):
+        yield {"web": f"http://127.0.0.1:{web_port}", "rtl_item": rtl}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def test_item_page_shows_mirador_with_zoomable_tiles(site: dict[str, str], browser) -> None:  # type: ignore[no-untyped-def]
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    tiles: list[tuple[int, str]] = []
+    page.on("response", lambda r: tiles.append((r.status, r.url)) if TILE.search(r.url) else None)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{site['web']}/items/{site['rtl_item']}")
+    page.wait_for_selector(".mirador-viewer", timeout=20_000)
+    for _ in range(60):
+        if sum(1 for status, _ in tiles if status == 200) >= 2:
+            break
+        page.wait_for_timeout(500)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "item-page.png"))
+    assert [s for s, _ in tiles if s != 200] == []
+    assert sum(1 for status, _ in tiles if status == 200) >= 2, tiles
+    assert errors == []
+    page.close()
+
+
+def test_home_page_links_to_the_sample_items(site: dict[str, str], browser) -> None:  # type: ignore[no-untyped-def]
+    page = browser.new_page()
+    page.goto(site["web"] + "/")
+    page.click(f"a[href='/items/{site['rtl_item']}']")
+    page.wait_for_selector(".mirador-viewer", timeout=20_000)
+    assert page.url.endswith(f"/items/{site['rtl_item']}")
+    page.close()

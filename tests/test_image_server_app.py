@@ -1,0 +1,102 @@
+"""The image server's WSGI app, driven in-process: routes, headers, and random paths."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from werkzeug.test import Client
+
+from image_server import create_app
+from image_server.pyramids import PyramidSettings, save_pyramid
+from tests.helpers import draw_grid_image
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Client:
+    root = tmp_path_factory.mktemp("storage")
+    (root / "pyramids").mkdir()
+    save_pyramid(draw_grid_image(1000, 700), root / "pyramids" / "page1.tif", PyramidSettings())
+    # In-process, the test also ingests, so the process-wide loader lock-down stays off.
+    app = create_app(
+        {
+            "STORAGE_URL": root.as_uri(),
+            "VIPS_LOCKDOWN": False,
+            "IMAGE_URL": "https://images.example.org",
+        }
+    )
+    return Client(app)
+
+
+def test_base_uri_redirects_to_info(client: Client) -> None:
+    response = client.get("/iiif/3/page1")
+    assert response.status_code == 303
+    assert response.headers["Location"] == "https://images.example.org/iiif/3/page1/info.json"
+
+
+def test_info_json_for_both_versions(client: Client) -> None:
+    v3 = client.get("/iiif/3/page1/info.json").get_json()
+    assert v3["type"] == "ImageService3" and v3["profile"] == "level2"
+    v2 = client.get("/iiif/2/page1/info.json").get_json()
+    assert v2["@id"] == "https://images.example.org/iiif/2/page1"
+    assert v2["profile"][0] == "http://iiif.io/api/image/2/level2.json"
+
+
+def test_json_ld_under_content_negotiation(client: Client) -> None:
+    response = client.get("/iiif/3/page1/info.json", headers={"Accept": "application/ld+json"})
+    assert response.headers["Content-Type"] == (
+        'application/ld+json;profile="http://iiif.io/api/image/3/context.json"'
+    )
+
+
+def test_cors_head_and_options(client: Client) -> None:
+    head = client.head("/iiif/3/page1/full/max/0/default.jpg")
+    assert head.status_code == 200 and head.data == b""
+    assert int(head.headers["Content-Length"]) > 0
+    options = client.options("/iiif/3/page1/info.json")
+    assert options.status_code == 204
+    assert options.headers["Access-Control-Allow-Origin"] == "*"
+    assert client.post("/iiif/3/page1/info.json").status_code == 405
+
+
+def test_canonical_link_and_etag(client: Client) -> None:
+    response = client.get("/iiif/3/page1/0,0,1000,700/max/0/color.jpg")
+    assert (
+        '<https://images.example.org/iiif/3/page1/full/max/0/default.jpg>;rel="canonical"'
+        in (response.headers["Link"])
+    )
+    again = client.get(
+        "/iiif/3/page1/full/max/0/default.jpg", headers={"If-None-Match": response.headers["ETag"]}
+    )
+    assert again.status_code == 304 and again.data == b""
+
+
+@pytest.mark.parametrize(
+    ("fmt", "media"),
+    [("png", "image/png"), ("webp", "image/webp"), ("gif", "image/gif"), ("tif", "image/tiff")],
+)
+def test_formats(client: Client, fmt: str, media: str) -> None:
+    response = client.get(f"/iiif/3/page1/full/!200,200/0/default.{fmt}")
+    assert response.status_code == 200 and response.headers["Content-Type"] == media
+
+
+segments = st.text(alphabet=st.characters(codec="utf-8"), max_size=20)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(segments, min_size=0, max_size=7), st.sampled_from(["2", "3", "x"]))
+def test_random_paths_never_cause_a_server_error(
+    client: Client, parts: list[str], version: str
+) -> None:
+    from urllib.parse import quote
+
+    path = "/iiif/" + "/".join([version, "page1", *(quote(p, safe="") for p in parts)])
+    response = client.get(path)
+    assert response.status_code in (200, 303, 400, 404, 501), (path, response.data)
+    if response.status_code >= 400:
+        assert response.headers["Content-Type"].startswith("text/plain")
+
+
+def test_only_iiif_paths_and_health_are_served(client: Client) -> None:
+    assert client.get("/etc/passwd").status_code == 404
+    assert client.get("/health").data == b"ok\n"

@@ -1,0 +1,216 @@
+"""Public pages, sign-in and the minimal admin, through Flask's test client."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+
+from repository.extensions import db
+from repository.models import Item
+from tests.helpers import csrf_token, draw_grid_image
+
+
+@dataclass(frozen=True)
+class Published:
+    id: str
+    first_image: str
+
+
+@pytest.fixture
+def published(runner: FlaskCliRunner, make_pages, app: Flask) -> Published:
+    folder = make_pages(count=2)
+    result = runner.invoke(
+        args=[
+            "ingest",
+            str(folder),
+            "--collection",
+            "sach",
+            "--title",
+            "Đại Việt sử ký",
+            "--direction",
+            "right-to-left",
+            "--publish",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        item = db.session.execute(db.select(Item)).scalar_one()
+        return Published(item.id, item.images[0].id)
+
+
+@pytest.fixture
+def curator(runner: FlaskCliRunner) -> tuple[str, str]:
+    result = runner.invoke(
+        args=["create-user", "--admin", "thuthu", "--password", "mat-khau-rat-dai"]
+    )
+    assert result.exit_code == 0, result.output
+    return "thuthu", "mat-khau-rat-dai"
+
+
+def sign_in(client: FlaskClient, username: str, password: str) -> None:
+    token = csrf_token(client.get("/auth/login").get_data(as_text=True))
+    response = client.post(
+        "/auth/login", data={"username": username, "password": password, "csrf_token": token}
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+
+
+def test_home_lists_collections_with_thumbnails(client: FlaskClient, published: Published) -> None:
+    html = client.get("/").get_data(as_text=True)
+    assert "Đại Việt sử ký" in html
+    assert f"/iiif/3/{published.first_image}/full/" in html
+
+
+def test_item_page_embeds_mirador_with_the_manifest(
+    client: FlaskClient, published: Published
+) -> None:
+    html = client.get(f"/items/{published.id}").get_data(as_text=True)
+    assert f'data-manifest="http://127.0.0.1:8000/iiif/{published.id}/manifest"' in html
+    assert "/viewer/mirador/mirador.min.js" in html
+
+
+def test_manifest_endpoint_serves_the_stored_manifest(
+    client: FlaskClient, published: Published, presentation_schema: dict
+) -> None:
+    from jsonschema import Draft7Validator
+
+    response = client.get(f"/iiif/{published.id}/manifest")
+    assert response.status_code == 200
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert "presentation/3/context.json" in response.headers["Content-Type"]
+    manifest = json.loads(response.data)
+    assert manifest["viewingDirection"] == "right-to-left"
+    assert len(manifest["items"]) == 2
+    assert list(Draft7Validator(presentation_schema).iter_errors(manifest)) == []
+
+
+def test_drafts_do_not_exist_for_the_public(
+    client: FlaskClient, runner: FlaskCliRunner, make_pages, app: Flask
+) -> None:
+    folder = make_pages(count=1)
+    assert (
+        runner.invoke(args=["ingest", str(folder), "--collection", "c", "--title", "t"]).exit_code
+        == 0
+    )
+    with app.app_context():
+        item_id = db.session.execute(db.select(Item.id)).scalar_one()
+    assert client.get(f"/items/{item_id}").status_code == 404
+    response = client.get(f"/iiif/{item_id}/manifest")
+    assert response.status_code == 404 and response.mimetype == "text/plain"
+    assert client.get("/items/nothing-here").status_code == 404
+
+
+def test_language_switch(client: FlaskClient) -> None:
+    assert "Bộ sưu tập" in client.get("/", headers={"Accept-Language": "vi"}).get_data(as_text=True)
+    client.get("/lang/en")
+    assert "Collections" in client.get("/").get_data(as_text=True)
+    assert client.get("/lang/en?next=//evil.example").headers["Location"] == "/"
+
+
+def test_admin_requires_sign_in_and_staff(client: FlaskClient, runner: FlaskCliRunner) -> None:
+    assert client.get("/admin/").status_code == 302
+    runner.invoke(args=["create-user", "--reader", "docgia", "--password", "mat-khau-doc-gia"])
+    sign_in(client, "docgia", "mat-khau-doc-gia")
+    assert client.get("/admin/").status_code == 403
+
+
+def test_wrong_password_is_refused_inline(client: FlaskClient, curator: tuple[str, str]) -> None:
+    token = csrf_token(client.get("/auth/login").get_data(as_text=True))
+    response = client.post(
+        "/auth/login",
+        data={"username": curator[0], "password": "wrong", "csrf_token": token},
+        headers={"Accept-Language": "en"},
+    )
+    assert response.status_code == 200
+    assert "Wrong username or password." in response.get_data(as_text=True)
+
+
+def test_posts_without_csrf_are_refused(client: FlaskClient, curator: tuple[str, str]) -> None:
+    response = client.post("/auth/login", data={"username": curator[0], "password": curator[1]})
+    assert response.status_code == 400
+    assert "Traceback" not in response.get_data(as_text=True)
+
+
+def upload(name: str, body: bytes) -> tuple[io.BytesIO, str]:
+    return io.BytesIO(body), name
+
+
+def test_curator_creates_collection_and_item_through_the_forms(
+    client: FlaskClient, curator: tuple[str, str], app: Flask, tmp_path: Path
+) -> None:
+    sign_in(client, *curator)
+    token = csrf_token(client.get("/admin/collections/new").get_data(as_text=True))
+    response = client.post(
+        "/admin/collections/new",
+        data={
+            "slug": "han-nom",
+            "title_vi": "Sách Hán Nôm",
+            "title_en": "Hán-Nôm books",
+            "csrf_token": token,
+        },
+    )
+    assert response.status_code == 302
+    pages = []
+    for number in (2, 1, 10):
+        path = tmp_path / f"{number}.png"
+        draw_grid_image(300, 400).pngsave(str(path))
+        pages.append(upload(f"trang {number}.png", path.read_bytes()))
+    token = csrf_token(client.get("/admin/items/new").get_data(as_text=True))
+    response = client.post(
+        "/admin/items/new",
+        data={
+            "collection": "han-nom",
+            "title_vi": "Truyện Kiều",
+            "title_en": "",
+            "viewing_direction": "right-to-left",
+            "pages": pages,
+            "csrf_token": token,
+        },
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    with app.app_context():
+        item = db.session.execute(db.select(Item)).scalar_one()
+        assert [i.label for i in item.images] == ["trang 1", "trang 2", "trang 10"]
+        item_id = item.id
+    token = csrf_token(client.get("/admin/").get_data(as_text=True))
+    assert (
+        client.post(f"/admin/items/{item_id}/publish", data={"csrf_token": token}).status_code
+        == 302
+    )
+    client.post("/auth/logout", data={"csrf_token": token})
+    assert client.get(f"/items/{item_id}").status_code == 200
+
+
+def test_a_bad_upload_is_refused_inline_and_nothing_is_created(
+    client: FlaskClient, curator: tuple[str, str], app: Flask, runner: FlaskCliRunner
+) -> None:
+    sign_in(client, *curator)
+    with app.app_context():
+        from repository.cli import ensure_collection
+
+        ensure_collection("c", "C")
+    token = csrf_token(client.get("/admin/items/new").get_data(as_text=True))
+    response = client.post(
+        "/admin/items/new",
+        data={
+            "collection": "c",
+            "title_vi": "x",
+            "viewing_direction": "left-to-right",
+            "pages": [upload("evil.jpg", b"<script>alert(1)</script>")],
+            "csrf_token": token,
+        },
+        content_type="multipart/form-data",
+        headers={"Accept-Language": "en"},
+    )
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "evil.jpg: is not a JPEG, PNG, TIFF or WebP image" in html
+    with app.app_context():
+        assert db.session.execute(db.select(Item)).first() is None

@@ -1,0 +1,48 @@
+"""Mirador 4, installed from npm and served locally, plus the embeddable viewer page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlparse
+
+from flask import Blueprint, abort, render_template, request, send_from_directory
+from flask_babel import gettext as _
+from werkzeug.wrappers import Response
+
+HERE = Path(__file__).resolve().parent
+MIRADOR_DIST = HERE / "node_modules" / "mirador" / "dist"
+MAX_URL = 2000
+
+bp = Blueprint(
+    "viewer",
+    __name__,
+    url_prefix="/viewer",
+    template_folder="templates",
+    static_folder="static",
+)
+
+
+def checked_manifest_url(url: str | None) -> str:
+    """A partner's manifest URL: absolute http(s), sensible length, no tricks."""
+    if not url:
+        abort(400, _("Give the manifest to show as ?manifest=<URL>."))
+    parsed = urlparse(url)
+    if len(url) > MAX_URL or parsed.scheme not in ("http", "https") or not parsed.netloc:
+        abort(400, _("The manifest must be an http or https URL."))
+    if any(ch in url for ch in "\"'<> \\") or any(ord(ch) < 32 for ch in url):
+        abort(400, _("The manifest URL contains characters that are not allowed."))
+    return url
+
+
+@bp.get("/mirador/<path:filename>")
+def mirador(filename: str) -> Response:
+    if not MIRADOR_DIST.is_dir():
+        abort(404, _("Mirador is not installed; run make."))
+    response = send_from_directory(MIRADOR_DIST, filename, max_age=7 * 86400)
+    return response
+
+
+@bp.get("/embed")
+def embed() -> str:
+    manifest = checked_manifest_url(request.args.get("manifest"))
+    return render_template("viewer/embed.html", manifest_url=manifest)

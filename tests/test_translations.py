@@ -15,10 +15,25 @@ TRANSLATIONS = ROOT / "repository" / "translations"
 def extracted_ids(tmp_path: Path) -> set[str]:
     template = tmp_path / "messages.pot"
     subprocess.run(
-        [sys.executable, "-m", "babel.messages.frontend", "extract", "-F", "babel.cfg",
-         "-k", "_l", "-k", "lazy_gettext", "--ignore-dirs=.* node_modules instance",
-         "-o", str(template), "."],
-        cwd=ROOT, check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "babel.messages.frontend",
+            "extract",
+            "-F",
+            "babel.cfg",
+            "-k",
+            "_l",
+            "-k",
+            "lazy_gettext",
+            "--ignore-dirs=.* node_modules instance",
+            "-o",
+            str(template),
+            ".",
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
     )
     with open(template, "rb") as stream:
         return {m.id for m in read_po(stream) if m.id}

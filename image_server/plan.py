@@ -128,9 +128,9 @@ def resolve_size(size: Size, box: Box, version: Version, limits: Limits) -> tupl
     elif size.kind == "wh":
         w, h = size.w or 0, size.h or 0
     else:  # best fit inside w,h
+        # In 3.0 a fit that would enlarge the region needs '^', as the official
+        # validator (size_noup) checks; so it is refused below rather than clamped.
         scale = min((size.w or 0) / rw, (size.h or 0) / rh)
-        if not upscale_allowed:
-            scale = min(scale, 1.0)
         w, h = round(rw * scale), round(rh * scale)
         # Rounding must never push the confined side over its bound.
         w, h = min(w, size.w or w), min(h, size.h or h)

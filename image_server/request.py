@@ -243,6 +243,10 @@ def parse_path(path: str) -> Route:
         return InfoRequest(version, identifier)
     if rest == ["probe"] and version is Version.V3:
         return ProbeRequest(version, identifier)
+    if len(rest) > 4:
+        # More segments than an image request has: a '/' inside an identifier must be
+        # percent-encoded, so the identifier as given names no image.
+        raise NotFound("no image has this identifier; encode '/' in identifiers as %2F")
     if len(rest) != 4:
         raise BadRequest("an image URL is /<id>/<region>/<size>/<rotation>/<quality>.<format>")
     region = parse_region(rest[0])

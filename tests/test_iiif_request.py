@@ -236,3 +236,8 @@ def test_random_paths_only_ever_raise_iiif_errors(segments: list[str]) -> None:
             parse_path("/".join([version, *segments]))
         except IIIFError:
             pass
+
+
+def test_an_unencoded_slash_in_an_identifier_is_404() -> None:
+    with pytest.raises(NotFound):
+        parse_path("3/a/b/full/max/0/default.jpg")

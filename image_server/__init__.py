@@ -16,10 +16,15 @@ BLOCKED_LOADERS = ("VipsForeignLoad",)
 ALLOWED_LOADERS = ("VipsForeignLoadTiff",)
 
 
-def configure_vips() -> None:
-    """Bound libvips' caches and block every loader but TIFF, once per process."""
+def bound_vips_caches() -> None:
+    """libvips' operation cache would hold files open by name: we keep our own LRU."""
     pyvips.cache_set_max(0)
-    pyvips.cache_set_max_mem(64 * 1024 * 1024)
+    pyvips.cache_set_max_mem(0)
+    pyvips.cache_set_max_files(0)
+
+
+def lock_down_vips() -> None:
+    """Block every libvips loader but TIFF: the only files we read are our pyramids."""
     pyvips.operation_block_set(BLOCKED_LOADERS[0], True)
     for loader in ALLOWED_LOADERS:
         pyvips.operation_block_set(loader, False)
@@ -32,6 +37,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> ImageServer:
     process-wide, so a process that also ingests (a test, say) turns it off.
     """
     settings = load_config(config)
+    bound_vips_caches()
     if settings["VIPS_LOCKDOWN"]:
-        configure_vips()
+        lock_down_vips()
     return ImageServer(settings)

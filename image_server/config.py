@@ -21,6 +21,14 @@ DEFAULTS: dict[str, Any] = {
     "JPEG_QUALITY": 85,
     "CACHE_MAX_AGE": 86_400,
     "SOURCE_CACHE_SIZE": 256,
+    # Rendered images up to 1 MB are kept in memory, per worker process.
+    "TILE_CACHE_MB": 64,
+    # An optional disk cache of rendered derivatives, shared by workers; empty is off.
+    "DERIVATIVE_CACHE_DIR": "",
+    "DERIVATIVE_CACHE_MB": 2048,
+    # Expensive renders (anything bigger than a few tiles) at once, per worker process.
+    "MAX_EXPENSIVE": 2,
+    "RETRY_AFTER": 2,
     "VIPS_LOCKDOWN": True,
 }
 

@@ -30,3 +30,13 @@ class NotFound(IIIFError):
 
 class NotImplementedFeature(IIIFError):
     status = 501
+
+
+class Overloaded(IIIFError):
+    """Too many expensive requests at once; the client should retry shortly."""
+
+    status = 503
+
+    def __init__(self, text: str, retry_after: int) -> None:
+        super().__init__(text)
+        self.retry_after = retry_after

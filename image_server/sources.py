@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import threading
 from collections import OrderedDict
@@ -15,6 +16,7 @@ from .errors import NotFound
 from .plan import SourceInfo
 from .pyramids import open_pages, source_info
 from .request import IDENTIFIER
+from .tiff import TiffLayoutError, TileGrid, read_tile_grids
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +27,10 @@ class Source:
     fingerprint: str  # changes whenever the derivative file changes
     modified: float
     pages: tuple[pyvips.Image, ...]
+    # Stored JPEG tiles per page, for passthrough; the file closes when the last
+    # request holding this Source lets go of it.
+    grids: tuple[TileGrid | None, ...]
+    file: io.FileIO
 
 
 def storage_root(storage_url: str) -> Path:
@@ -55,7 +61,7 @@ class SourceStore:
             stat = os.stat(path)
         except OSError as exc:
             raise NotFound("no image has this identifier", "identifier") from exc
-        fingerprint = f"{stat.st_mtime_ns:x}-{stat.st_size:x}"
+        fingerprint = f"{stat.st_ino:x}-{stat.st_mtime_ns:x}-{stat.st_size:x}"
         with self._lock:
             source = self._open.get(identifier)
             if source is not None and source.fingerprint == fingerprint:
@@ -73,6 +79,11 @@ class SourceStore:
     def _load(identifier: str, path: Path, fingerprint: str, modified: float) -> Source:
         try:
             pages = open_pages(path)
-        except pyvips.Error as exc:
+            handle = io.FileIO(path, "r")
+            grids = read_tile_grids(handle.fileno())
+        except (pyvips.Error, OSError, TiffLayoutError) as exc:
             raise NotFound("this image's derivative cannot be read", "identifier") from exc
-        return Source(identifier, path, source_info(pages), fingerprint, modified, pages)
+        if len(grids) != len(pages):
+            grids = (None,) * len(pages)
+        info = source_info(pages)
+        return Source(identifier, path, info, fingerprint, modified, pages, grids, handle)

@@ -11,15 +11,19 @@ import json
 import logging
 from collections.abc import Callable, Iterable
 from email.utils import formatdate
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from . import transform
-from .errors import IIIFError, NotFound
+from .cache import DiskCache, MemoryCache
+from .errors import IIIFError, NotFound, Overloaded
+from .gate import Gate
 from .info import CONTEXT_2, CONTEXT_3, PROFILE_2, PROFILE_3, info_json
-from .plan import Limits, plan
+from .plan import Limits, Plan, plan
 from .request import BaseRequest, ImageRequest, InfoRequest, Version, parse_path
 from .sources import Source, SourceStore, storage_root
+from .tiff import TiffLayoutError, read_tile
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +85,16 @@ class ImageServer:
             storage_root(str(config["STORAGE_URL"])), int(config["SOURCE_CACHE_SIZE"])
         )
         self.cache_control = f"public, max-age={int(config['CACHE_MAX_AGE'])}"
+        self.memory = MemoryCache(int(config["TILE_CACHE_MB"]) * 1024 * 1024)
+        cache_dir = str(config.get("DERIVATIVE_CACHE_DIR") or "")
+        self.disk = (
+            DiskCache(Path(cache_dir), int(config["DERIVATIVE_CACHE_MB"]) * 1024 * 1024)
+            if cache_dir
+            else None
+        )
+        self.gate = Gate(int(config["MAX_EXPENSIVE"]))
+        self.retry_after = int(config["RETRY_AFTER"])
+        self.jpeg_quality = int(config["JPEG_QUALITY"])
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
@@ -99,6 +113,9 @@ class ImageServer:
                 response.headers.append(("Allow", "GET, HEAD, OPTIONS"))
             else:
                 response = self.dispatch(environ)
+        except Overloaded as exc:
+            response = text_response(exc.status, str(exc))
+            response.headers.append(("Retry-After", str(exc.retry_after)))
         except IIIFError as exc:
             response = text_response(exc.status, str(exc))
         except Exception:  # a bug of ours: log it, never show it
@@ -137,7 +154,11 @@ class ImageServer:
     def info(
         self, environ: dict[str, Any], version: Version, base: str, source: Source
     ) -> Response:
-        document = info_json(version, base, source.info, self.limits)
+        key = f"info/{base}/{source.fingerprint}"
+        body = self.memory.get(key)
+        if body is None:
+            body = json.dumps(info_json(version, base, source.info, self.limits)).encode()
+            self.memory.put(key, body)
         context = CONTEXT_3 if version is Version.V3 else CONTEXT_2
         profile = PROFILE_3 if version is Version.V3 else PROFILE_2
         if "application/ld+json" in environ.get("HTTP_ACCEPT", ""):
@@ -154,7 +175,7 @@ class ImageServer:
         ]
         if environ.get("HTTP_IF_NONE_MATCH") == etag:
             return Response(304, headers)
-        return Response(200, headers, json.dumps(document).encode())
+        return Response(200, headers, body)
 
     def image(
         self, environ: dict[str, Any], request: ImageRequest, base: str, source: Source
@@ -174,6 +195,56 @@ class ImageServer:
         ]
         if environ.get("HTTP_IF_NONE_MATCH") == etag:
             return Response(304, headers)
-        image = transform.render(image_plan, source.pages[image_plan.page])
-        body = transform.encode(image, image_plan.format, int(self.config["JPEG_QUALITY"]))
+        body = self.render(source, image_plan, f"{source.fingerprint}/{digest}")
         return Response(200, headers, body)
+
+    def render(self, source: Source, image_plan: Plan, key: str) -> bytes:
+        """Passthrough, then memory, then disk, then pyvips (admitted by the gate)."""
+        body = passthrough(source, image_plan)
+        if body is not None:
+            return body
+        body = self.memory.get(key)
+        if body is not None:
+            return body
+        body = self.disk.get(key) if self.disk else None
+        if body is None:
+            body = self.decode_and_encode(source, image_plan)
+            if self.disk:
+                self.disk.put(key, body)
+        self.memory.put(key, body)
+        return body
+
+    def decode_and_encode(self, source: Source, image_plan: Plan) -> bytes:
+        if image_plan.is_tile:
+            image = transform.render(image_plan, source.pages[image_plan.page])
+            return transform.encode(image, image_plan.format, self.jpeg_quality)
+        if not self.gate.try_enter():
+            raise Overloaded(
+                "too many large images are being made; retry shortly", self.retry_after
+            )
+        try:
+            image = transform.render(image_plan, source.pages[image_plan.page])
+            return transform.encode(image, image_plan.format, self.jpeg_quality)
+        finally:
+            self.gate.leave()
+
+
+def passthrough(source: Source, image_plan: Plan) -> bytes | None:
+    """The stored JPEG tile itself, when the request is exactly one whole stored tile."""
+    if (
+        image_plan.format != "jpg"
+        or image_plan.quality not in ("default", "color")
+        or image_plan.rotation.degrees
+        or image_plan.rotation.mirror
+    ):
+        return None
+    grid = source.grids[image_plan.page]
+    box = image_plan.page_region
+    if grid is None or (box.w, box.h) != (image_plan.width, image_plan.height):
+        return None
+    if not grid.is_whole_tile(box.x, box.y, box.w, box.h):
+        return None
+    try:
+        return read_tile(source.file.fileno(), grid, box.x, box.y)
+    except (OSError, TiffLayoutError):
+        return None  # fall back to decoding

@@ -1,0 +1,165 @@
+"""Passthrough of stored tiles, the memory and disk caches, and admission control."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+import pyvips
+from werkzeug.test import Client
+
+from image_server import create_app
+from image_server.cache import DiskCache, MemoryCache
+from image_server.pyramids import PyramidSettings, save_pyramid
+from image_server.tiff import read_tile, read_tile_grids
+from image_server.views import ImageServer
+from tests.helpers import draw_grid_image, tile_colour
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> Path:
+    (tmp_path / "pyramids").mkdir()
+    save_pyramid(draw_grid_image(1300, 900), tmp_path / "pyramids" / "img.tif", PyramidSettings())
+    return tmp_path
+
+
+def make_client(storage: Path, **config: object) -> tuple[Client, ImageServer]:
+    app = create_app({"STORAGE_URL": storage.as_uri(), "VIPS_LOCKDOWN": False, **config})
+    return Client(app), app
+
+
+def test_whole_stored_tiles_pass_through_byte_for_byte(storage: Path) -> None:
+    client, _ = make_client(storage)
+    body = client.get("/iiif/3/img/256,512,256,256/256,256/0/default.jpg").data
+    with open(storage / "pyramids" / "img.tif", "rb") as tiff:
+        grid = read_tile_grids(tiff.fileno())[0]
+        assert grid is not None
+        assert body == read_tile(tiff.fileno(), grid, 256, 512)
+    tile = pyvips.Image.new_from_buffer(body, "")
+    assert (tile.width, tile.height) == (256, 256)
+    decoded = pyvips.Image.new_from_file(str(storage / "pyramids" / "img.tif")).crop(
+        256, 512, 256, 256
+    )
+    assert (tile - decoded).abs().max() == 0
+    assert [round(tile[b].avg()) for b in range(3)] == pytest.approx(tile_colour(1, 2), abs=3)
+
+
+def test_a_scaled_whole_tile_passes_through_from_its_pyramid_page(storage: Path) -> None:
+    client, _ = make_client(storage)
+    body = client.get("/iiif/3/img/0,0,512,512/256,256/0/default.jpg").data
+    with open(storage / "pyramids" / "img.tif", "rb") as tiff:
+        grid = read_tile_grids(tiff.fileno())[1]
+        assert grid is not None and body == read_tile(tiff.fileno(), grid, 0, 0)
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        "1024,768,276,132/276,132/0/default.jpg",  # edge tile: stored padded, so decoded
+        "256,512,256,256/256,256/0/gray.jpg",
+        "256,512,256,256/256,256/90/default.jpg",
+        "256,512,256,256/128,128/0/default.jpg",
+    ],
+)
+def test_other_requests_are_rendered(storage: Path, tail: str) -> None:
+    client, _ = make_client(storage)
+    response = client.get(f"/iiif/3/img/{tail}")
+    assert response.status_code == 200
+    width, height = (int(v) for v in tail.split("/")[1].split(","))
+    image = pyvips.Image.new_from_buffer(response.data, "")
+    if "/90/" in tail:
+        width, height = height, width
+    assert (image.width, image.height) == (width, height)
+
+
+def test_disk_cache_shares_entries_between_spellings_and_survives_restarts(
+    storage: Path, tmp_path: Path
+) -> None:
+    cache_dir = tmp_path / "derivatives"
+    client, _ = make_client(storage, DERIVATIVE_CACHE_DIR=str(cache_dir))
+    first = client.get("/iiif/3/img/full/max/0/color.png")
+    assert first.status_code == 200
+    files = list(cache_dir.glob("*/*"))
+    assert len(files) == 1
+    # A new process (fresh memory) and another spelling of the same request hit the file.
+    again, _ = make_client(storage, DERIVATIVE_CACHE_DIR=str(cache_dir))
+    second = again.get("/iiif/3/img/0,0,1300,900/1300,900/0/default.png")
+    assert second.data == first.data
+    assert second.headers["ETag"] == first.headers["ETag"]
+    assert list(cache_dir.glob("*/*")) == files
+
+
+def test_disk_cache_is_capped_and_leaves_no_temporary_files(tmp_path: Path) -> None:
+    cache = DiskCache(tmp_path / "c", max_bytes=10_000)
+    for number in range(30):
+        cache.put(f"key-{number}", os.urandom(1000))
+    cache.prune()
+    sizes = [p.stat().st_size for p in (tmp_path / "c").glob("*/*")]
+    assert sum(sizes) <= 10_000
+    assert not list((tmp_path / "c").glob("*/.tmp-*"))
+    assert cache.get("key-29") is not None  # the newest survive
+
+
+def test_memory_cache_is_capped_by_bytes() -> None:
+    cache = MemoryCache(max_bytes=3000, max_item_bytes=2000)
+    for number in range(5):
+        cache.put(str(number), b"x" * 1000)
+    assert [cache.get(str(n)) is not None for n in range(5)] == [False, False, True, True, True]
+    cache.put("big", b"x" * 2500)
+    assert cache.get("big") is None
+
+
+def test_a_changed_derivative_is_never_served_stale(storage: Path) -> None:
+    client, _ = make_client(storage)
+    before = client.get("/iiif/3/img/full/!100,100/0/default.png")
+    pyramid = storage / "pyramids" / "img.tif"
+    fresh = storage / "fresh.tif"
+    save_pyramid(draw_grid_image(1300, 900).invert(), fresh, PyramidSettings())
+    os.replace(fresh, pyramid)  # as storage writes: a new file, never a rewrite in place
+    after = client.get("/iiif/3/img/full/!100,100/0/default.png")
+    assert after.data != before.data and after.headers["ETag"] != before.headers["ETag"]
+
+
+def test_expensive_requests_past_the_limit_get_503_while_tiles_flow(storage: Path) -> None:
+    client, app = make_client(storage, MAX_EXPENSIVE=1, RETRY_AFTER=7)
+    assert app.gate.try_enter()  # one expensive render is already running
+    try:
+        busy = client.get("/iiif/3/img/full/max/0/default.png")
+        assert busy.status_code == 503 and busy.headers["Retry-After"] == "7"
+        assert client.get("/iiif/3/img/0,0,256,256/256,256/0/default.jpg").status_code == 200
+        assert client.get("/iiif/3/img/1024,768,276,132/276,/0/default.png").status_code == 200
+    finally:
+        app.gate.leave()
+    assert client.get("/iiif/3/img/full/max/0/default.png").status_code == 200
+
+
+def test_concurrent_requests_share_one_source_safely(storage: Path) -> None:
+    client, _ = make_client(storage)
+    statuses: list[int] = []
+
+    def fetch() -> None:
+        for x in range(0, 1024, 256):
+            statuses.append(client.get(f"/iiif/3/img/{x},0,256,256/256,/0/default.jpg").status_code)
+
+    threads = [threading.Thread(target=fetch) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [200] * 32
+
+
+def test_http_caching_headers(storage: Path) -> None:
+    client, _ = make_client(storage, CACHE_MAX_AGE=600)
+    response = client.get("/iiif/3/img/full/!100,100/0/default.jpg")
+    assert response.headers["Cache-Control"] == "public, max-age=600"
+    assert response.headers["Last-Modified"].endswith("GMT")
+    info = client.get("/iiif/3/img/info.json")
+    assert (
+        client.get(
+            "/iiif/3/img/info.json", headers={"If-None-Match": info.headers["ETag"]}
+        ).status_code
+        == 304
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import pyvips
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from werkzeug.test import Client
@@ -100,3 +101,32 @@ def test_random_paths_never_cause_a_server_error(
 def test_only_iiif_paths_and_health_are_served(client: Client) -> None:
     assert client.get("/etc/passwd").status_code == 404
     assert client.get("/health").data == b"ok\n"
+
+
+def test_arbitrary_rotation_as_png_has_a_transparent_background(client: Client) -> None:
+    response = client.get("/iiif/3/page1/full/!200,200/45/default.png")
+    image = pyvips.Image.new_from_buffer(response.data, "")
+    assert image.hasalpha()
+    assert image[image.bands - 1](0, 0) == [0.0]  # a corner outside the rotated page
+    centre = image(image.width // 2, image.height // 2)
+    assert centre[-1] == 255.0
+
+
+def test_mirroring_flips_left_and_right(client: Client) -> None:
+    plain = pyvips.Image.new_from_buffer(
+        client.get("/iiif/3/page1/full/max/0/default.png").data, ""
+    )
+    mirrored = pyvips.Image.new_from_buffer(
+        client.get("/iiif/3/page1/full/max/!0/default.png").data, ""
+    )
+    assert (plain.fliphor() - mirrored).abs().max() == 0
+
+
+@pytest.mark.parametrize(("quality", "bands"), [("gray", 1), ("bitonal", 1), ("color", 3)])
+def test_qualities(client: Client, quality: str, bands: int) -> None:
+    body = client.get(f"/iiif/3/page1/full/!100,100/0/{quality}.png").data
+    image = pyvips.Image.new_from_buffer(body, "")
+    assert image.bands == bands
+    if quality == "bitonal":
+        values = {v for v in range(256) if image.hist_find()(v, 0)[0] > 0}
+        assert values <= {0, 255}

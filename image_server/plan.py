@@ -176,16 +176,22 @@ def page_box(source: SourceInfo, page: int, box: Box) -> Box:
 def canonical(
     request: ImageRequest, source: SourceInfo, box: Box, width: int, height: int, limits: Limits
 ) -> str:
+    """The canonical form of the request (3.0 §4.8, 2.1 §4.7), used for caching and Link."""
     full = box == Box(0, 0, source.width, source.height)
     region = "full" if full else f"{box.x},{box.y},{box.w},{box.h}"
-    max_size = resolve_size(Size("max"), box, Version.V3, limits)
     if request.version is Version.V3:
-        upscaled = width > box.w or height > box.h
-        size = ("^" if upscaled else "") + (
-            "max" if (width, height) == max_size else f"{width},{height}"
-        )
+        if width > box.w or height > box.h:
+            upscaled_max = resolve_size(Size("max", upscale=True), box, Version.V3, limits)
+            size = "^max" if (width, height) == upscaled_max else f"^{width},{height}"
+        else:
+            max_size = resolve_size(Size("max"), box, Version.V3, limits)
+            size = "max" if (width, height) == max_size else f"{width},{height}"
+    elif (width, height) == (box.w, box.h):
+        size = "full"
+    elif round(width * box.h / box.w) == height or round(height * box.w / box.h) == width:
+        size = f"{width},"
     else:
-        size = "full" if full and (width, height) == (box.w, box.h) else f"{width},"
+        size = f"{width},{height}"  # a distorting request keeps both
     quality = "default" if request.quality == "color" else request.quality
     return f"{region}/{size}/{request.rotation}/{quality}.{request.format}"
 

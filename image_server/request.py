@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Literal
 from urllib.parse import quote, unquote
 
-from .errors import BadRequest, NotFound, NotImplementedFeature
+from .errors import BadRequest, NotFound
 
 
 class Version(StrEnum):
@@ -21,8 +21,6 @@ class Version(StrEnum):
 
 
 QUALITIES = frozenset({"default", "color", "gray", "bitonal"})
-# Formats we know from the spec, and the ones we render.
-KNOWN_FORMATS = frozenset({"jpg", "tif", "png", "gif", "jp2", "pdf", "webp"})
 FORMATS = frozenset({"jpg", "png", "webp", "tif", "gif"})
 
 IDENTIFIER = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
@@ -217,10 +215,11 @@ def parse_quality_format(text: str) -> tuple[str, str]:
         raise BadRequest("the last segment must be quality.format", "format")
     if quality not in QUALITIES:
         raise BadRequest(f"unknown quality {quality!r}", "quality")
-    if fmt not in KNOWN_FORMATS:
-        raise BadRequest(f"unknown format {fmt!r}", "format")
     if fmt not in FORMATS:
-        raise NotImplementedFeature(f"format {fmt!r} is not supported here", "format")
+        # Image API 3.0 §4.5 and 2.1 §4.5: an unsupported format SHOULD be a 400.
+        raise BadRequest(
+            f"format {fmt!r} is not supported; use jpg, png, webp, tif or gif", "format"
+        )
     return quality, fmt
 
 

@@ -105,6 +105,10 @@ def test_the_smallest_sufficient_pyramid_page_is_read(
         ("full/full/0/default.jpg", "2", "full/full/0/default.jpg"),
         ("full/150,/0/default.jpg", "2", "full/150,/0/default.jpg"),
         ("square/,100/0/default.jpg", "2", "500,0,2000,2000/100,/0/default.jpg"),
+        ("10,10,100,50/full/0/default.jpg", "2", "10,10,100,50/full/0/default.jpg"),
+        ("full/300,300/0/default.jpg", "2", "full/300,300/0/default.jpg"),
+        ("full/^max/0/default.jpg", "3", "full/^max/0/default.jpg"),
+        ("full/^4000,/0/default.jpg", "3", "full/^4000,2667/0/default.jpg"),
     ],
 )
 def test_canonical_forms(tail: str, version: str, canonical: str) -> None:

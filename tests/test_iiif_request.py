@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from image_server.errors import BadRequest, IIIFError, NotFound, NotImplementedFeature
+from image_server.errors import BadRequest, IIIFError, NotFound
 from image_server.request import (
     BaseRequest,
     ImageRequest,
@@ -144,8 +144,8 @@ def test_bad_rotations_are_400(text: str) -> None:
         ("native.jpg", BadRequest),
         ("default.bmp", BadRequest),
         ("default", BadRequest),
-        ("default.jp2", NotImplementedFeature),
-        ("default.pdf", NotImplementedFeature),
+        ("default.jp2", BadRequest),
+        ("default.pdf", BadRequest),
         ("Default.jpg", BadRequest),
         (".jpg", BadRequest),
     ],

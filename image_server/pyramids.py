@@ -8,6 +8,7 @@ from pathlib import Path
 import pyvips
 
 from .plan import Level, SourceInfo
+from .tiff import reduced_resolution_pages
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,13 +18,26 @@ class PyramidSettings:
 
 
 def to_access_image(image: pyvips.Image) -> pyvips.Image:
-    """Upright, sRGB, 8-bit, no alpha: what every viewer can show."""
+    """Upright, sRGB, 8-bit, no alpha: what every viewer can show.
+
+    An embedded ICC profile is converted to sRGB; CMYK without one uses libvips'
+    default CMYK profile; 16-bit is scaled to 8-bit (not clipped); alpha is flattened
+    onto white.
+    """
     image = image.autorot()
-    if image.format not in ("uchar", "char") or image.interpretation not in ("srgb", "b-w"):
+    if image.get_typeof("icc-profile-data"):
+        try:
+            image = image.icc_transform("srgb", embedded=True, intent="perceptual")
+        except pyvips.Error:
+            image = image.copy()
+            image.remove("icc-profile-data")  # a broken profile: fall back to plain maths
+    elif image.interpretation == "cmyk":
+        image = image.icc_transform("srgb", input_profile="cmyk", intent="perceptual")
+    if image.format != "uchar" or image.interpretation not in ("srgb", "b-w"):
         image = image.colourspace("srgb")
     if image.hasalpha():
         image = image.flatten(background=[255] * (image.bands - 1))
-    if image.bands == 1:
+    if image.bands < 3:
         image = image.colourspace("srgb")
     if image.format != "uchar":
         image = image.cast("uchar")
@@ -36,9 +50,16 @@ def build_pyramid(
     """Write the pyramid for the image at ``src`` to ``dst``; return its width and height."""
     # fail_on="truncated" turns a damaged or cut-off file into an error, not grey pixels.
     loaded = pyvips.Image.new_from_file(str(src), access="sequential", fail_on="truncated")
-    image = to_access_image(loaded)
-    save_pyramid(image, dst, settings)
-    return image.width, image.height
+    return write_pyramid(loaded, dst, settings)
+
+
+def write_pyramid(
+    image: pyvips.Image, dst: str | Path, settings: PyramidSettings = PyramidSettings()
+) -> tuple[int, int]:
+    """Make ``image`` viewable and write its pyramid; return the derivative's size."""
+    access = to_access_image(image)
+    save_pyramid(access, dst, settings)
+    return access.width, access.height
 
 
 def save_pyramid(image: pyvips.Image, dst: str | Path, settings: PyramidSettings) -> None:
@@ -73,3 +94,10 @@ def source_info(pages: tuple[pyvips.Image, ...]) -> SourceInfo:
 
 def read_source_info(path: str | Path) -> SourceInfo:
     return source_info(open_pages(path))
+
+
+def independent_tiff_pages(path: str | Path) -> list[int]:
+    """Page numbers of a TIFF that are images of their own, not reduced-resolution copies."""
+    with open(path, "rb") as stream:
+        reduced = reduced_resolution_pages(stream.fileno())
+    return [number for number, is_copy in enumerate(reduced) if not is_copy]

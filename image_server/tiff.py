@@ -11,6 +11,7 @@ import os
 import struct
 from dataclasses import dataclass
 
+TAG_NEW_SUBFILE_TYPE = 254
 TAG_WIDTH = 256
 TAG_LENGTH = 257
 TAG_COMPRESSION = 259
@@ -101,7 +102,7 @@ def _read_ifd(fd: int, order: str, offset: int, big: bool) -> tuple[dict[int, ob
 
 
 def _first(value: object) -> int:
-    return int(value[0]) if isinstance(value, tuple) else -1
+    return int(value[0]) if isinstance(value, tuple) and value else -1
 
 
 def _grid(tags: dict[int, object]) -> TileGrid | None:
@@ -131,6 +132,17 @@ def _grid(tags: dict[int, object]) -> TileGrid | None:
 
 def read_tile_grids(fd: int) -> tuple[TileGrid | None, ...]:
     """One entry per TIFF page: its tile grid, or None if it cannot pass through."""
+    return tuple(_grid(tags) for tags in read_pages(fd))
+
+
+def reduced_resolution_pages(fd: int) -> tuple[bool, ...]:
+    """One entry per TIFF page: True for a reduced-resolution copy (NewSubfileType bit 0)."""
+    kinds = (max(0, _first(tags.get(TAG_NEW_SUBFILE_TYPE))) for tags in read_pages(fd))
+    return tuple(bool(kind & 1) for kind in kinds)
+
+
+def read_pages(fd: int) -> list[dict[int, object]]:
+    """The tags of every page (IFD) in the file, in order."""
     header = os.pread(fd, 16, 0)
     if header[:2] not in (b"II", b"MM"):
         raise TiffLayoutError("not a TIFF file")
@@ -140,11 +152,13 @@ def read_tile_grids(fd: int) -> tuple[TileGrid | None, ...]:
     if magic not in (42, 43):
         raise TiffLayoutError("not a TIFF file")
     (offset,) = struct.unpack(order + ("Q" if big else "I"), header[8:16] if big else header[4:8])
-    grids: list[TileGrid | None] = []
-    while offset and len(grids) < _MAX_PAGES:
+    pages: list[dict[int, object]] = []
+    seen: set[int] = set()
+    while offset and len(pages) < _MAX_PAGES and offset not in seen:
+        seen.add(offset)  # a looping IFD chain in a hostile file ends here
         tags, offset = _read_ifd(fd, order, offset, big)
-        grids.append(_grid(tags))
-    return tuple(grids)
+        pages.append(tags)
+    return pages
 
 
 def read_tile(fd: int, grid: TileGrid, x: int, y: int) -> bytes:

@@ -15,6 +15,8 @@ DEFAULTS: dict[str, Any] = {
     # Ingest limits: every upload is hostile until checked.
     "MAX_FILE_BYTES": 1024 * 1024 * 1024,
     "MAX_IMAGE_PIXELS": 400_000_000,
+    "MAX_PAGES": 2_000,  # per file and per item
+    "PDF_DPI": 300,
     "MAX_CONTENT_LENGTH": 2 * 1024 * 1024 * 1024,
     "PYRAMID_TILE_SIZE": 256,
     "PYRAMID_QUALITY": 85,

@@ -69,6 +69,8 @@ class Image(db.Model):
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     derivative_sha256: Mapped[str] = mapped_column(String(64))
     master_key: Mapped[str] = mapped_column(String(255))
+    # For a page of a multi-page master (PDF, multi-page TIFF): which page, from 1.
+    master_page: Mapped[int | None] = mapped_column(default=None)
     pyramid_key: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     item: Mapped[Item] = relationship(back_populates="images")
@@ -84,6 +86,18 @@ class User(UserMixin, db.Model):
     @property
     def is_staff(self) -> bool:
         return self.role in ("admin", "curator")
+
+
+class PendingObject(db.Model):
+    """A storage key an ingest is about to write: its rows are not committed yet.
+
+    If the process dies before the item is committed, the next ingest (or
+    `tangthu cleanup`) removes these objects, so nothing half-written survives.
+    """
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(120), index=True)  # host:pid
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Event(db.Model):

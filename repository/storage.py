@@ -6,7 +6,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO, Protocol
 from urllib.parse import unquote, urlparse
@@ -15,7 +15,7 @@ _KEY = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)
 
 
 class StorageError(Exception):
-    pass
+    """A refused key, a bad storage URL or setting, or a storage service that failed."""
 
 
 def check_key(key: str) -> str:
@@ -26,13 +26,28 @@ def check_key(key: str) -> str:
 
 
 class Storage(Protocol):
-    def put_file(self, key: str, source: Path) -> None: ...
-    def put_bytes(self, key: str, body: bytes) -> None: ...
-    def get_bytes(self, key: str) -> bytes: ...
-    def exists(self, key: str) -> bool: ...
-    def delete(self, key: str) -> None: ...
-    def keys(self, prefix: str = "") -> Iterator[str]: ...
-    def local_path(self, key: str) -> Path: ...
+    """Whole objects by key; a missing key is a KeyError, any other failure a StorageError."""
+
+    def put_file(self, key: str, source: Path) -> None:
+        """Store a file's bytes under key, streaming, replacing any object there."""
+
+    def put_bytes(self, key: str, body: bytes) -> None:
+        """Store bytes under key, replacing any object there."""
+
+    def get_bytes(self, key: str) -> bytes:
+        """The object's bytes; KeyError if there is none."""
+
+    def exists(self, key: str) -> bool:
+        """Whether an object is stored under key."""
+
+    def delete(self, key: str) -> None:
+        """Remove the object under key; removing a missing object is not an error."""
+
+    def keys(self, prefix: str = "") -> Iterator[str]:
+        """Every key that starts with prefix, in sorted order."""
+
+    def local_path(self, key: str) -> Path:
+        """A local file holding the object's bytes, to open at once; KeyError if none."""
 
 
 class LocalStorage:
@@ -42,11 +57,17 @@ class LocalStorage:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
 
-    def local_path(self, key: str) -> Path:
+    def _path(self, key: str) -> Path:
         return self.root / check_key(key)
 
+    def local_path(self, key: str) -> Path:
+        path = self._path(key)
+        if not path.is_file():
+            raise KeyError(key)
+        return path
+
     def _write_atomically(self, key: str, write: Callable[[BinaryIO], object]) -> None:
-        target = self.local_path(key)
+        target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
         try:
@@ -71,26 +92,35 @@ class LocalStorage:
 
     def get_bytes(self, key: str) -> bytes:
         try:
-            return self.local_path(key).read_bytes()
-        except FileNotFoundError as exc:
+            return self._path(key).read_bytes()
+        except (FileNotFoundError, IsADirectoryError) as exc:
             raise KeyError(key) from exc
 
     def exists(self, key: str) -> bool:
-        return self.local_path(key).is_file()
+        return self._path(key).is_file()
 
     def delete(self, key: str) -> None:
-        self.local_path(key).unlink(missing_ok=True)
+        path = self._path(key)
+        if path.is_file():
+            path.unlink(missing_ok=True)
 
     def keys(self, prefix: str = "") -> Iterator[str]:
-        for path in sorted(self.root.rglob("*")):
-            if path.is_file() and not path.name.startswith(".tmp-"):
-                key = path.relative_to(self.root).as_posix()
-                if key.startswith(prefix):
-                    yield key
+        # Sort the key strings, not the paths, so the order is the one S3 lists in.
+        found = (
+            path.relative_to(self.root).as_posix()
+            for path in self.root.rglob("*")
+            if path.is_file() and not path.name.startswith(".tmp-")
+        )
+        yield from sorted(key for key in found if key.startswith(prefix))
 
 
-def open_storage(url: str) -> Storage:
+def open_storage(url: str, environ: Mapping[str, str] = os.environ) -> Storage:
+    """The storage a URL names: file:///path, or s3://bucket/prefix with TANGTHU_S3_* settings."""
     parsed = urlparse(url)
     if parsed.scheme == "file":
         return LocalStorage(Path(unquote(parsed.path)))
-    raise StorageError(f"unsupported storage URL scheme {parsed.scheme!r}; use file://")
+    if parsed.scheme == "s3":
+        from .s3storage import open_s3_storage  # imports minio only when S3 is configured
+
+        return open_s3_storage(url, environ)
+    raise StorageError(f"unsupported storage URL scheme {parsed.scheme!r}; use file:// or s3://")

@@ -12,6 +12,7 @@ from image_server.pyramids import PyramidSettings
 from manifests import Urls
 
 from .services.access import ANONYMOUS, Viewer
+from .services.decoders import DecodeLimits
 from .services.ingest import IngestSettings
 
 
@@ -28,8 +29,12 @@ def public_urls() -> Urls:
 def ingest_settings() -> IngestSettings:
     config = current_app.config
     return IngestSettings(
-        max_file_bytes=int(config["MAX_FILE_BYTES"]),
-        max_pixels=int(config["MAX_IMAGE_PIXELS"]),
+        limits=DecodeLimits(
+            max_file_bytes=int(config["MAX_FILE_BYTES"]),
+            max_pixels=int(config["MAX_IMAGE_PIXELS"]),
+            max_pages=int(config["MAX_PAGES"]),
+            pdf_dpi=int(config["PDF_DPI"]),
+        ),
         pyramid=PyramidSettings(int(config["PYRAMID_TILE_SIZE"]), int(config["PYRAMID_QUALITY"])),
         staging_dir=Path(config["STAGING_DIR"]),
     )

@@ -193,7 +193,7 @@ def test_a_bad_upload_is_refused_inline_and_nothing_is_created(
 ) -> None:
     sign_in(client, *curator)
     with app.app_context():
-        from repository.cli import ensure_collection
+        from repository.cli.content import ensure_collection
 
         ensure_collection("c", "C")
     token = csrf_token(client.get("/admin/items/new").get_data(as_text=True))
@@ -211,6 +211,6 @@ def test_a_bad_upload_is_refused_inline_and_nothing_is_created(
     )
     assert response.status_code == 200
     html = response.get_data(as_text=True)
-    assert "evil.jpg: is not a JPEG, PNG, TIFF or WebP image" in html
+    assert "evil.jpg: is not an accepted image" in html
     with app.app_context():
         assert db.session.execute(db.select(Item)).first() is None

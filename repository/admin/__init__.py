@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import tempfile
 import unicodedata
 from pathlib import Path
 
@@ -22,7 +21,14 @@ from wtforms.validators import DataRequired, Length, Optional, Regexp
 from .. import get_storage
 from ..extensions import db
 from ..models import Collection, Item
-from ..services.ingest import IngestError, ItemDraft, PageFile, ingest_item, natural_order
+from ..services.ingest import (
+    IngestError,
+    ItemDraft,
+    PageFile,
+    ingest_item,
+    natural_order,
+    staging_folder,
+)
 from ..services.publish import publish_item
 from ..web import ingest_settings, public_urls
 
@@ -60,7 +66,7 @@ class ItemForm(FlaskForm):
     title_vi = StringField(_l("Title (Vietnamese)"), validators=[DataRequired(), Length(max=500)])
     title_en = StringField(_l("Title (English)"), validators=[Optional(), Length(max=500)])
     viewing_direction = SelectField(_l("Reading direction"), choices=DIRECTIONS)
-    pages = MultipleFileField(_l("Page images"), validators=[FileRequired()])
+    pages = MultipleFileField(_l("Page images or PDF"), validators=[FileRequired()])
 
 
 class PublishForm(FlaskForm):
@@ -110,8 +116,7 @@ def new_item() -> str | Response:
     ]
     if form.validate_on_submit():
         settings = ingest_settings()
-        settings.staging_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=settings.staging_dir, prefix="upload-") as tmp:
+        with staging_folder(settings.staging_dir, "upload") as tmp:
             pages = _save_uploads(form.pages.data, Path(tmp))
             draft = ItemDraft(
                 collection_slug=form.collection.data,
@@ -120,11 +125,15 @@ def new_item() -> str | Response:
                 viewing_direction=form.viewing_direction.data,
             )
             try:
-                item = ingest_item(draft, get_storage(), settings)
+                result = ingest_item(draft, get_storage(), settings)
             except IngestError as exc:
                 form.pages.errors = list(exc.reasons)
             else:
-                flash(_("Item created with %(count)d pages.", count=len(item.images)))
+                count = len(result.item.images)
+                if result.created:
+                    flash(_("Item created with %(count)d pages.", count=count))
+                else:
+                    flash(_("These files were already ingested as an item."))
                 return redirect(url_for("admin.index"))
     return render_template("admin/item_form.html", form=form)
 

@@ -1,32 +1,41 @@
 """Ingest: sniff → validate → master → pyramid → record, for a whole item at once.
 
-Nothing becomes visible until every page has succeeded: pages are prepared in a
-staging folder, objects are stored, and only then are rows committed. Any failure
-removes what was stored and leaves no rows.
+Nothing becomes visible until every page has succeeded. Pages are prepared in a
+staging folder; the storage keys about to be written are recorded as pending and
+committed first; objects are stored; then the item's rows are committed and the
+pending records removed in one transaction. A failure removes what was stored. A
+killed process leaves pending records, and the next ingest removes their objects.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import shutil
+import socket
 import tempfile
+import time
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
+from typing import Protocol
 
 import pyvips
 from natsort import natsort_keygen, ns
 
-from image_server.pyramids import PyramidSettings, build_pyramid
+from image_server.pyramids import PyramidSettings, write_pyramid
 
 from ..extensions import db
-from ..models import Collection, Image, Item, new_id
+from ..models import Collection, Image, Item, PendingObject, new_id, utcnow
 from ..storage import Storage
+from .decoders import DecodeLimits, Kind, PageRejected, SourcePage, read_pages
 
 log = logging.getLogger(__name__)
 
-# Loaders for the types ingest accepts; every other libvips loader stays blocked.
+# Loaders for the types libvips reads for us; every other libvips loader stays blocked.
 INGEST_LOADERS = (
     "VipsForeignLoadJpeg",
     "VipsForeignLoadPng",
@@ -34,7 +43,10 @@ INGEST_LOADERS = (
     "VipsForeignLoadWebp",
 )
 IGNORED_NAMES = frozenset({"thumbs.db", "desktop.ini"})
+STALE_AFTER = timedelta(hours=24)
 _natural = natsort_keygen(alg=ns.IGNORECASE)
+
+__all__ = ["IngestError", "PageRejected", "ingest_item", "pages_in_folder"]
 
 
 def restrict_vips_loaders() -> None:
@@ -52,10 +64,6 @@ class IngestError(Exception):
         self.reasons = reasons
 
 
-class PageRejected(Exception):
-    pass
-
-
 @dataclass(frozen=True, slots=True)
 class PageFile:
     path: Path
@@ -70,40 +78,53 @@ class ItemDraft:
     summary: dict[str, str] = field(default_factory=dict)
     viewing_direction: str = "left-to-right"
     access: str | None = None  # None: the collection's default
+    dc: dict[str, list[dict[str, str]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
 class IngestSettings:
-    max_file_bytes: int
-    max_pixels: int
+    limits: DecodeLimits
     pyramid: PyramidSettings
     staging_dir: Path
 
 
 @dataclass(frozen=True, slots=True)
+class IngestResult:
+    item: Item
+    created: bool  # False when the same files were already ingested as this item
+
+
+class Progress(Protocol):
+    def start(self, pages: int) -> None: ...
+    def advance(self, label: str) -> None: ...
+
+
+class NoProgress:
+    def start(self, pages: int) -> None:
+        pass
+
+    def advance(self, label: str) -> None:
+        pass
+
+
+@dataclass(frozen=True, slots=True)
+class MasterFile:
+    file: PageFile
+    kind: Kind
+    sha256: str
+    byte_size: int
+    pages: tuple[SourcePage, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class PreparedPage:
-    page: PageFile
-    media_type: str
-    extension: str
+    master: MasterFile
+    number: int | None
+    label: str
     width: int
     height: int
-    byte_size: int
-    sha256: str
     pyramid: Path
     derivative_sha256: str
-
-
-def sniff(head: bytes) -> tuple[str, str] | None:
-    """The media type and extension from a file's first bytes, or None if not accepted."""
-    if head.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg", "jpg"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png", "png"
-    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
-        return "image/tiff", "tif"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp", "webp"
-    return None
 
 
 def sha256_file(path: Path) -> str:
@@ -137,74 +158,89 @@ def pages_in_folder(folder: Path) -> tuple[PageFile, ...]:
     )
 
 
-def prepare_page(page: PageFile, settings: IngestSettings, staging: Path) -> PreparedPage:
-    """Check one file and build its pyramid in the staging folder."""
-    try:
-        size = page.path.stat().st_size
-        with open(page.path, "rb") as stream:
-            head = stream.read(16)
-    except OSError as exc:
-        raise PageRejected(f"cannot be read ({exc.strerror or exc})") from exc
-    if size == 0:
-        raise PageRejected("is empty")
-    if size > settings.max_file_bytes:
-        raise PageRejected(f"is {size:,} bytes; the limit is {settings.max_file_bytes:,}")
-    kind = sniff(head)
-    if kind is None:
-        raise PageRejected("is not a JPEG, PNG, TIFF or WebP image")
-    try:
-        header = pyvips.Image.new_from_file(str(page.path), access="sequential")
-    except pyvips.Error as exc:
-        raise PageRejected("is damaged or not a readable image") from exc
-    pixels = header.width * header.height
-    if pixels > settings.max_pixels:
-        raise PageRejected(
-            f"is {header.width}x{header.height} pixels; the limit is {settings.max_pixels:,}"
-        )
-    pyramid = staging / f"{new_id()}.tif"
-    try:
-        width, height = build_pyramid(page.path, pyramid, settings.pyramid)
-    except pyvips.Error as exc:
-        raise PageRejected("is damaged or truncated and cannot be decoded") from exc
-    return PreparedPage(
-        page=page,
-        media_type=kind[0],
-        extension=kind[1],
-        width=width,
-        height=height,
-        byte_size=size,
-        sha256=sha256_file(page.path),
-        pyramid=pyramid,
-        derivative_sha256=sha256_file(pyramid),
-    )
+def inspect(files: Iterable[PageFile], limits: DecodeLimits) -> list[MasterFile]:
+    """Sniff, hash and read the headers of every file; refuse with one reason per file."""
+    masters, reasons = [], []
+    for page_file in files:
+        try:
+            kind, pages = read_pages(page_file.path, limits)
+            masters.append(
+                MasterFile(
+                    page_file,
+                    kind,
+                    sha256_file(page_file.path),
+                    page_file.path.stat().st_size,
+                    tuple(pages),
+                )
+            )
+        except PageRejected as exc:
+            reasons.append(f"{page_file.name}: {exc}")
+        except OSError as exc:
+            reasons.append(f"{page_file.name}: cannot be read ({exc.strerror or exc})")
+    total = sum(len(m.pages) for m in masters)
+    if total > limits.max_pages and not reasons:
+        reasons.append(f"the item has {total} pages; the limit is {limits.max_pages}")
+    if reasons:
+        raise IngestError(reasons)
+    return masters
 
 
-Progress = Callable[[PageFile], None]
+def _label(master: MasterFile, page: SourcePage, single_file: bool) -> str:
+    stem = page_label(master.file.name)
+    if page.number is None:
+        return stem
+    return str(page.number) if single_file else f"{stem} – {page.number}"
 
 
-def prepare_pages(
-    pages: Iterable[PageFile],
-    settings: IngestSettings,
-    staging: Path,
-    progress: Progress | None = None,
+def build_pages(
+    masters: list[MasterFile], settings: IngestSettings, staging: Path, progress: Progress
 ) -> list[PreparedPage]:
     prepared, reasons = [], []
-    for page in pages:
-        try:
-            prepared.append(prepare_page(page, settings, staging))
-        except PageRejected as exc:
-            reasons.append(f"{page.name}: {exc}")
-        if progress:
-            progress(page)
+    single_file = len(masters) == 1
+    for master in masters:
+        for page in master.pages:
+            label = _label(master, page, single_file)
+            target = staging / f"{new_id()}.tif"
+            try:
+                width, height = write_pyramid(page.load(), target, settings.pyramid)
+            except pyvips.Error:
+                where = f" (page {page.number})" if page.number else ""
+                reasons.append(
+                    f"{master.file.name}{where}: is damaged or truncated and cannot be decoded"
+                )
+                break
+            prepared.append(
+                PreparedPage(master, page.number, label, width, height, target, sha256_file(target))
+            )
+            progress.advance(label)
     if reasons:
         raise IngestError(reasons)
     return prepared
 
 
+def find_existing(collection: Collection, masters: list[MasterFile]) -> Item | None:
+    """An item in this collection made from exactly these files, if any (for resuming)."""
+    wanted = {m.sha256 for m in masters}
+    candidates = db.session.execute(
+        db.select(Image.item_id).where(Image.sha256.in_(wanted)).distinct()
+    ).scalars()
+    for item_id in candidates:
+        item = db.session.get(Item, item_id)
+        if (
+            item
+            and item.collection_id == collection.id
+            and {i.sha256 for i in item.images} == wanted
+        ):
+            return item
+    return None
+
+
 def ingest_item(
     draft: ItemDraft, storage: Storage, settings: IngestSettings, progress: Progress | None = None
-) -> Item:
-    """Create one draft item from its page files, atomically."""
+) -> IngestResult:
+    """Create one draft item from its files, atomically; skip files already ingested."""
+    progress = progress or NoProgress()
+    recover_interrupted(storage, settings.staging_dir)
     collection = db.session.execute(
         db.select(Collection).filter_by(slug=draft.collection_slug)
     ).scalar_one_or_none()
@@ -212,58 +248,145 @@ def ingest_item(
         raise IngestError([f"no collection has the slug {draft.collection_slug!r}"])
     if not draft.pages:
         raise IngestError(["there are no page images to ingest"])
-    settings.staging_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=settings.staging_dir, prefix="ingest-") as tmp:
-        prepared = prepare_pages(draft.pages, settings, Path(tmp), progress)
-        return _store(draft, collection, prepared, storage)
+    masters = inspect(draft.pages, settings.limits)
+    existing = find_existing(collection, masters)
+    if existing is not None:
+        return IngestResult(existing, created=False)
+    progress.start(sum(len(m.pages) for m in masters))
+    with staging_folder(settings.staging_dir, "ingest") as tmp:
+        prepared = build_pages(masters, settings, Path(tmp), progress)
+        return IngestResult(_store(draft, collection, prepared, storage), created=True)
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _plan_keys(item_id: str, prepared: list[PreparedPage]) -> tuple[dict[str, str], list[str]]:
+    """A master key per distinct master file, and a pyramid key per page."""
+    masters: dict[str, str] = {}
+    for page in prepared:
+        sha = page.master.sha256
+        if sha not in masters:
+            masters[sha] = f"masters/{item_id}/{new_id()}.{page.master.kind.extension}"
+    return masters, [f"pyramids/{new_id()}.tif" for _ in prepared]
 
 
 def _store(
     draft: ItemDraft, collection: Collection, prepared: list[PreparedPage], storage: Storage
 ) -> Item:
+    item_id = new_id()
+    master_keys, pyramid_keys = _plan_keys(item_id, prepared)
+    all_keys = [*master_keys.values(), *pyramid_keys]
+    owner = _owner()
+    db.session.add_all(PendingObject(key=key, owner=owner) for key in all_keys)
+    db.session.commit()
+    try:
+        stored = set()
+        for page, pyramid_key in zip(prepared, pyramid_keys, strict=True):
+            master_key = master_keys[page.master.sha256]
+            if master_key not in stored:
+                storage.put_file(master_key, page.master.file.path)
+                stored.add(master_key)
+            storage.put_file(pyramid_key, page.pyramid)
+        item = _record(draft, collection, item_id, prepared, master_keys, pyramid_keys)
+        db.session.execute(db.delete(PendingObject).where(PendingObject.key.in_(all_keys)))
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        _remove(storage, all_keys)
+        raise
+    return item
+
+
+def _record(
+    draft: ItemDraft,
+    collection: Collection,
+    item_id: str,
+    prepared: list[PreparedPage],
+    master_keys: dict[str, str],
+    pyramid_keys: list[str],
+) -> Item:
     item = Item(
-        id=new_id(),
+        id=item_id,
         collection=collection,
         title=draft.title,
         summary=draft.summary,
+        dc=draft.dc,
         viewing_direction=draft.viewing_direction,
         access=draft.access or collection.default_access,
         status="draft",
     )
-    written: list[str] = []
-    try:
-        for position, page in enumerate(prepared, start=1):
-            image_id = new_id()
-            master_key = f"masters/{item.id}/{image_id}.{page.extension}"
-            pyramid_key = f"pyramids/{image_id}.tif"
-            storage.put_file(master_key, page.page.path)
-            written.append(master_key)
-            storage.put_file(pyramid_key, page.pyramid)
-            written.append(pyramid_key)
-            item.images.append(
-                Image(
-                    id=image_id,
-                    position=position,
-                    label=page_label(page.page.name),
-                    original_name=page.page.name[:255],
-                    media_type=page.media_type,
-                    width=page.width,
-                    height=page.height,
-                    byte_size=page.byte_size,
-                    sha256=page.sha256,
-                    derivative_sha256=page.derivative_sha256,
-                    master_key=master_key,
-                    pyramid_key=pyramid_key,
-                )
+    for position, (page, pyramid_key) in enumerate(zip(prepared, pyramid_keys, strict=True), 1):
+        item.images.append(
+            Image(
+                id=pyramid_key.removeprefix("pyramids/").removesuffix(".tif"),
+                position=position,
+                label=page.label[:255],
+                original_name=page.master.file.name[:255],
+                media_type=page.master.kind.media_type,
+                width=page.width,
+                height=page.height,
+                byte_size=page.master.byte_size,
+                sha256=page.master.sha256,
+                derivative_sha256=page.derivative_sha256,
+                master_key=master_keys[page.master.sha256],
+                master_page=page.number,
+                pyramid_key=pyramid_key,
             )
-        db.session.add(item)
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        for key in written:
-            try:
-                storage.delete(key)
-            except Exception:  # keep cleaning; report the first error
-                log.exception("could not remove %s after a failed ingest", key)
-        raise
+        )
+    db.session.add(item)
     return item
+
+
+def _remove(storage: Storage, keys: Iterable[str]) -> None:
+    remaining = list(keys)
+    for key in remaining:
+        try:
+            storage.delete(key)
+        except Exception:  # keep cleaning; the pending rows let a later run retry
+            log.exception("could not remove %s after a failed ingest", key)
+            return
+    db.session.execute(db.delete(PendingObject).where(PendingObject.key.in_(remaining)))
+    db.session.commit()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _is_dead(owner: str, age: timedelta) -> bool:
+    """Whether the process that wrote a pending record can no longer finish it."""
+    host, _, pid = owner.rpartition(":")
+    if age > STALE_AFTER:
+        return True  # also covers a recycled process id
+    return host == socket.gethostname() and pid.isdigit() and not _pid_alive(int(pid))
+
+
+def staging_folder(staging_dir: Path, purpose: str) -> tempfile.TemporaryDirectory[str]:
+    """A private staging folder whose name carries our pid, so a dead one can be found."""
+    staging_dir.mkdir(parents=True, exist_ok=True)
+    return tempfile.TemporaryDirectory(dir=staging_dir, prefix=f"{purpose}-{os.getpid()}-")
+
+
+def recover_interrupted(storage: Storage, staging_dir: Path) -> int:
+    """Remove objects and staging folders left by ingests whose process died."""
+    now = utcnow()
+    pending = db.session.execute(db.select(PendingObject)).scalars().all()
+    stale = [p.key for p in pending if _is_dead(p.owner, now - p.created_at)]
+    if stale:
+        log.warning("removing %d objects left by an interrupted ingest", len(stale))
+        _remove(storage, stale)
+    if staging_dir.is_dir():
+        for folder in staging_dir.glob("*-*-*"):
+            pid = folder.name.split("-")[1]
+            age = time.time() - folder.stat().st_mtime
+            if not (pid.isdigit() and _pid_alive(int(pid))) or age > STALE_AFTER.total_seconds():
+                shutil.rmtree(folder, ignore_errors=True)
+    return len(stale)

@@ -1,0 +1,221 @@
+"""Commands that bring content in and publish it: ingest, publish, fixity, sample."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from tqdm import tqdm
+
+from .. import get_storage
+from ..extensions import db
+from ..models import Collection, Item
+from ..services.batch import BatchError, BatchItem, files_of, read_csv
+from ..services.ingest import IngestError, ItemDraft, ingest_item, recover_interrupted
+
+
+def ensure_collection(slug: str, title: str | None = None) -> Collection:
+    found = db.session.execute(db.select(Collection).filter_by(slug=slug)).scalar()
+    if found is None:
+        found = Collection(slug=slug, title={"vi": title or slug})
+        db.session.add(found)
+        db.session.commit()
+    return found
+
+
+class PageBar:
+    """A tqdm progress bar over pages: pages/s and ETA, on stderr."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.bar: tqdm | None = None  # type: ignore[type-arg]
+
+    def start(self, pages: int) -> None:
+        self.bar = tqdm(
+            total=pages,
+            desc=self.name[:40],
+            unit="page",
+            file=sys.stderr,
+            dynamic_ncols=True,
+            disable=None,
+        )
+
+    def advance(self, label: str) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(label[:30], refresh=False)
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _publish(item: Item) -> None:
+    from ..services.publish import publish_item
+    from ..web import public_urls
+
+    result = publish_item(item, get_storage(), public_urls())
+    click.echo(f"published {result.item_id}: {public_urls().manifest(result.item_id)}")
+
+
+def _batch(
+    sources: tuple[Path, ...],
+    collection: str | None,
+    title: str | None,
+    title_en: str,
+    direction: str,
+) -> tuple[list[BatchItem], list[str]]:
+    """What the command line names: CSV files expand to their rows."""
+    items: list[BatchItem] = []
+    problems: list[str] = []
+    for source in sources:
+        try:
+            if source.suffix.lower() == ".csv" and source.is_file():
+                rows, bad = read_csv(source, collection)
+                items += rows
+                problems += bad
+                continue
+            if not collection:
+                raise BatchError("name its collection with --collection")
+            name = title or source.stem or source.name
+            draft = ItemDraft(
+                collection,
+                {"vi": name, "en": title_en},
+                files_of(source),
+                viewing_direction=direction,
+            )
+            items.append(BatchItem(str(source), collection, draft))
+        except BatchError as exc:
+            problems.append(f"{source}: {exc}")
+    return items, problems
+
+
+@click.command("ingest")
+@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--collection", "slug", help="The collection's short name (made if missing).")
+@click.option("--title", help="The item's title in Vietnamese (default: the folder's name).")
+@click.option("--title-en", default="", help="The item's title in English.")
+@click.option(
+    "--direction",
+    type=click.Choice(["left-to-right", "right-to-left", "top-to-bottom"]),
+    default="left-to-right",
+    show_default=True,
+    help="Reading direction.",
+)
+@click.option("--publish", is_flag=True, help="Publish each item once it is in.")
+@with_appcontext
+def ingest(
+    sources: tuple[Path, ...],
+    slug: str | None,
+    title: str | None,
+    title_en: str,
+    direction: str,
+    publish: bool,
+) -> None:
+    """Ingest folders, single files (PDF, multi-page TIFF) or CSV lists of items.
+
+    Each folder or file becomes one item, its pages in natural order (2 before 10).
+    Each item is all or nothing; a refused item is reported and the batch goes on.
+    Files already ingested (same checksums, same collection) are skipped.
+    """
+    from ..web import ingest_settings
+
+    db.create_all()
+    items, problems = _batch(sources, slug, title, title_en, direction)
+    for problem in problems:
+        click.echo(f"Error: {problem}", err=True)
+    for batch_item in items:
+        ensure_collection(batch_item.collection_slug)
+        bar = PageBar(batch_item.draft.title["vi"])
+        try:
+            result = ingest_item(batch_item.draft, get_storage(), ingest_settings(), bar)
+        except IngestError as exc:
+            problems.append(batch_item.where)
+            click.echo(
+                f"Error: {batch_item.where}: nothing was ingested: " + "; ".join(exc.reasons),
+                err=True,
+            )
+            continue
+        finally:
+            bar.close()
+        item = result.item
+        verb = "ingested" if result.created else "already ingested, skipped:"
+        click.echo(f"{verb} item {item.id} ({len(item.images)} pages) from {batch_item.where}")
+        if publish and item.status != "published":
+            _publish(item)
+    if problems:
+        sys.exit(1)
+
+
+@click.command("publish")
+@click.argument("item_ids", nargs=-1)
+@click.option("--all", "everything", is_flag=True, help="Republish every published item.")
+@with_appcontext
+def publish(item_ids: tuple[str, ...], everything: bool) -> None:
+    """Publish items, or rebuild every published manifest with --all."""
+    if everything:
+        query = db.select(Item.id).filter_by(status="published")
+        item_ids = tuple(db.session.execute(query).scalars())
+    if not item_ids:
+        raise click.ClickException("name the items to publish, or use --all")
+    for item_id in item_ids:
+        item = db.session.get(Item, item_id)
+        if item is None:
+            raise click.ClickException(f"no item has the id {item_id!r}")
+        _publish(item)
+
+
+@click.command("fixity")
+@with_appcontext
+def fixity() -> None:
+    """Re-hash every master and derivative; exit 1 if any is missing or changed."""
+    from ..services.fixity import check_fixity
+
+    with tqdm(desc="checking", unit="file", file=sys.stderr, disable=None) as bar:
+        problems = check_fixity(get_storage(), progress=lambda key: bar.update(1))
+    for problem in problems:
+        click.echo(f"{problem.problem}: {problem.key}")
+    if problems:
+        click.echo(f"{len(problems)} problems found", err=True)
+        sys.exit(1)
+    click.echo("all checksums match")
+
+
+@click.command("cleanup")
+@with_appcontext
+def cleanup() -> None:
+    """Remove what interrupted ingests left behind (also done before every ingest)."""
+    from ..web import ingest_settings
+
+    db.create_all()
+    removed = recover_interrupted(get_storage(), ingest_settings().staging_dir)
+    click.echo(f"removed {removed} objects left by interrupted ingests")
+
+
+@click.command("load-sample")
+@with_appcontext
+def load_sample() -> None:
+    """Draw and ingest the sample collection, once."""
+    from ..sample import BOOKS, write_book
+    from ..services.ingest import pages_in_folder
+    from ..web import ingest_settings
+
+    db.create_all()
+    collection = ensure_collection("mau")
+    collection.title = {"vi": "Bộ sưu tập mẫu", "en": "Sample collection"}
+    db.session.commit()
+    root = Path(current_app.instance_path) / "sample"
+    for book in BOOKS:
+        folder = write_book(book, root)
+        draft = ItemDraft(
+            "mau", book.title, pages_in_folder(folder), book.summary, book.viewing_direction
+        )
+        result = ingest_item(draft, get_storage(), ingest_settings())
+        if result.item.status != "published":
+            _publish(result.item)
+
+
+COMMANDS = (ingest, publish, fixity, cleanup, load_sample)

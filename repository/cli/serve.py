@@ -1,0 +1,72 @@
+"""Serve both apps under gunicorn, for the demo."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, help="The repository's port.")
+@click.option("--image-port", default=8182, show_default=True, help="The image server's port.")
+@with_appcontext
+def serve(host: str, port: int, image_port: int) -> None:
+    """Serve the repository and the image server under gunicorn until Ctrl-C."""
+    env = dict(os.environ)
+    env.setdefault("TANGTHU_INSTANCE_PATH", current_app.instance_path)
+    env.setdefault("TANGTHU_STORAGE_URL", current_app.config["STORAGE_URL"])
+    env.setdefault("TANGTHU_PUBLIC_URL", f"http://{host}:{port}")
+    env.setdefault("TANGTHU_IMAGE_URL", f"http://{host}:{image_port}")
+    gunicorn = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--chdir",
+        str(PROJECT_ROOT),
+        "--worker-class",
+        "gthread",
+        "--threads",
+        "8",
+        "--access-logfile",
+        "-",
+        "--no-control-socket",
+    ]
+    processes = [
+        subprocess.Popen(
+            [*gunicorn, "--bind", f"{host}:{image_port}", "--workers", "2", "wsgi:image_app()"],
+            env=env,
+        ),
+        subprocess.Popen(
+            [*gunicorn, "--bind", f"{host}:{port}", "--workers", "2", "wsgi:repository_app()"],
+            env=env,
+        ),
+    ]
+    click.echo(
+        f"Tàng Thư: http://{host}:{port}/  (images: http://{host}:{image_port}/)"
+        "  Ctrl-C stops both."
+    )
+    try:
+        while all(p.poll() is None for p in processes):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes:
+            process.wait(timeout=30)
+
+
+COMMANDS = (serve,)

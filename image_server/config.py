@@ -30,6 +30,9 @@ DEFAULTS: dict[str, Any] = {
     "MAX_EXPENSIVE": 2,
     "RETRY_AFTER": 2,
     "VIPS_LOCKDOWN": True,
+    # With s3:// storage, how long a cached pyramid is trusted before a HEAD request
+    # checks it. Pyramids are written once under fresh ids, so this can be long.
+    "S3_REVALIDATE_SECONDS": 3600,
 }
 
 

@@ -8,11 +8,11 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 import pyvips
 
 from .errors import NotFound
+from .objects import Reader
 from .plan import SourceInfo
 from .pyramids import open_pages, source_info
 from .request import IDENTIFIER
@@ -33,27 +33,24 @@ class Source:
     file: io.FileIO
 
 
-def storage_root(storage_url: str) -> Path:
-    parsed = urlparse(storage_url)
-    if parsed.scheme != "file":
-        raise ValueError(f"the image server reads file:// storage, not {parsed.scheme!r}")
-    return Path(unquote(parsed.path))
-
-
 class SourceStore:
     """A bounded LRU of opened pyramids, re-read when the file on disk changes."""
 
-    def __init__(self, root: Path, capacity: int) -> None:
-        self.root = root
+    def __init__(self, reader: Reader, capacity: int) -> None:
+        self.reader = reader
         self.capacity = capacity
         self._lock = threading.Lock()
         self._open: OrderedDict[str, Source] = OrderedDict()
 
     def path_for(self, identifier: str) -> Path:
+        """The pyramid's local file; S3 objects come through the read-through cache."""
         # The identifier is checked against a strict pattern, so it can never name a path.
         if not IDENTIFIER.match(identifier):
             raise NotFound("no image has this identifier", "identifier")
-        return self.root / "pyramids" / f"{identifier}.tif"
+        try:
+            return self.reader.local_path(f"pyramids/{identifier}.tif")
+        except KeyError as exc:
+            raise NotFound("no image has this identifier", "identifier") from exc
 
     def get(self, identifier: str) -> Source:
         path = self.path_for(identifier)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Callable, Iterable
 from email.utils import formatdate
 from pathlib import Path
@@ -20,9 +21,10 @@ from .cache import DiskCache, MemoryCache
 from .errors import IIIFError, NotFound, Overloaded
 from .gate import Gate
 from .info import CONTEXT_2, CONTEXT_3, PROFILE_2, PROFILE_3, info_json
+from .objects import open_reader
 from .plan import Limits, Plan, plan
 from .request import BaseRequest, ImageRequest, InfoRequest, Version, parse_path
-from .sources import Source, SourceStore, storage_root
+from .sources import Source, SourceStore
 from .tiff import TiffLayoutError, read_tile
 
 log = logging.getLogger(__name__)
@@ -81,9 +83,10 @@ class ImageServer:
         self.limits = Limits(
             int(config["MAX_WIDTH"]), int(config["MAX_HEIGHT"]), int(config["MAX_AREA"])
         )
-        self.sources = SourceStore(
-            storage_root(str(config["STORAGE_URL"])), int(config["SOURCE_CACHE_SIZE"])
+        reader = open_reader(
+            str(config["STORAGE_URL"]), os.environ, float(config["S3_REVALIDATE_SECONDS"])
         )
+        self.sources = SourceStore(reader, int(config["SOURCE_CACHE_SIZE"]))
         self.cache_control = f"public, max-age={int(config['CACHE_MAX_AGE'])}"
         self.memory = MemoryCache(int(config["TILE_CACHE_MB"]) * 1024 * 1024)
         cache_dir = str(config.get("DERIVATIVE_CACHE_DIR") or "")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
@@ -11,18 +10,9 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 from urllib.parse import unquote, urlparse
 
-_KEY = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$")
+from image_server.objects import StorageError, check_key
 
-
-class StorageError(Exception):
-    """A refused key, a bad storage URL or setting, or a storage service that failed."""
-
-
-def check_key(key: str) -> str:
-    """Keys are made by us from opaque ids; refuse anything that could walk a path."""
-    if len(key) > 512 or not _KEY.match(key) or ".." in key:
-        raise StorageError(f"invalid storage key {key!r}")
-    return key
+__all__ = ["LocalStorage", "Storage", "StorageError", "check_key", "open_storage"]
 
 
 class Storage(Protocol):
@@ -120,7 +110,7 @@ def open_storage(url: str, environ: Mapping[str, str] = os.environ) -> Storage:
     if parsed.scheme == "file":
         return LocalStorage(Path(unquote(parsed.path)))
     if parsed.scheme == "s3":
-        from .s3storage import open_s3_storage  # imports minio only when S3 is configured
+        from image_server.objects import open_s3_storage
 
         return open_s3_storage(url, environ)
     raise StorageError(f"unsupported storage URL scheme {parsed.scheme!r}; use file:// or s3://")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from repository import create_app
+from tests import s3server
 from tests.helpers import draw_grid_image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,6 +34,21 @@ def presentation_schema(standards: Path) -> dict[str, Any]:
         (standards / "iiif-presentation-3.0.schema.json").read_text()
     )
     return schema
+
+
+@pytest.fixture(scope="session")
+def s3_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[s3server.S3Service]:
+    """moto's S3 server for the whole run, or a real MinIO named by TANGTHU_TEST_S3_*."""
+    real = s3server.from_environ(os.environ)
+    if real:
+        yield real
+        return
+    moto = s3server.MotoServer(tmp_path_factory.mktemp("moto"))
+    try:
+        s3server.admin_client(moto.service).make_bucket(moto.service.bucket)
+        yield moto.service
+    finally:
+        moto.stop()
 
 
 @pytest.fixture

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from minio import Minio
+
 from tests.servers import free_port, stop_process
 
 ALLOW_ALL = {
@@ -114,3 +116,10 @@ class MotoServer:
     def stop(self) -> None:
         stop_process(self.process)
         self.log.close()
+
+
+def admin_client(service: S3Service) -> Minio:
+    """A plain minio client, to set up and inspect the bucket behind a storage's back."""
+    secure = service.endpoint.startswith("https://")
+    host = service.endpoint.split("://", 1)[1]
+    return Minio(host, service.access_key, service.secret_key, secure=secure)

@@ -16,36 +16,15 @@ from typing import Any
 import pytest
 from minio import Minio
 
-from repository.s3storage import MiB, S3Config, S3Storage
+from image_server.objects import MiB, S3Config, S3Storage
 from repository.storage import LocalStorage, Storage, StorageError, open_storage
 from tests import s3server
+from tests.s3server import admin_client
 from tests.servers import free_port
 
 BAD_KEYS = ["", "../x", "a/../b", "/etc/passwd", "a//b", "./x", "x/", ".hidden", "a\\b"]
 
 MakeS3 = Callable[..., S3Storage]
-
-
-@pytest.fixture(scope="session")
-def s3_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[s3server.S3Service]:
-    real = s3server.from_environ(os.environ)
-    if real:
-        yield real
-        return
-    moto = s3server.MotoServer(tmp_path_factory.mktemp("moto"))
-    try:
-        client = admin_client(moto.service)
-        client.make_bucket(moto.service.bucket)
-        yield moto.service
-    finally:
-        moto.stop()
-
-
-def admin_client(service: s3server.S3Service) -> Minio:
-    """A plain minio client, to set up and inspect the bucket behind a storage's back."""
-    secure = service.endpoint.startswith("https://")
-    host = service.endpoint.split("://", 1)[1]
-    return Minio(host, service.access_key, service.secret_key, secure=secure)
 
 
 def remove_prefix(client: Minio, bucket: str, prefix: str) -> None:

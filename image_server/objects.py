@@ -1,4 +1,9 @@
-"""Objects in an S3 bucket (MinIO or any S3) through the minio client, with a local read cache."""
+"""Objects in an S3 bucket (MinIO or any S3) through the minio client, with a local read cache.
+
+Both processes use it: the repository writes masters, pyramids and sidecars through
+S3Storage, and the image server reads pyramids through the same size-capped local
+cache, so a tile request reads a local file, not the network.
+"""
 
 from __future__ import annotations
 
@@ -9,20 +14,19 @@ import json
 import math
 import mimetypes
 import os
+import re
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, NoReturn
-from urllib.parse import urlparse
+from typing import BinaryIO, NoReturn, Protocol
+from urllib.parse import unquote, urlparse
 
 import certifi
 import urllib3
 from minio import Minio
 from minio.error import MinioException, S3Error
-
-from .storage import StorageError, check_key
 
 MiB = 1024 * 1024
 DEFAULT_CACHE_DIR = Path(tempfile.gettempdir()) / "tangthu-s3-cache"
@@ -32,6 +36,18 @@ _MAX_PARTS = 10_000
 _MISSING = {"NoSuchKey", "NotFound"}
 _BAD_CREDENTIALS = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
 _STALE_TEMP_SECONDS = 3600
+_KEY = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$")
+
+
+class StorageError(Exception):
+    """A refused key, a bad storage URL or setting, or a storage service that failed."""
+
+
+def check_key(key: str) -> str:
+    """Keys are made by us from opaque ids; refuse anything that could walk a path."""
+    if len(key) > 512 or not _KEY.match(key) or ".." in key:
+        raise StorageError(f"invalid storage key {key!r}")
+    return key
 
 
 @dataclass(frozen=True)
@@ -389,7 +405,9 @@ def _content_type(key: str) -> str:
     return mimetypes.guess_type(key)[0] or "application/octet-stream"
 
 
-def open_s3_storage(url: str, environ: Mapping[str, str]) -> S3Storage:
+def open_s3_storage(
+    url: str, environ: Mapping[str, str], revalidate_after: float | None = None
+) -> S3Storage:
     """S3Storage for s3://bucket/prefix, configured from TANGTHU_S3_* variables."""
     parsed = urlparse(url)
     if not parsed.netloc:
@@ -397,7 +415,8 @@ def open_s3_storage(url: str, environ: Mapping[str, str]) -> S3Storage:
     cache_dir = environ.get("TANGTHU_S3_CACHE_DIR")
     try:
         cache_max_bytes = int(environ.get("TANGTHU_S3_CACHE_MAX_BYTES", DEFAULT_CACHE_MAX_BYTES))
-        revalidate_after = float(environ.get("TANGTHU_S3_CACHE_REVALIDATE_SECONDS", 0))
+        if revalidate_after is None:
+            revalidate_after = float(environ.get("TANGTHU_S3_CACHE_REVALIDATE_SECONDS", 0))
     except ValueError as exc:
         raise StorageError(f"bad S3 cache setting: {exc}") from None
     return S3Storage(
@@ -408,3 +427,30 @@ def open_s3_storage(url: str, environ: Mapping[str, str]) -> S3Storage:
         cache_max_bytes=cache_max_bytes,
         revalidate_after=revalidate_after,
     )
+
+
+class Reader(Protocol):
+    def local_path(self, key: str) -> Path: ...
+
+
+class LocalReader:
+    """Objects that already are local files, under one root folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def local_path(self, key: str) -> Path:
+        path = self.root / check_key(key)
+        if not path.is_file():
+            raise KeyError(key)
+        return path
+
+
+def open_reader(url: str, environ: Mapping[str, str], revalidate_after: float) -> Reader:
+    """Read access to file:// or s3:// storage; S3 objects come through the local cache."""
+    parsed = urlparse(url)
+    if parsed.scheme == "file":
+        return LocalReader(Path(unquote(parsed.path)))
+    if parsed.scheme == "s3":
+        return open_s3_storage(url, environ, revalidate_after)
+    raise StorageError(f"unsupported storage URL scheme {parsed.scheme!r}; use file:// or s3://")

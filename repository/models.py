@@ -100,6 +100,20 @@ class PendingObject(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class UploadTask(db.Model):
+    """One uploaded file waiting for, in, or done with background processing."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[str] = mapped_column(ForeignKey("item.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    staged_path: Mapped[str] = mapped_column(String(1024))
+    status: Mapped[str] = mapped_column(String(20), default="queued")  # processing, done, failed
+    message: Mapped[str] = mapped_column(String(2000), default="")
+    pages: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
 class Event(db.Model):
     """A change to a published resource: feeds Change Discovery, OAI-PMH and sitemaps."""
 

@@ -57,6 +57,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     )
     result = app.test_cli_runner().invoke(args=["load-sample"])
     assert result.exit_code == 0, result.output
+    result = app.test_cli_runner().invoke(
+        args=["create-user", "--curator", "thuthu", "--password", "mat-khau-thu-thu"]
+    )
+    assert result.exit_code == 0, result.output
     with app.app_context():
         rtl = db.session.execute(
             db.select(Item.id).filter_by(viewing_direction="right-to-left")
@@ -101,4 +105,48 @@ def test_home_page_links_to_the_sample_items(site: dict[str, str], browser) -> N
     page.click(f"a[href='/items/{site['rtl_item']}']")
     page.wait_for_selector(".mirador-viewer", timeout=20_000)
     assert page.url.endswith(f"/items/{site['rtl_item']}")
+    page.close()
+
+
+def sign_in(page, web: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{web}/auth/login")
+    page.fill("input[name=username]", "thuthu")
+    page.fill("input[name=password]", "mat-khau-thu-thu")
+    page.click("main button[type=submit]")
+    page.wait_for_url(f"{web}/")
+
+
+def test_curator_uploads_pages_and_sees_progress_per_file(
+    site: dict[str, str],
+    browser,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    from tests.helpers import draw_grid_image
+
+    files = []
+    for name in ("trang 10.png", "trang 2.png", "trang 1.png", "hong.jpg"):
+        path = tmp_path / name
+        if name == "hong.jpg":
+            path.write_text("not an image")
+        else:
+            draw_grid_image(600, 800).pngsave(str(path))
+        files.append(str(path))
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    sign_in(page, site["web"])
+    page.goto(f"{site['web']}/admin/items/new")
+    page.fill("input[name=title_vi]", "Sách thử")
+    page.click("main button[type=submit]")
+    page.wait_for_url("**/pages")
+    page.set_input_files("input[type=file]", files)
+    page.click("#upload-form button[type=submit]")
+    page.wait_for_selector("#uploads .status-failed", timeout=30_000)
+    page.wait_for_function(
+        "document.querySelectorAll('.pages-grid img').length === 3", timeout=30_000
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "admin-upload.png"), full_page=True)
+    labels = page.locator(".pages-grid .card span").all_inner_texts()
+    assert labels == ["trang 1", "trang 2", "trang 10"]
+    failed = page.locator("#uploads tr", has_text="hong.jpg").inner_text()
+    assert "is not an accepted image" in failed
     page.close()

@@ -214,3 +214,62 @@ def test_a_bad_upload_is_refused_inline_and_nothing_is_created(
     assert "evil.jpg: is not an accepted image" in html
     with app.app_context():
         assert db.session.execute(db.select(Item)).first() is None
+
+
+def wait_for_uploads(client: FlaskClient, item_id: str) -> dict:
+    import time
+
+    for _ in range(200):
+        state = client.get(f"/admin/items/{item_id}/uploads").get_json()
+        if all(t["status"] in ("done", "failed") for t in state["tasks"]):
+            return state
+        time.sleep(0.05)
+    raise AssertionError("uploads did not finish")
+
+
+def test_pages_upload_in_the_background_with_a_status_per_file(
+    client: FlaskClient, curator: tuple[str, str], app: Flask, tmp_path: Path
+) -> None:
+    sign_in(client, *curator)
+    with app.app_context():
+        from repository.cli.content import ensure_collection
+
+        ensure_collection("c", "C")
+    token = csrf_token(client.get("/admin/items/new").get_data(as_text=True))
+    response = client.post(
+        "/admin/items/new",
+        data={
+            "collection": "c",
+            "title_vi": "Sách",
+            "viewing_direction": "left-to-right",
+            "csrf_token": token,
+        },
+    )
+    assert response.status_code == 302
+    item_id = response.headers["Location"].split("/")[-2]
+    page_url = f"/admin/items/{item_id}/pages"
+    token = csrf_token(client.get(page_url).get_data(as_text=True))
+    names = ["tờ 1.png", "hỏng.jpg", "tờ 2.png"]
+    for name in names:  # as the page's script does: one file per request, in order
+        body = b"not an image" if name == "hỏng.jpg" else b""
+        if not body:
+            path = tmp_path / "p.png"
+            draw_grid_image(300, 200).pngsave(str(path))
+            body = path.read_bytes()
+        reply = client.post(
+            page_url,
+            data={"csrf_token": token, "pages": [upload(name, body)]},
+            content_type="multipart/form-data",
+            headers={"Accept": "application/json"},
+        )
+        assert reply.status_code == 200 and reply.get_json()["tasks"][0]["filename"] == name
+    state = wait_for_uploads(client, item_id)
+    assert [t["status"] for t in state["tasks"]] == ["done", "failed", "done"]
+    assert "is not an accepted image" in state["tasks"][1]["message"]
+    assert state["pages"] == 2
+    with app.app_context():
+        item = db.session.get(Item, item_id)
+        assert [i.label for i in item.images] == ["tờ 1", "tờ 2"]
+    html = client.get(page_url).get_data(as_text=True)
+    assert "hỏng.jpg" in html and "tờ 2" in html
+    assert not list((Path(app.instance_path) / "staging").rglob("*-*-*/*"))

@@ -239,7 +239,6 @@ def ingest_item(
     draft: ItemDraft, storage: Storage, settings: IngestSettings, progress: Progress | None = None
 ) -> IngestResult:
     """Create one draft item from its files, atomically; skip files already ingested."""
-    progress = progress or NoProgress()
     recover_interrupted(storage, settings.staging_dir)
     collection = db.session.execute(
         db.select(Collection).filter_by(slug=draft.collection_slug)
@@ -252,10 +251,48 @@ def ingest_item(
     existing = find_existing(collection, masters)
     if existing is not None:
         return IngestResult(existing, created=False)
+    item = draft_item(draft, collection)
+    _build_and_store(item, masters, storage, settings, progress or NoProgress())
+    return IngestResult(item, created=True)
+
+
+def draft_item(draft: ItemDraft, collection: Collection) -> Item:
+    """A new draft item, not yet in the session: it joins it when its pages are stored."""
+    # Linked by id, not by relationship, so that nothing is flushed before then.
+    return Item(
+        id=new_id(),
+        collection_id=collection.id,
+        title=draft.title,
+        summary=draft.summary,
+        dc=draft.dc,
+        viewing_direction=draft.viewing_direction,
+        access=draft.access or collection.default_access,
+        status="draft",
+    )
+
+
+def add_pages(
+    item: Item, files: tuple[PageFile, ...], storage: Storage, settings: IngestSettings
+) -> list[Image]:
+    """Append the pages of some files to an existing item, all of them or none."""
+    recover_interrupted(storage, settings.staging_dir)
+    if not files:
+        raise IngestError(["there are no page images to add"])
+    masters = inspect(files, settings.limits)
+    return _build_and_store(item, masters, storage, settings, NoProgress())
+
+
+def _build_and_store(
+    item: Item,
+    masters: list[MasterFile],
+    storage: Storage,
+    settings: IngestSettings,
+    progress: Progress,
+) -> list[Image]:
     progress.start(sum(len(m.pages) for m in masters))
     with staging_folder(settings.staging_dir, "ingest") as tmp:
         prepared = build_pages(masters, settings, Path(tmp), progress)
-        return IngestResult(_store(draft, collection, prepared, storage), created=True)
+        return _store(item, prepared, storage)
 
 
 def _owner() -> str:
@@ -272,11 +309,9 @@ def _plan_keys(item_id: str, prepared: list[PreparedPage]) -> tuple[dict[str, st
     return masters, [f"pyramids/{new_id()}.tif" for _ in prepared]
 
 
-def _store(
-    draft: ItemDraft, collection: Collection, prepared: list[PreparedPage], storage: Storage
-) -> Item:
-    item_id = new_id()
-    master_keys, pyramid_keys = _plan_keys(item_id, prepared)
+def _store(item: Item, prepared: list[PreparedPage], storage: Storage) -> list[Image]:
+    """Record the keys as pending, store the objects, then commit rows and forget them."""
+    master_keys, pyramid_keys = _plan_keys(item.id, prepared)
     all_keys = [*master_keys.values(), *pyramid_keys]
     owner = _owner()
     db.session.add_all(PendingObject(key=key, owner=owner) for key in all_keys)
@@ -289,54 +324,43 @@ def _store(
                 storage.put_file(master_key, page.master.file.path)
                 stored.add(master_key)
             storage.put_file(pyramid_key, page.pyramid)
-        item = _record(draft, collection, item_id, prepared, master_keys, pyramid_keys)
+        images = _record(item, prepared, master_keys, pyramid_keys)
         db.session.execute(db.delete(PendingObject).where(PendingObject.key.in_(all_keys)))
         db.session.commit()
     except BaseException:
         db.session.rollback()
         _remove(storage, all_keys)
         raise
-    return item
+    return images
 
 
 def _record(
-    draft: ItemDraft,
-    collection: Collection,
-    item_id: str,
-    prepared: list[PreparedPage],
-    master_keys: dict[str, str],
-    pyramid_keys: list[str],
-) -> Item:
-    item = Item(
-        id=item_id,
-        collection=collection,
-        title=draft.title,
-        summary=draft.summary,
-        dc=draft.dc,
-        viewing_direction=draft.viewing_direction,
-        access=draft.access or collection.default_access,
-        status="draft",
-    )
-    for position, (page, pyramid_key) in enumerate(zip(prepared, pyramid_keys, strict=True), 1):
-        item.images.append(
-            Image(
-                id=pyramid_key.removeprefix("pyramids/").removesuffix(".tif"),
-                position=position,
-                label=page.label[:255],
-                original_name=page.master.file.name[:255],
-                media_type=page.master.kind.media_type,
-                width=page.width,
-                height=page.height,
-                byte_size=page.master.byte_size,
-                sha256=page.master.sha256,
-                derivative_sha256=page.derivative_sha256,
-                master_key=master_keys[page.master.sha256],
-                master_page=page.number,
-                pyramid_key=pyramid_key,
-            )
+    item: Item, prepared: list[PreparedPage], master_keys: dict[str, str], pyramid_keys: list[str]
+) -> list[Image]:
+    first = max((image.position for image in item.images), default=0) + 1
+    images = [
+        Image(
+            id=pyramid_key.removeprefix("pyramids/").removesuffix(".tif"),
+            position=position,
+            label=page.label[:255],
+            original_name=page.master.file.name[:255],
+            media_type=page.master.kind.media_type,
+            width=page.width,
+            height=page.height,
+            byte_size=page.master.byte_size,
+            sha256=page.master.sha256,
+            derivative_sha256=page.derivative_sha256,
+            master_key=master_keys[page.master.sha256],
+            master_page=page.number,
+            pyramid_key=pyramid_key,
         )
+        for position, (page, pyramid_key) in enumerate(
+            zip(prepared, pyramid_keys, strict=True), first
+        )
+    ]
+    item.images.extend(images)
     db.session.add(item)
-    return item
+    return images
 
 
 def _remove(storage: Storage, keys: Iterable[str]) -> None:

@@ -1,4 +1,4 @@
-"""Build IIIF Presentation 3.0 manifests from records with iiif-prezi3: no I/O."""
+"""Build IIIF Presentation 3.0 manifests and collections with iiif-prezi3: no I/O."""
 
 from __future__ import annotations
 
@@ -10,12 +10,30 @@ from iiif_prezi3 import (
     AnnotationBody,
     AnnotationPage,
     Canvas,
+    CanvasRef,
+    Collection,
+    CollectionRef,
     KeyValueString,
     Manifest,
+    ManifestRef,
+    Provider,
+    Range,
+    ServiceV2,
     ServiceV3,
 )
 
-from .records import CanvasRecord, ManifestRecord, Urls
+from .records import (
+    Agent,
+    CanvasRecord,
+    CollectionRecord,
+    LanguageMap,
+    Link,
+    ManifestRecord,
+    MetadataEntry,
+    RangeRecord,
+    Urls,
+)
+from .sanitise import clean_map
 
 THUMBNAIL_EDGE = 256
 PRESENTATION_CONTEXT = "http://iiif.io/api/presentation/3/context.json"
@@ -27,8 +45,16 @@ def fit(width: int, height: int, edge: int) -> tuple[int, int]:
     return max(1, math.floor(width * scale)), max(1, math.floor(height * scale))
 
 
-def image_service(urls: Urls, image_id: str) -> ServiceV3:
-    return ServiceV3(id=urls.image_service(image_id), type="ImageService3", profile="level2")
+def image_services(urls: Urls, image_id: str) -> list[ServiceV3 | ServiceV2]:
+    """The Image API 3.0 service, and the 2.1 one for older clients."""
+    return [
+        ServiceV3(id=urls.image_service(image_id), type="ImageService3", profile="level2"),
+        ServiceV2(
+            id=urls.image_service(image_id, 2),
+            type="ImageService2",
+            profile="http://iiif.io/api/image/2/level2.json",
+        ),
+    ]
 
 
 def thumbnail(urls: Urls, canvas: CanvasRecord) -> AnnotationBody:
@@ -39,7 +65,7 @@ def thumbnail(urls: Urls, canvas: CanvasRecord) -> AnnotationBody:
         format="image/jpeg",
         width=width,
         height=height,
-        service=[image_service(urls, canvas.image_id)],
+        service=[image_services(urls, canvas.image_id)[0]],
     )
 
 
@@ -51,17 +77,14 @@ def build_canvas(urls: Urls, item_id: str, record: CanvasRecord) -> Canvas:
         format="image/jpeg",
         width=record.width,
         height=record.height,
-        service=[image_service(urls, record.image_id)],
+        service=image_services(urls, record.image_id),
     )
     painting = Annotation(
-        id=f"{canvas_id}/annotation/painting",
-        motivation="painting",
-        body=body,
-        target=canvas_id,
+        id=f"{canvas_id}/annotation/painting", motivation="painting", body=body, target=canvas_id
     )
     return Canvas(
         id=canvas_id,
-        label=record.label,
+        label=clean_map(record.label),
         width=record.width,
         height=record.height,
         items=[AnnotationPage(id=f"{canvas_id}/page/painting", items=[painting])],
@@ -69,33 +92,102 @@ def build_canvas(urls: Urls, item_id: str, record: CanvasRecord) -> Canvas:
     )
 
 
+def build_range(urls: Urls, item_id: str, record: RangeRecord) -> Range:
+    items: list[Range | CanvasRef] = [
+        CanvasRef(id=urls.canvas(item_id, image_id), type="Canvas") for image_id in record.canvases
+    ]
+    items += [build_range(urls, item_id, child) for child in record.children]
+    return Range(id=urls.range(item_id, record.id), label=clean_map(record.label), items=items)
+
+
+def key_value(entry: MetadataEntry) -> KeyValueString:
+    return KeyValueString(label=clean_map(entry.label), value=clean_map(entry.value))
+
+
+def provider(agent: Agent) -> Provider:
+    logo = None
+    if agent.logo:
+        logo = [AnnotationBody(id=agent.logo, type="Image", format="image/png")]
+    return Provider(
+        id=agent.id,
+        label=clean_map(agent.label),
+        homepage=[
+            {
+                "id": agent.homepage,
+                "type": "Text",
+                "label": clean_map(agent.label),
+                "format": "text/html",
+            }
+        ],
+        logo=logo,
+    )
+
+
+def linked(link: Link) -> dict[str, Any]:
+    resource: dict[str, Any] = {"id": link.id, "type": link.type, "format": link.format}
+    if link.label:
+        resource["label"] = clean_map(link.label)
+    if link.profile:
+        resource["profile"] = link.profile
+    return resource
+
+
 def build_manifest(record: ManifestRecord, urls: Urls) -> Manifest:
+    label = clean_map(record.label)
     manifest = Manifest(
         id=urls.manifest(record.item_id),
-        label=record.label,
+        label=label,
         viewingDirection=record.viewing_direction,
         items=[build_canvas(urls, record.item_id, c) for c in record.canvases],
         homepage=[
             {
                 "id": urls.item_page(record.item_id),
                 "type": "Text",
-                "label": record.label,
+                "label": label,
                 "format": "text/html",
             }
         ],
     )
     if record.summary:
-        manifest.summary = record.summary
+        manifest.summary = clean_map(record.summary)
     if record.metadata:
-        manifest.metadata = [KeyValueString(label=m.label, value=m.value) for m in record.metadata]
+        manifest.metadata = [key_value(m) for m in record.metadata]
+    if record.required_statement:
+        manifest.requiredStatement = key_value(record.required_statement)
     if record.rights:
         manifest.rights = record.rights
-    if record.required_statement:
-        statement = record.required_statement
-        manifest.requiredStatement = KeyValueString(label=statement.label, value=statement.value)
+    if record.provider:
+        manifest.provider = [provider(record.provider)]
+    if record.behavior:
+        manifest.behavior = list(record.behavior)
+    if record.nav_date:
+        manifest.navDate = record.nav_date
     if record.canvases:
         manifest.thumbnail = [thumbnail(urls, record.canvases[0])]
+    if record.start_image_id:
+        manifest.start = CanvasRef(
+            id=urls.canvas(record.item_id, record.start_image_id), type="Canvas"
+        )
+    if record.structures:
+        manifest.structures = [build_range(urls, record.item_id, r) for r in record.structures]
+    if record.see_also:
+        manifest.seeAlso = [linked(link) for link in record.see_also]
+    if record.rendering:
+        manifest.rendering = [linked(link) for link in record.rendering]
+    if record.services:
+        manifest.service = [dict(s) for s in record.services]
+    if record.part_of:
+        manifest.partOf = [
+            {"id": urls.collection(slug), "type": "Collection"} for slug in record.part_of
+        ]
     return manifest
+
+
+def to_jsonld(resource: Manifest | Collection) -> dict[str, Any]:
+    """Serialise a prezi3 resource to plain JSON types with the Presentation context."""
+    body: dict[str, Any] = resource.model_dump(mode="json", exclude_none=True, by_alias=True)
+    body.pop("@context", None)
+    return {"@context": PRESENTATION_CONTEXT, **body}
 
 
 def manifest_json(record: ManifestRecord, urls: Urls) -> dict[str, Any]:
@@ -103,8 +195,43 @@ def manifest_json(record: ManifestRecord, urls: Urls) -> dict[str, Any]:
     return to_jsonld(build_manifest(record, urls))
 
 
-def to_jsonld(resource: Manifest) -> dict[str, Any]:
-    """Serialise a prezi3 resource to plain JSON types with the Presentation context."""
-    body: dict[str, Any] = resource.model_dump(mode="json", exclude_none=True, by_alias=True)
-    body.pop("@context", None)
-    return {"@context": PRESENTATION_CONTEXT, **body}
+def _collection_items(record: CollectionRecord, urls: Urls) -> list[ManifestRef | CollectionRef]:
+    items: list[ManifestRef | CollectionRef] = []
+    for slug, child_label in record.children:
+        items.append(
+            CollectionRef(id=urls.collection(slug), type="Collection", label=clean_map(child_label))
+        )
+    for page in record.pages:
+        page_label: LanguageMap = {"vi": [f"Phần {page}"], "en": [f"Part {page}"]}
+        items.append(
+            CollectionRef(
+                id=urls.collection(record.slug, page=page), type="Collection", label=page_label
+            )
+        )
+    for summary in record.manifests:
+        reference = ManifestRef(
+            id=urls.manifest(summary.item_id), type="Manifest", label=clean_map(summary.label)
+        )
+        if summary.thumbnail:
+            reference.thumbnail = [thumbnail(urls, summary.thumbnail)]
+        items.append(reference)
+    return items
+
+
+def build_collection(record: CollectionRecord, urls: Urls) -> Collection:
+    collection = Collection(
+        id=urls.collection(record.slug, page=record.page),
+        label=clean_map(record.label),
+        items=_collection_items(record, urls),
+    )
+    if record.summary:
+        collection.summary = clean_map(record.summary)
+    if record.provider:
+        collection.provider = [provider(record.provider)]
+    if record.page:
+        collection.partOf = [{"id": urls.collection(record.slug), "type": "Collection"}]
+    return collection
+
+
+def collection_json(record: CollectionRecord, urls: Urls) -> dict[str, Any]:
+    return to_jsonld(build_collection(record, urls))

@@ -1,4 +1,4 @@
-"""Plain records the builder works from: the repository fills them from its database."""
+"""Plain records the builders work from: the repository fills them from its database."""
 
 from __future__ import annotations
 
@@ -21,11 +21,42 @@ class MetadataEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class Agent:
+    """The library that provides the item: IIIF `provider`."""
+
+    id: str
+    label: LanguageMap
+    homepage: str
+    logo: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A resource linked from a manifest: seeAlso, rendering, homepage."""
+
+    id: str
+    type: str
+    format: str
+    label: LanguageMap | None = None
+    profile: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CanvasRecord:
     image_id: str
     label: LanguageMap
     width: int
     height: int
+
+
+@dataclass(frozen=True, slots=True)
+class RangeRecord:
+    """An entry of the table of contents: some canvases and/or nested entries."""
+
+    id: str
+    label: LanguageMap
+    canvases: tuple[str, ...] = ()  # image ids, in order
+    children: tuple[RangeRecord, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +67,38 @@ class ManifestRecord:
     summary: LanguageMap | None = None
     metadata: tuple[MetadataEntry, ...] = ()
     viewing_direction: str = "left-to-right"
+    behavior: tuple[str, ...] = ()
     rights: str | None = None
     required_statement: MetadataEntry | None = None
+    provider: Agent | None = None
+    nav_date: str | None = None  # xsd:dateTime, e.g. "1850-01-01T00:00:00Z"
+    start_image_id: str | None = None
+    structures: tuple[RangeRecord, ...] = ()
+    see_also: tuple[Link, ...] = ()
+    rendering: tuple[Link, ...] = ()
+    services: tuple[dict[str, object], ...] = ()
+    part_of: tuple[str, ...] = ()  # collection slugs
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestSummary:
+    """What a collection lists about one of its manifests."""
+
+    item_id: str
+    label: LanguageMap
+    thumbnail: CanvasRecord | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionRecord:
+    slug: str  # "top" for the top collection
+    label: LanguageMap
+    summary: LanguageMap | None = None
+    manifests: tuple[ManifestSummary, ...] = ()
+    children: tuple[tuple[str, LanguageMap], ...] = ()  # sub-collections: (slug, label)
+    page: int | None = None  # for one page of a large collection
+    pages: tuple[int, ...] = ()  # for a paged collection: its page numbers
+    provider: Agent | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -48,15 +109,27 @@ class Urls:
     public_url: str
     image_url: str
 
-    def manifest(self, item_id: str) -> str:
-        return f"{self.public_url.rstrip('/')}/iiif/{quote(item_id, safe='')}/manifest"
+    @property
+    def base(self) -> str:
+        return self.public_url.rstrip("/")
+
+    def manifest(self, item_id: str, version: int = 3) -> str:
+        prefix = "/iiif/2" if version == 2 else "/iiif"
+        return f"{self.base}{prefix}/{quote(item_id, safe='')}/manifest"
 
     def canvas(self, item_id: str, image_id: str) -> str:
-        base = self.public_url.rstrip("/")
-        return f"{base}/iiif/{quote(item_id, safe='')}/canvas/{quote(image_id, safe='')}"
+        return f"{self.base}/iiif/{quote(item_id, safe='')}/canvas/{quote(image_id, safe='')}"
+
+    def range(self, item_id: str, range_id: str) -> str:
+        return f"{self.base}/iiif/{quote(item_id, safe='')}/range/{quote(range_id, safe='')}"
 
     def item_page(self, item_id: str) -> str:
-        return f"{self.public_url.rstrip('/')}/items/{quote(item_id, safe='')}"
+        return f"{self.base}/items/{quote(item_id, safe='')}"
+
+    def collection(self, slug: str, version: int = 3, page: int | None = None) -> str:
+        prefix = "/iiif/2/collection" if version == 2 else "/iiif/collection"
+        tail = f"?page={page}" if page else ""
+        return f"{self.base}{prefix}/{quote(slug, safe='')}{tail}"
 
     def image_service(self, image_id: str, version: int = 3) -> str:
         return f"{self.image_url.rstrip('/')}/iiif/{version}/{quote(image_id, safe='')}"

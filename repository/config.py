@@ -12,6 +12,16 @@ DEFAULTS: dict[str, Any] = {
     "DATABASE_URL": "",
     "STORAGE_URL": "",
     "LIBRARY_NAME": {"vi": "Thư viện Tàng Thư", "en": "Tàng Thư Library"},
+    # The library's home page and logo, for the IIIF `provider` of every manifest;
+    # empty means this site's home page and its bundled logo.
+    "LIBRARY_HOMEPAGE": "",
+    "LIBRARY_LOGO": "",
+    # What a manifest asks users to credit, and the rights URI when an item has none.
+    "ATTRIBUTION": {"vi": "Thư viện Tàng Thư", "en": "Tàng Thư Library"},
+    "DEFAULT_RIGHTS": "http://rightsstatements.org/vocab/InC-EDU/1.0/",
+    # A collection with more manifests than this is served in pages of this size.
+    "COLLECTION_PAGE_SIZE": 1000,
+    "PDF_MAX_PAGES": 600,
     # Ingest limits: every upload is hostile until checked.
     "MAX_FILE_BYTES": 1024 * 1024 * 1024,
     "MAX_IMAGE_PIXELS": 400_000_000,

@@ -27,11 +27,19 @@ def utcnow() -> datetime:
 class Collection(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(80), unique=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("collection.id"), default=None)
     title: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     description: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     default_access: Mapped[str] = mapped_column(String(20), default="open")
+    featured: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     items: Mapped[list[Item]] = relationship(back_populates="collection")
+    parent: Mapped[Collection | None] = relationship(
+        remote_side="Collection.id", back_populates="children"
+    )
+    children: Mapped[list[Collection]] = relationship(
+        back_populates="parent", order_by="Collection.slug"
+    )
 
 
 class Item(db.Model):
@@ -42,6 +50,14 @@ class Item(db.Model):
     # Dublin Core: {"creator": [{"value": "Nguyễn Du", "lang": "vi"}], ...}
     dc: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     viewing_direction: Mapped[str] = mapped_column(String(20), default="left-to-right")
+    behavior: Mapped[str] = mapped_column(String(20), default="paged")  # or individuals, ...
+    rights: Mapped[str] = mapped_column(String(255), default="")  # a CC or RS.org URI
+    # The date as found ("Tự Đức năm thứ 3") is Dublin Core; these normalise it for search.
+    year_start: Mapped[int | None] = mapped_column(default=None, index=True)
+    year_end: Mapped[int | None] = mapped_column(default=None)
+    start_image_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    # Table of contents: [{"label": {"vi": ".."}, "pages": [image ids], "children": [...]}]
+    toc: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     access: Mapped[str] = mapped_column(String(20), default="open")
     embargo_until: Mapped[date | None] = mapped_column(default=None)
     status: Mapped[str] = mapped_column(String(20), default="draft", index=True)

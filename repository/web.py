@@ -9,11 +9,12 @@ from flask_babel import get_locale
 from flask_login import current_user
 
 from image_server.pyramids import PyramidSettings
-from manifests import Urls
+from manifests import Agent, Urls, language_map
 
 from .services.access import ANONYMOUS, Viewer
 from .services.decoders import DecodeLimits
 from .services.ingest import IngestSettings
+from .services.publish import PublishSettings
 
 
 def current_viewer() -> Viewer:
@@ -24,6 +25,16 @@ def current_viewer() -> Viewer:
 
 def public_urls() -> Urls:
     return Urls(current_app.config["PUBLIC_URL"], current_app.config["IMAGE_URL"])
+
+
+def publish_settings() -> PublishSettings:
+    """The library as provider, attribution and default rights, from the config."""
+    config = current_app.config
+    urls = public_urls()
+    homepage = config["LIBRARY_HOMEPAGE"] or f"{urls.base}/"
+    logo = config["LIBRARY_LOGO"] or f"{urls.base}/static/logo.png"
+    library = Agent(homepage, language_map(config["LIBRARY_NAME"]), homepage, logo)
+    return PublishSettings(urls, library, dict(config["ATTRIBUTION"]), config["DEFAULT_RIGHTS"])
 
 
 def ingest_settings() -> IngestSettings:

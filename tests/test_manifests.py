@@ -1,4 +1,4 @@
-"""The pure manifest builder: golden JSON and the shared Presentation 3.0 schema."""
+"""The pure manifest builders: golden JSON, the shared 3.0 schema, 2.1 shape, sanitising."""
 
 from __future__ import annotations
 
@@ -10,21 +10,80 @@ from typing import Any
 import pytest
 from jsonschema import Draft7Validator
 
-from manifests import CanvasRecord, ManifestRecord, MetadataEntry, Urls, language_map, manifest_json
+from manifests import (
+    Agent,
+    CanvasRecord,
+    CollectionRecord,
+    Link,
+    ManifestRecord,
+    ManifestSummary,
+    MetadataEntry,
+    RangeRecord,
+    Urls,
+    collection_json,
+    collection_v2,
+    language_map,
+    manifest_json,
+    manifest_v2,
+)
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
 URLS = Urls("https://thuvien.example.vn", "https://anh.example.vn")
-
+CANVASES = (
+    CanvasRecord("p0001", {"vi": ["tờ 1a"]}, 2000, 3000),
+    CanvasRecord("p0002", {"vi": ["tờ 1b"]}, 2010, 2990),
+    CanvasRecord("p0003", {"vi": ["tờ 2a"]}, 2000, 3000),
+)
+LIBRARY = Agent(
+    id="https://thuvien.example.vn/",
+    label={"vi": ["Thư viện Tàng Thư"], "en": ["Tàng Thư Library"]},
+    homepage="https://thuvien.example.vn/",
+    logo="https://thuvien.example.vn/static/logo.png",
+)
 RECORD = ManifestRecord(
     item_id="kieu01",
-    label={"vi": ["Đoạn trường tân thanh"], "en": ["The Tale of Kiều"]},
+    label={"vi": ["Đoạn trường tân thanh"], "en": ["The Tale of Kiều"], "vi-Hani": ["斷腸新聲"]},
     summary={"vi": ["Bản Nôm khắc in năm 1866."]},
-    metadata=(MetadataEntry({"vi": ["Tác giả"], "en": ["Creator"]}, {"vi": ["Nguyễn Du"]}),),
-    viewing_direction="right-to-left",
-    canvases=(
-        CanvasRecord("p0001", {"none": ["tờ 1a"]}, 2000, 3000),
-        CanvasRecord("p0002", {"none": ["tờ 1b"]}, 2010, 2990),
+    metadata=(
+        MetadataEntry({"vi": ["Tác giả"], "en": ["Creator"]}, {"vi": ["Nguyễn Du"]}),
+        MetadataEntry({"vi": ["Nhan đề Hán"], "en": ["Title in Hán"]}, {"lzh": ["斷腸新聲"]}),
+        MetadataEntry({"vi": ["Ký hiệu"], "en": ["Call number"]}, {"none": ["AB.17"]}),
     ),
+    viewing_direction="right-to-left",
+    behavior=("paged",),
+    rights="http://rightsstatements.org/vocab/NoC-NC/1.0/",
+    required_statement=MetadataEntry(
+        {"vi": ["Ghi nguồn"], "en": ["Attribution"]}, {"vi": ["Thư viện Tàng Thư"]}
+    ),
+    provider=LIBRARY,
+    nav_date="1866-01-01T00:00:00Z",
+    start_image_id="p0002",
+    canvases=CANVASES,
+    structures=(
+        RangeRecord(
+            "r1",
+            {"vi": ["Quyển thượng"]},
+            children=(RangeRecord("r1-1", {"vi": ["Hồi 1"]}, canvases=("p0001", "p0002")),),
+        ),
+        RangeRecord("r2", {"vi": ["Quyển hạ"]}, canvases=("p0003",)),
+    ),
+    see_also=(
+        Link(
+            "https://thuvien.example.vn/items/kieu01/record.json",
+            "Dataset",
+            "application/json",
+            {"en": ["Dublin Core record"]},
+        ),
+    ),
+    rendering=(
+        Link(
+            "https://thuvien.example.vn/items/kieu01/download.pdf",
+            "Text",
+            "application/pdf",
+            {"vi": ["Tải PDF"], "en": ["Download PDF"]},
+        ),
+    ),
+    part_of=("han-nom",),
 )
 
 
@@ -34,28 +93,66 @@ def validate(document: dict[str, Any], schema: dict[str, Any]) -> list[str]:
     ]
 
 
+def golden(name: str, document: dict[str, Any]) -> dict[str, Any]:
+    path = GOLDEN / name
+    if os.environ.get("TANGTHU_REGENERATE_GOLDEN"):
+        path.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
+    expected: dict[str, Any] = json.loads(path.read_text())
+    return expected
+
+
 def test_manifest_matches_golden_json() -> None:
     document = manifest_json(RECORD, URLS)
-    golden = GOLDEN / "manifest_rtl.json"
-    if os.environ.get("TANGTHU_REGENERATE_GOLDEN"):
-        golden.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
-    assert document == json.loads(golden.read_text())
+    assert document == golden("manifest_rtl.json", document)
 
 
 def test_manifest_validates_against_the_shared_schema(presentation_schema: dict[str, Any]) -> None:
     assert validate(manifest_json(RECORD, URLS), presentation_schema) == []
 
 
-def test_canvas_sizes_and_services_come_from_the_records() -> None:
+def test_every_part_of_the_record_is_in_the_manifest() -> None:
     document = manifest_json(RECORD, URLS)
-    canvas = document["items"][1]
+    assert document["label"]["vi-Hani"] == ["斷腸新聲"]
+    assert document["metadata"][1]["value"] == {"lzh": ["斷腸新聲"]}
+    assert document["metadata"][2]["value"] == {"none": ["AB.17"]}
+    assert document["rights"] == "http://rightsstatements.org/vocab/NoC-NC/1.0/"
+    assert document["provider"][0]["logo"][0]["id"].endswith("logo.png")
+    assert document["start"] == {"id": URLS.canvas("kieu01", "p0002"), "type": "Canvas"}
+    assert document["behavior"] == ["paged"] and document["navDate"] == "1866-01-01T00:00:00Z"
+    top = document["structures"][0]
+    assert top["items"][0]["items"][1]["id"] == URLS.canvas("kieu01", "p0002")
+    assert document["rendering"][0]["format"] == "application/pdf"
+    assert document["partOf"] == [{"id": URLS.collection("han-nom"), "type": "Collection"}]
+
+
+def test_canvas_sizes_and_both_image_services_come_from_the_records() -> None:
+    canvas = manifest_json(RECORD, URLS)["items"][1]
     assert (canvas["width"], canvas["height"]) == (2010, 2990)
-    body = canvas["items"][0]["items"][0]["body"]
-    assert body["service"] == [
-        {"id": "https://anh.example.vn/iiif/3/p0002", "type": "ImageService3", "profile": "level2"}
+    assert canvas["label"] == {"vi": ["tờ 1b"]}
+    services = canvas["items"][0]["items"][0]["body"]["service"]
+    assert services == [
+        {"id": "https://anh.example.vn/iiif/3/p0002", "type": "ImageService3", "profile": "level2"},
+        {
+            "@id": "https://anh.example.vn/iiif/2/p0002",
+            "@type": "ImageService2",
+            "profile": "http://iiif.io/api/image/2/level2.json",
+        },
     ]
-    assert document["viewingDirection"] == "right-to-left"
-    assert document["thumbnail"][0]["id"].startswith("https://anh.example.vn/iiif/3/p0001/full/")
+
+
+def test_html_in_values_is_cut_down_to_the_safe_subset() -> None:
+    record = ManifestRecord(
+        "x1",
+        {"vi": ["<script>alert(1)</script>"]},
+        canvases=CANVASES[:1],
+        summary={"vi": ['<p>Xem <a href="javascript:alert(1)" onclick="x()">đây</a></p>']},
+        metadata=(MetadataEntry({"en": ["Note"]}, {"en": ["a < b and c > d"]}),),
+    )
+    text = json.dumps(manifest_json(record, URLS))
+    assert "script" not in text and "javascript" not in text and "onclick" not in text
+    document = manifest_json(record, URLS)
+    assert document["summary"]["vi"][0].startswith("<p>Xem <a")
+    assert document["metadata"][0]["value"] == {"en": ["a < b and c > d"]}  # plain text kept
 
 
 def test_language_map_drops_empty_values_and_is_never_empty() -> None:
@@ -70,9 +167,51 @@ def test_an_empty_item_still_validates(presentation_schema: dict[str, Any]) -> N
 
 @pytest.mark.parametrize("direction", ["left-to-right", "right-to-left", "top-to-bottom"])
 def test_viewing_directions(direction: str, presentation_schema: dict[str, Any]) -> None:
-    record = ManifestRecord(
-        "x1", {"vi": ["a"]}, canvases=RECORD.canvases, viewing_direction=direction
-    )
+    record = ManifestRecord("x1", {"vi": ["a"]}, canvases=CANVASES, viewing_direction=direction)
     document = manifest_json(record, URLS)
     assert document["viewingDirection"] == direction
     assert validate(document, presentation_schema) == []
+
+
+def test_presentation_2_matches_golden_json() -> None:
+    document = manifest_v2(RECORD, URLS)
+    assert document == golden("manifest_rtl_v2.json", document)
+    assert document["@type"] == "sc:Manifest" and document["viewingHint"] == "paged"
+    canvas = document["sequences"][0]["canvases"][0]
+    assert (
+        canvas["images"][0]["resource"]["service"]["@id"] == "https://anh.example.vn/iiif/2/p0001"
+    )
+    assert document["label"][0] == {"@value": "Đoạn trường tân thanh", "@language": "vi"}
+    assert [r["@id"].rsplit("/", 1)[1] for r in document["structures"]] == ["r1", "r1-1", "r2"]
+
+
+COLLECTION = CollectionRecord(
+    slug="han-nom",
+    label={"vi": ["Sách Hán Nôm"], "en": ["Hán-Nôm books"]},
+    summary={"vi": ["Sách cổ."]},
+    children=(("han-nom-tu-duc", {"vi": ["Đời Tự Đức"]}),),
+    manifests=(
+        ManifestSummary("kieu01", RECORD.label, CANVASES[0]),
+        ManifestSummary("x2", {"none": ["Vô đề"]}),
+    ),
+    provider=LIBRARY,
+)
+
+
+def test_collections_validate_and_list_children_then_manifests(
+    presentation_schema: dict[str, Any],
+) -> None:
+    document = collection_json(COLLECTION, URLS)
+    assert validate(document, presentation_schema) == []
+    assert [i["type"] for i in document["items"]] == ["Collection", "Manifest", "Manifest"]
+    assert document["items"][1]["thumbnail"][0]["id"].startswith("https://anh.example.vn/")
+    paged = CollectionRecord("big", {"en": ["Big"]}, pages=(1, 2, 3))
+    pages = collection_json(paged, URLS)["items"]
+    assert [p["id"] for p in pages][-1] == "https://thuvien.example.vn/iiif/collection/big?page=3"
+    one = collection_json(
+        CollectionRecord("big", {"en": ["Big"]}, page=2, manifests=COLLECTION.manifests), URLS
+    )
+    assert one["partOf"][0]["id"] == "https://thuvien.example.vn/iiif/collection/big"
+    assert validate(one, presentation_schema) == []
+    v2 = collection_v2(COLLECTION, URLS)
+    assert v2["@type"] == "sc:Collection" and len(v2["manifests"]) == 2

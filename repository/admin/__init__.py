@@ -11,7 +11,7 @@ from .. import get_storage
 from ..extensions import db
 from ..models import Collection, Item
 from ..services.publish import publish_item
-from ..web import public_urls
+from ..web import publish_settings
 from .forms import CollectionForm, PublishForm
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -55,7 +55,7 @@ def publish(item_id: str) -> Response:
     if not item.images:
         flash(_("An item needs at least one page before it can be published."))
         return redirect(url_for("admin.pages", item_id=item.id))
-    publish_item(item, get_storage(), public_urls())
+    publish_item(item, get_storage(), publish_settings())
     flash(_("Published."))
     return redirect(url_for("admin.index"))
 

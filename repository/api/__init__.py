@@ -1,34 +1,128 @@
-"""IIIF Presentation endpoints: stored manifests, served as a read."""
+"""IIIF Presentation endpoints: stored manifests served as a read, and collections."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort
+import gzip
+import hashlib
+import json
+from typing import Any
+
+from flask import Blueprint, Response, abort, current_app, request
+
+from manifests import collection_json, collection_v2
 
 from .. import get_storage
 from ..extensions import db
-from ..models import Item
+from ..models import Collection, Item
 from ..services.access import can_see_item
-from ..services.publish import manifest_key, render_manifest
-from ..web import current_viewer, public_urls
+from ..services.collections import NoSuchPage, collection_record, top_collection
+from ..services.publish import manifest_key, render_manifests
+from ..web import current_viewer, publish_settings
 
 bp = Blueprint("api", __name__, url_prefix="/iiif")
 
-PRESENTATION_3 = 'application/ld+json;profile="http://iiif.io/api/presentation/3/context.json"'
+CONTEXTS = {
+    3: "http://iiif.io/api/presentation/3/context.json",
+    2: "http://iiif.io/api/presentation/2/context.json",
+}
+GZIP_OVER = 1024
 
 
 @bp.after_request
 def allow_cross_origin(response: Response) -> Response:
     response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["Access-Control-Expose-Headers"] = "ETag"
     return response
+
+
+def iiif_json(
+    body: bytes, version: int, gzipped: bytes | None = None, public: bool = True
+) -> Response:
+    """JSON-LD with the Presentation profile, ETag/304 and gzip where the client takes it."""
+    context = CONTEXTS[version]
+    accept = request.headers.get("Accept", "")
+    json_only = "application/json" in accept and "application/ld+json" not in accept
+    content_type = "application/json" if json_only else f'application/ld+json;profile="{context}"'
+    etag = hashlib.blake2b(body, digest_size=12).hexdigest()
+    response = Response(content_type=content_type)
+    response.set_etag(etag)
+    response.headers["Vary"] = "Accept, Accept-Encoding"
+    response.headers["Cache-Control"] = "public, max-age=300" if public else "private, no-store"
+    if request.if_none_match.contains(etag):
+        response.status_code = 304
+        return response
+    if "gzip" in request.headers.get("Accept-Encoding", "") and len(body) > GZIP_OVER:
+        response.set_data(gzipped or gzip.compress(body, 6))
+        response.headers["Content-Encoding"] = "gzip"
+    else:
+        response.set_data(body)
+    return response
+
+
+def _visible_item(item_id: str) -> Item:
+    item = db.session.get(Item, item_id)
+    if item is None or not can_see_item(current_viewer(), item):
+        abort(404, "no published item has this id")
+    return item
+
+
+def _manifest(item_id: str, version: int) -> Response:
+    item = _visible_item(item_id)
+    if item.status != "published":  # a curator previewing a draft: built fresh, not stored
+        v3, v2 = render_manifests(item, publish_settings())
+        return iiif_json(v3 if version == 3 else v2, version, public=False)
+    storage = get_storage()
+    try:
+        body = storage.get_bytes(manifest_key(item.id, version))
+        gzipped = storage.get_bytes(manifest_key(item.id, gzipped=True)) if version == 3 else None
+    except KeyError:
+        abort(404, "this item's manifest has not been written yet; republish it")
+    return iiif_json(body, version, gzipped)
 
 
 @bp.get("/<item_id>/manifest")
 def manifest(item_id: str) -> Response:
-    item = db.get_or_404(Item, item_id)
-    if not can_see_item(current_viewer(), item):
-        abort(404, "no published item has this id")
-    if item.status == "published":
-        body = get_storage().get_bytes(manifest_key(item.id))
-    else:  # a curator previewing a draft: build it fresh, never store it
-        body = render_manifest(item, public_urls())
-    return Response(body, content_type=PRESENTATION_3)
+    return _manifest(item_id, 3)
+
+
+@bp.get("/2/<item_id>/manifest")
+def manifest_2(item_id: str) -> Response:
+    return _manifest(item_id, 2)
+
+
+def _page_argument() -> int | None:
+    raw = request.args.get("page")
+    if raw is None:
+        return None
+    if not raw.isdigit() or len(raw) > 9:
+        abort(400, "page must be a positive whole number")
+    return int(raw)
+
+
+def _collection(slug: str, version: int) -> Response:
+    settings = publish_settings()
+    if slug == "top":
+        record = top_collection(current_app.config["LIBRARY_NAME"])
+    else:
+        found = db.session.execute(db.select(Collection).filter_by(slug=slug)).scalar()
+        if found is None:
+            abort(404, "no collection has this name")
+        size = int(current_app.config["COLLECTION_PAGE_SIZE"])
+        try:
+            record = collection_record(found, current_viewer(), _page_argument(), size)
+        except NoSuchPage as exc:
+            abort(404, str(exc))
+    build: Any = collection_json if version == 3 else collection_v2
+    document = build(record, settings.urls)
+    body = json.dumps(document, ensure_ascii=False).encode()
+    return iiif_json(body, version, public=not current_viewer().is_staff)
+
+
+@bp.get("/collection/<slug>")
+def collection(slug: str) -> Response:
+    return _collection(slug, 3)
+
+
+@bp.get("/2/collection/<slug>")
+def collection_2(slug: str) -> Response:
+    return _collection(slug, 2)

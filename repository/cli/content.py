@@ -55,10 +55,11 @@ class PageBar:
 
 def _publish(item: Item) -> None:
     from ..services.publish import publish_item
-    from ..web import public_urls
+    from ..web import publish_settings
 
-    result = publish_item(item, get_storage(), public_urls())
-    click.echo(f"published {result.item_id}: {public_urls().manifest(result.item_id)}")
+    settings = publish_settings()
+    result = publish_item(item, get_storage(), settings)
+    click.echo(f"published {result.item_id}: {settings.urls.manifest(result.item_id)}")
 
 
 def _batch(

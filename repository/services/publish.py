@@ -1,31 +1,59 @@
-"""Publish: write the manifest, the policy sidecars and a change event."""
+"""Publish: write the manifests, the policy sidecars and a change event.
+
+Manifests are built here, once per publish or change, and stored (3.0 as JSON and
+gzip, and 2.1), so that serving one is a read.
+"""
 
 from __future__ import annotations
 
+import gzip
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from manifests import (
+    Agent,
     CanvasRecord,
+    Link,
     ManifestRecord,
     MetadataEntry,
+    RangeRecord,
     Urls,
     language_map,
     manifest_json,
+    manifest_v2,
 )
 
 from ..extensions import db
-from ..models import Event, Item, utcnow
+from ..models import Event, Image, Item, utcnow
 from ..storage import Storage
-from .access import effective_level
+from .access import AccessLevel, effective_level
 
+# Dublin Core elements in the order a reader expects them, with bilingual labels.
 DC_LABELS = {
     "creator": {"vi": "Tác giả", "en": "Creator"},
+    "contributor": {"vi": "Người đóng góp", "en": "Contributor"},
     "date": {"vi": "Niên đại", "en": "Date"},
+    "publisher": {"vi": "Nơi xuất bản", "en": "Publisher"},
     "subject": {"vi": "Chủ đề", "en": "Subject"},
+    "description": {"vi": "Mô tả", "en": "Description"},
+    "type": {"vi": "Loại hình", "en": "Type"},
+    "format": {"vi": "Định dạng", "en": "Format"},
     "language": {"vi": "Ngôn ngữ", "en": "Language"},
     "identifier": {"vi": "Ký hiệu", "en": "Call number"},
+    "source": {"vi": "Nguồn", "en": "Source"},
+    "relation": {"vi": "Liên quan", "en": "Relation"},
+    "coverage": {"vi": "Phạm vi", "en": "Coverage"},
+    "rights": {"vi": "Bản quyền", "en": "Rights"},
 }
+
+
+@dataclass(frozen=True, slots=True)
+class PublishSettings:
+    urls: Urls
+    library: Agent
+    attribution: dict[str, str]
+    default_rights: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,51 +63,124 @@ class PublishResult:
     activity: str
 
 
-def manifest_key(item_id: str) -> str:
-    return f"manifests/{item_id}.json"
+def manifest_key(item_id: str, version: int = 3, gzipped: bool = False) -> str:
+    suffix = ".json.gz" if gzipped else ".json"
+    return f"manifests/{item_id}{'.v2' if version == 2 else ''}{suffix}"
 
 
 def policy_key(image_id: str) -> str:
     return f"policies/{image_id}.json"
 
 
-def manifest_record(item: Item) -> ManifestRecord:
-    """Everything the pure builder needs, taken from the database records."""
-    metadata = []
-    for field_name, label in DC_LABELS.items():
-        for entry in item.dc.get(field_name, []):
-            lang = entry.get("lang") or "none"
-            metadata.append(MetadataEntry(language_map(label), {lang: [entry["value"]]}))
+def _metadata(item: Item) -> tuple[MetadataEntry, ...]:
+    """Dublin Core values, each keeping its language tag ('none' when unknown)."""
+    entries = []
+    for element, label in DC_LABELS.items():
+        values: dict[str, list[str]] = {}
+        for entry in item.dc.get(element, []):
+            values.setdefault(entry.get("lang") or "none", []).append(str(entry["value"]))
+        if values:
+            entries.append(MetadataEntry(language_map(label), values))
+    return tuple(entries)
+
+
+def _ranges(
+    entries: list[dict[str, Any]], known: set[str], prefix: str = "r"
+) -> tuple[RangeRecord, ...]:
+    ranges = []
+    for number, entry in enumerate(entries, start=1):
+        range_id = f"{prefix}{number}"
+        ranges.append(
+            RangeRecord(
+                id=range_id,
+                label=language_map(entry.get("label") or {}),
+                canvases=tuple(p for p in entry.get("pages", []) if p in known),
+                children=_ranges(entry.get("children", []), known, f"{range_id}-"),
+            )
+        )
+    return tuple(ranges)
+
+
+def _canvas(image: Image) -> CanvasRecord:
+    return CanvasRecord(
+        image.id, {"none": [image.label or str(image.position)]}, image.width, image.height
+    )
+
+
+def downloadable(item: Item) -> bool:
+    """Whether a PDF of the whole item may be offered to everyone."""
+    return effective_level(item) is AccessLevel.OPEN
+
+
+def manifest_record(item: Item, settings: PublishSettings) -> ManifestRecord:
+    """Everything the pure builders need, taken from the database records."""
+    urls = settings.urls
+    base = urls.item_page(item.id)
+    known = {image.id for image in item.images}
+    rendering = ()
+    if downloadable(item) and item.images:
+        rendering = (
+            Link(
+                f"{base}/download.pdf",
+                "Text",
+                "application/pdf",
+                {"vi": ["Tải về bản PDF"], "en": ["Download as PDF"]},
+            ),
+        )
     return ManifestRecord(
         item_id=item.id,
         label=language_map(item.title),
         summary=language_map(item.summary) if any(item.summary.values()) else None,
-        metadata=tuple(metadata),
+        metadata=_metadata(item),
         viewing_direction=item.viewing_direction,
-        canvases=tuple(
-            CanvasRecord(
-                image.id, {"none": [image.label or str(image.position)]}, image.width, image.height
-            )
-            for image in item.images
+        behavior=(item.behavior,) if item.behavior else (),
+        rights=item.rights or settings.default_rights or None,
+        required_statement=MetadataEntry(
+            {"vi": ["Ghi nguồn"], "en": ["Attribution"]}, language_map(settings.attribution)
         ),
+        provider=settings.library,
+        nav_date=f"{item.year_start:04d}-01-01T00:00:00Z" if item.year_start else None,
+        start_image_id=item.start_image_id if item.start_image_id in known else None,
+        structures=_ranges(item.toc or [], known),
+        see_also=(
+            Link(
+                f"{base}/record.json",
+                "Dataset",
+                "application/json",
+                {"en": ["Dublin Core record"], "vi": ["Biểu ghi Dublin Core"]},
+            ),
+        ),
+        rendering=rendering,
+        canvases=tuple(_canvas(image) for image in item.images),
+        part_of=(item.collection.slug,) if item.collection else (),
     )
 
 
-def render_manifest(item: Item, urls: Urls) -> bytes:
-    return json.dumps(manifest_json(manifest_record(item), urls), ensure_ascii=False).encode()
+def render_manifests(item: Item, settings: PublishSettings) -> tuple[bytes, bytes]:
+    """The 3.0 and 2.1 manifests as UTF-8 JSON."""
+    record = manifest_record(item, settings)
+    v3 = json.dumps(manifest_json(record, settings.urls), ensure_ascii=False)
+    v2 = json.dumps(manifest_v2(record, settings.urls), ensure_ascii=False)
+    return v3.encode(), v2.encode()
 
 
-def publish_item(item: Item, storage: Storage, urls: Urls) -> PublishResult:
-    """Make an item public: its manifest and sidecars are written before the row says so."""
+def write_manifests(item: Item, storage: Storage, settings: PublishSettings) -> None:
+    v3, v2 = render_manifests(item, settings)
+    storage.put_bytes(manifest_key(item.id), v3)
+    storage.put_bytes(manifest_key(item.id, gzipped=True), gzip.compress(v3, 6, mtime=0))
+    storage.put_bytes(manifest_key(item.id, 2), v2)
+
+
+def publish_item(item: Item, storage: Storage, settings: PublishSettings) -> PublishResult:
+    """Make an item public: its manifests and sidecars are written before the row says so."""
     activity = "Update" if item.published_at else "Create"
-    key = manifest_key(item.id)
-    storage.put_bytes(key, render_manifest(item, urls))
+    write_manifests(item, storage, settings)
     level = effective_level(item).value
     for image in item.images:
-        policy = {"item": item.id, "access": level}
+        policy = {"item": item.id, "access": level, "sha256": image.derivative_sha256}
         storage.put_bytes(policy_key(image.id), json.dumps(policy).encode())
     item.status = "published"
     item.published_at = utcnow()
     db.session.add(Event(activity=activity, object_type="Manifest", object_id=item.id))
     db.session.commit()
-    return PublishResult(item.id, key, activity)
+    return PublishResult(item.id, manifest_key(item.id), activity)

@@ -1,0 +1,170 @@
+"""The same records as IIIF Presentation 2.1, for viewers that predate 3.0."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .builder import fit
+from .records import (
+    CanvasRecord,
+    CollectionRecord,
+    LanguageMap,
+    ManifestRecord,
+    RangeRecord,
+    Urls,
+)
+from .sanitise import clean_map
+
+CONTEXT = "http://iiif.io/api/presentation/2/context.json"
+IMAGE_CONTEXT = "http://iiif.io/api/image/2/context.json"
+IMAGE_PROFILE = "http://iiif.io/api/image/2/level2.json"
+VIEWING_HINTS = {"paged", "individuals", "continuous"}
+
+
+def value(values: LanguageMap) -> str | list[dict[str, str]]:
+    """A 3.0 language map as a 2.1 value: a plain string, or @value/@language pairs."""
+    cleaned = clean_map(values)
+    pairs = [(lang, text) for lang, texts in cleaned.items() for text in texts]
+    if all(lang == "none" for lang, _ in pairs):
+        return "; ".join(text for _, text in pairs)
+    return [
+        {"@value": text, "@language": lang} if lang != "none" else {"@value": text}
+        for lang, text in pairs
+    ]
+
+
+def image_service(urls: Urls, image_id: str) -> dict[str, str]:
+    return {
+        "@context": IMAGE_CONTEXT,
+        "@id": urls.image_service(image_id, 2),
+        "profile": IMAGE_PROFILE,
+    }
+
+
+def canvas(urls: Urls, item_id: str, record: CanvasRecord) -> dict[str, Any]:
+    canvas_id = urls.canvas(item_id, record.image_id)
+    width, height = fit(record.width, record.height, 256)
+    return {
+        "@id": canvas_id,
+        "@type": "sc:Canvas",
+        "label": value(record.label),
+        "width": record.width,
+        "height": record.height,
+        "thumbnail": {
+            "@id": f"{urls.image_service(record.image_id, 2)}/full/{width},/0/default.jpg",
+            "service": image_service(urls, record.image_id),
+        },
+        "images": [
+            {
+                "@id": f"{canvas_id}/annotation/painting",
+                "@type": "oa:Annotation",
+                "motivation": "sc:painting",
+                "on": canvas_id,
+                "resource": {
+                    "@id": f"{urls.image_service(record.image_id, 2)}/full/full/0/default.jpg",
+                    "@type": "dctypes:Image",
+                    "format": "image/jpeg",
+                    "width": record.width,
+                    "height": record.height,
+                    "service": image_service(urls, record.image_id),
+                },
+            }
+        ],
+    }
+
+
+def ranges(
+    urls: Urls, item_id: str, records: tuple[RangeRecord, ...], top: bool = True
+) -> list[dict[str, Any]]:
+    """2.1 ranges are a flat list; nesting is by reference in `ranges`."""
+    flat: list[dict[str, Any]] = []
+    for record in records:
+        entry: dict[str, Any] = {
+            "@id": urls.range(item_id, record.id),
+            "@type": "sc:Range",
+            "label": value(record.label),
+            "canvases": [urls.canvas(item_id, image_id) for image_id in record.canvases],
+            "ranges": [urls.range(item_id, child.id) for child in record.children],
+        }
+        if top:
+            entry["viewingHint"] = "top"
+        flat.append(entry)
+        flat += ranges(urls, item_id, record.children, top=False)
+    return flat
+
+
+def manifest_v2(record: ManifestRecord, urls: Urls) -> dict[str, Any]:
+    manifest_id = urls.manifest(record.item_id, 2)
+    document: dict[str, Any] = {
+        "@context": CONTEXT,
+        "@id": manifest_id,
+        "@type": "sc:Manifest",
+        "label": value(record.label),
+        "viewingDirection": record.viewing_direction,
+        "related": {"@id": urls.item_page(record.item_id), "format": "text/html"},
+        "metadata": [{"label": value(m.label), "value": value(m.value)} for m in record.metadata],
+        "sequences": [
+            {
+                "@id": f"{manifest_id}/sequence/normal",
+                "@type": "sc:Sequence",
+                "canvases": [canvas(urls, record.item_id, c) for c in record.canvases],
+            }
+        ],
+    }
+    if record.summary:
+        document["description"] = value(record.summary)
+    hints = [b for b in record.behavior if b in VIEWING_HINTS]
+    if hints:
+        document["viewingHint"] = hints[0]
+    if record.nav_date:
+        document["navDate"] = record.nav_date
+    if record.rights:
+        document["license"] = record.rights
+    if record.required_statement:
+        document["attribution"] = value(record.required_statement.value)
+    if record.provider and record.provider.logo:
+        document["logo"] = record.provider.logo
+    if record.canvases:
+        document["thumbnail"] = canvas(urls, record.item_id, record.canvases[0])["thumbnail"]
+    if record.start_image_id:
+        document["sequences"][0]["startCanvas"] = urls.canvas(record.item_id, record.start_image_id)
+    if record.structures:
+        document["structures"] = ranges(urls, record.item_id, record.structures)
+    if record.see_also:
+        document["seeAlso"] = [{"@id": s.id, "format": s.format} for s in record.see_also]
+    if record.rendering:
+        document["rendering"] = [
+            {"@id": r.id, "format": r.format, "label": value(r.label or {"none": [r.format]})}
+            for r in record.rendering
+        ]
+    if record.part_of:
+        document["within"] = [urls.collection(slug, 2) for slug in record.part_of]
+    return document
+
+
+def collection_v2(record: CollectionRecord, urls: Urls) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "@context": CONTEXT,
+        "@id": urls.collection(record.slug, 2, record.page),
+        "@type": "sc:Collection",
+        "label": value(record.label),
+        "collections": [
+            {"@id": urls.collection(slug, 2), "@type": "sc:Collection", "label": value(label)}
+            for slug, label in record.children
+        ]
+        + [
+            {
+                "@id": urls.collection(record.slug, 2, page),
+                "@type": "sc:Collection",
+                "label": f"Part {page}",
+            }
+            for page in record.pages
+        ],
+        "manifests": [
+            {"@id": urls.manifest(m.item_id, 2), "@type": "sc:Manifest", "label": value(m.label)}
+            for m in record.manifests
+        ],
+    }
+    if record.summary:
+        document["description"] = value(record.summary)
+    return document

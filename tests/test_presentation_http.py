@@ -1,0 +1,201 @@
+"""Manifests and collections over HTTP: stored, negotiated, cached, gzipped, valid."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from jsonschema import Draft7Validator
+
+from repository import create_app
+from repository.extensions import db
+from repository.models import Collection, Item
+
+
+@pytest.fixture
+def app(app_config: dict[str, Any]) -> Flask:
+    app = create_app(
+        {
+            **app_config,
+            "COLLECTION_PAGE_SIZE": 2,
+            "PUBLIC_URL": "https://thuvien.example.vn/tangthu",
+            "IMAGE_URL": "https://anh.example.vn",
+        }
+    )
+    with app.app_context():
+        db.create_all()
+    return app
+
+
+@pytest.fixture
+def items(app: Flask, runner: FlaskCliRunner, make_pages) -> list[str]:
+    """Three published items and one draft in collection 'sach'."""
+    made = []
+    for number in range(4):
+        folder = make_pages(count=2, name=f"book{number}", width=600 + 10 * number)
+        args = [
+            "ingest",
+            str(folder),
+            "--collection",
+            "sach",
+            "--title",
+            f"Sách {number}",
+            "--direction",
+            "right-to-left",
+        ]
+        result = runner.invoke(args=[*args, "--publish"] if number < 3 else args)
+        assert result.exit_code == 0, result.output
+    with app.app_context():
+        made = [
+            i.id for i in db.session.execute(db.select(Item).order_by(Item.created_at)).scalars()
+        ]
+    return made
+
+
+def valid(document: dict[str, Any], schema: dict[str, Any]) -> bool:
+    errors = list(Draft7Validator(schema).iter_errors(document))
+    assert errors == [], [e.message[:200] for e in errors]
+    return True
+
+
+def test_manifest_headers_etag_and_gzip(
+    client: FlaskClient, items: list[str], presentation_schema: dict[str, Any]
+) -> None:
+    url = f"/iiif/{items[0]}/manifest"
+    response = client.get(url)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == (
+        'application/ld+json;profile="http://iiif.io/api/presentation/3/context.json"'
+    )
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    manifest = response.get_json()
+    assert valid(manifest, presentation_schema)
+    assert manifest["id"] == f"https://thuvien.example.vn/tangthu{url}"  # the public base URL
+    assert manifest["items"][0]["items"][0]["items"][0]["body"]["service"][0]["id"].startswith(
+        "https://anh.example.vn/iiif/3/"
+    )
+    etag = response.headers["ETag"]
+    assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
+    zipped = client.get(url, headers={"Accept-Encoding": "gzip, br"})
+    assert zipped.headers["Content-Encoding"] == "gzip"
+    assert json.loads(gzip.decompress(zipped.data)) == manifest
+    plain = client.get(url, headers={"Accept": "application/json"})
+    assert plain.headers["Content-Type"] == "application/json"
+
+
+def test_presentation_2_manifest(client: FlaskClient, items: list[str]) -> None:
+    response = client.get(f"/iiif/2/{items[0]}/manifest")
+    assert response.status_code == 200 and "presentation/2/context.json" in response.content_type
+    document = response.get_json()
+    assert document["@type"] == "sc:Manifest" and document["viewingDirection"] == "right-to-left"
+    assert len(document["sequences"][0]["canvases"]) == 2
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/iiif/nope/manifest",
+        "/iiif/2/nope/manifest",
+        "/iiif/collection/nope",
+        "/iiif/collection/sach?page=9",
+        "/iiif/collection/sach?page=x",
+    ],
+)
+def test_unknown_things_are_plain_text_errors(
+    client: FlaskClient, items: list[str], path: str
+) -> None:
+    response = client.get(path)
+    assert response.status_code in (400, 404)
+    assert response.mimetype == "text/plain" and b"<" not in response.data
+
+
+def test_drafts_have_no_public_manifest(client: FlaskClient, items: list[str]) -> None:
+    assert client.get(f"/iiif/{items[3]}/manifest").status_code == 404
+
+
+def test_top_collection_and_paged_collections(
+    client: FlaskClient, items: list[str], presentation_schema: dict[str, Any]
+) -> None:
+    top = client.get("/iiif/collection/top").get_json()
+    assert valid(top, presentation_schema)
+    assert [c["id"] for c in top["items"]] == [
+        "https://thuvien.example.vn/tangthu/iiif/collection/sach"
+    ]
+    paged = client.get("/iiif/collection/sach").get_json()
+    assert valid(paged, presentation_schema)
+    assert [c["id"].rsplit("=", 1)[1] for c in paged["items"]] == ["1", "2"]  # 3 items, 2 a page
+    pages = [client.get(f"/iiif/collection/sach?page={n}").get_json() for n in (1, 2)]
+    listed = [m["id"] for page in pages for m in page["items"]]
+    assert listed == [f"https://thuvien.example.vn/tangthu/iiif/{i}/manifest" for i in items[:3]]
+    assert all(valid(page, presentation_schema) for page in pages)
+    assert client.get("/iiif/2/collection/sach?page=1").get_json()["@type"] == "sc:Collection"
+
+
+def test_nested_collections(app: Flask, client: FlaskClient, items: list[str]) -> None:
+    with app.app_context():
+        parent = db.session.execute(db.select(Collection).filter_by(slug="sach")).scalar_one()
+        db.session.add(Collection(slug="sach-con", title={"vi": "Con"}, parent_id=parent.id))
+        db.session.commit()
+    top = client.get("/iiif/collection/top").get_json()
+    assert [c["id"].rsplit("/", 1)[1] for c in top["items"]] == ["sach"]
+    parent_doc = client.get("/iiif/collection/sach").get_json()
+    assert parent_doc["items"][0]["id"].endswith("/iiif/collection/sach-con")
+
+
+def test_record_and_pdf_download(client: FlaskClient, items: list[str]) -> None:
+    record = client.get(f"/items/{items[0]}/record.json").get_json()
+    assert record["title"]["vi"] == "Sách 0" and record["pages"] == 2
+    pdf = client.get(f"/items/{items[0]}/download.pdf")
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
+    import pypdfium2
+
+    assert len(pypdfium2.PdfDocument(pdf.data)) == 2
+    assert client.get(f"/items/{items[3]}/download.pdf").status_code == 404  # a draft
+
+
+def test_item_page_offers_embed_snippet_and_drag_and_drop(
+    client: FlaskClient, items: list[str]
+) -> None:
+    html = client.get(f"/items/{items[0]}").get_data(as_text=True)
+    manifest = f"https://thuvien.example.vn/tangthu/iiif/{items[0]}/manifest"
+    assert f'href="{manifest}?manifest=' in html
+    assert "&lt;iframe src=&#34;https://thuvien.example.vn/tangthu/viewer/embed?manifest=" in html
+    assert f"/items/{items[0]}/download.pdf" in html
+
+
+def test_embed_page_refuses_hostile_manifest_urls(client: FlaskClient) -> None:
+    ok = client.get("/viewer/embed?manifest=https://example.org/iiif/1/manifest")
+    assert ok.status_code == 200 and "https://example.org/iiif/1/manifest" in ok.get_data(
+        as_text=True
+    )
+    for bad in (
+        "javascript:alert(1)",
+        'https://x.org/m"><script>',
+        "",
+        "ftp://x.org/m",
+        "https://" + "a" * 3000,
+    ):
+        assert client.get("/viewer/embed", query_string={"manifest": bad}).status_code == 400
+
+
+def test_script_in_metadata_never_reaches_the_manifest(
+    app: Flask, client: FlaskClient, items: list[str]
+) -> None:
+    from repository import get_storage
+    from repository.services.publish import publish_item
+    from repository.web import publish_settings
+
+    with app.test_request_context():
+        item = db.session.get(Item, items[0])
+        item.title = {"vi": "<script>alert('x')</script><b>Sách</b>"}
+        item.dc = {"creator": [{"value": "<img src=x onerror=alert(1)>", "lang": ""}]}
+        db.session.commit()
+        publish_item(item, get_storage(), publish_settings())
+    body = client.get(f"/iiif/{items[0]}/manifest").get_data(as_text=True)
+    assert "script" not in body and "onerror" not in body
+    page = client.get(f"/items/{items[0]}").get_data(as_text=True)
+    assert "<script>alert" not in page and "&lt;script&gt;" in page

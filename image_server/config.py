@@ -28,6 +28,8 @@ DEFAULTS: dict[str, Any] = {
     "DERIVATIVE_CACHE_MB": 2048,
     # Expensive renders (anything bigger than a few tiles) at once, per worker process.
     "MAX_EXPENSIVE": 2,
+    # How long an expensive request may wait for a slot before it gets 503.
+    "EXPENSIVE_WAIT": 1.0,
     "RETRY_AFTER": 2,
     "VIPS_LOCKDOWN": True,
     # With s3:// storage, how long a cached pyramid is trusted before a HEAD request

@@ -95,7 +95,7 @@ class ImageServer:
             if cache_dir
             else None
         )
-        self.gate = Gate(int(config["MAX_EXPENSIVE"]))
+        self.gate = Gate(int(config["MAX_EXPENSIVE"]), float(config["EXPENSIVE_WAIT"]))
         self.retry_after = int(config["RETRY_AFTER"])
         self.jpeg_quality = int(config["JPEG_QUALITY"])
 

@@ -13,8 +13,11 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from repository import create_app
+from repository.extensions import db
+from repository.models import Item
 from tests import s3server
 from tests.helpers import draw_grid_image
+from tests.servers import Server, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 STANDARDS = ROOT.parent / "shared" / "standards"
@@ -106,3 +109,40 @@ def make_pages(tmp_path: Path):  # type: ignore[no-untyped-def]
         return folder
 
     return make
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """The sample collection, served by both apps under gunicorn on free ports."""
+    instance = tmp_path_factory.mktemp("site") / "instance"
+    web_port, image_port = free_port(), free_port()
+    env = {
+        "TANGTHU_INSTANCE_PATH": str(instance),
+        "TANGTHU_SECRET_KEY": "browser-test-secret",
+        "TANGTHU_PUBLIC_URL": f"http://127.0.0.1:{web_port}",
+        "TANGTHU_IMAGE_URL": f"http://127.0.0.1:{image_port}",
+        "TANGTHU_SESSION_COOKIE_SECURE": "false",
+        "TANGTHU_STORAGE_URL": (instance / "storage").as_uri(),
+    }
+    app: Flask = create_app(
+        {
+            "INSTANCE_PATH": str(instance),
+            **{
+                k.removeprefix("TANGTHU_"): v
+                for k, v in env.items()
+                if k != "TANGTHU_INSTANCE_PATH"
+            },
+        }
+    )
+    result = app.test_cli_runner().invoke(args=["load-sample"])
+    assert result.exit_code == 0, result.output
+    result = app.test_cli_runner().invoke(
+        args=["create-user", "--curator", "thuthu", "--password", "mat-khau-thu-thu"]
+    )
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        rtl = db.session.execute(
+            db.select(Item.id).filter_by(viewing_direction="right-to-left")
+        ).scalar_one()
+    with Server("image_app", env, port=image_port), Server("repository_app", env, port=web_port):
+        yield {"web": f"http://127.0.0.1:{web_port}", "rtl_item": rtl}

@@ -20,6 +20,48 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def command(factory: str, port: int, workers: int) -> list[str]:
+    """Each app as production runs it: the image server under granian, the rest gunicorn."""
+    if factory == "image_app":
+        return [
+            sys.executable,
+            "-m",
+            "granian",
+            "--interface",
+            "wsgi",
+            "--factory",
+            "--working-dir",
+            str(ROOT),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--blocking-threads",
+            "8",
+            "--no-access-log",
+            f"wsgi:{factory}",
+        ]
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--chdir",
+        str(ROOT),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--worker-class",
+        "gthread",
+        "--threads",
+        "8",
+        "--no-control-socket",
+        f"wsgi:{factory}()",
+    ]
+
+
 def stop_process(process: subprocess.Popen[bytes]) -> None:
     """Terminate a child politely, then firmly."""
     if process.poll() is None:
@@ -41,23 +83,7 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(Path(env.get("TANGTHU_INSTANCE_PATH", "/tmp")) / f"{factory}.log", "ab")
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--chdir",
-                str(ROOT),
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                str(workers),
-                "--worker-class",
-                "gthread",
-                "--threads",
-                "8",
-                "--no-control-socket",
-                f"wsgi:{factory}()",
-            ],
+            command(factory, self.port, workers),
             env={**os.environ, **env},
             stdout=self.log,
             stderr=subprocess.STDOUT,

@@ -7,13 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from flask import Flask
 
-from repository import create_app
-from repository.extensions import db
-from repository.models import Item
 from tests.conftest import ARTIFACTS
-from tests.servers import Server, free_port
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -28,45 +23,6 @@ CHROMIUM_ARGS = [
 TILE = re.compile(r"/iiif/3/[a-z0-9]+/\d+,\d+,\d+,\d+/\d*,\d*/0/default\.jpg$")
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """The sample collection, served by both apps under gunicorn on free ports."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is missing: `make test` installs it")
-    instance = tmp_path_factory.mktemp("site") / "instance"
-    web_port, image_port = free_port(), free_port()
-    env = {
-        "TANGTHU_INSTANCE_PATH": str(instance),
-        "TANGTHU_SECRET_KEY": "browser-test-secret",
-        "TANGTHU_PUBLIC_URL": f"http://127.0.0.1:{web_port}",
-        "TANGTHU_IMAGE_URL": f"http://127.0.0.1:{image_port}",
-        "TANGTHU_SESSION_COOKIE_SECURE": "false",
-        "TANGTHU_STORAGE_URL": (instance / "storage").as_uri(),
-    }
-    app: Flask = create_app(
-        {
-            "INSTANCE_PATH": str(instance),
-            **{
-                k.removeprefix("TANGTHU_"): v
-                for k, v in env.items()
-                if k != "TANGTHU_INSTANCE_PATH"
-            },
-        }
-    )
-    result = app.test_cli_runner().invoke(args=["load-sample"])
-    assert result.exit_code == 0, result.output
-    result = app.test_cli_runner().invoke(
-        args=["create-user", "--curator", "thuthu", "--password", "mat-khau-thu-thu"]
-    )
-    assert result.exit_code == 0, result.output
-    with app.app_context():
-        rtl = db.session.execute(
-            db.select(Item.id).filter_by(viewing_direction="right-to-left")
-        ).scalar_one()
-    with Server("image_app", env, port=image_port), Server("repository_app", env, port=web_port):
-        yield {"web": f"http://127.0.0.1:{web_port}", "rtl_item": rtl}
 
 
 @pytest.fixture(scope="module")
@@ -149,4 +105,38 @@ def test_curator_uploads_pages_and_sees_progress_per_file(
     assert labels == ["trang 1", "trang 2", "trang 10"]
     failed = page.locator("#uploads tr", has_text="hong.jpg").inner_text()
     assert "is not an accepted image" in failed
+    page.close()
+
+
+def test_mirador_shows_every_canvas_right_to_left(site: dict[str, str], browser) -> None:  # type: ignore[no-untyped-def]
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{site['web']}/items/{site['rtl_item']}")
+    page.wait_for_selector(".mirador-thumbnail-nav-canvas-1", timeout=20_000)
+    cells = page.evaluate(
+        """() => Array.from(document.querySelectorAll('.mirador-thumbnail-nav-canvas'))
+               .map(c => [c.innerText.trim().split('\\n'), c.getBoundingClientRect().x])"""
+    )
+    labels = [label for names, _ in cells for label in names]
+    assert labels == [f"tờ {n}" for n in range(1, 7)]
+    xs = [x for _, x in cells]
+    assert xs == sorted(xs, reverse=True), "the first page must be on the right"
+    page.close()
+
+
+def test_universal_viewer_shows_every_canvas_right_to_left(site: dict[str, str], browser) -> None:  # type: ignore[no-untyped-def]
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    manifest = f"{site['web']}/iiif/{site['rtl_item']}/manifest"
+    page.goto(f"{site['web']}/viewer/uv?manifest={manifest}")
+    page.wait_for_function("document.querySelectorAll('.thumb').length === 6", timeout=30_000)
+    thumbs = page.evaluate(
+        """() => Object.fromEntries(Array.from(document.querySelectorAll('.thumb'))
+               .map(t => [t.innerText.trim(), t.getBoundingClientRect().x]))"""
+    )
+    assert sorted(thumbs) == [f"tờ {n}" for n in range(1, 7)]
+    assert thumbs["tờ 2"] > thumbs["tờ 3"], "a right-to-left spread puts page 2 on the right"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "universal-viewer.png"))
+    assert errors == []
     page.close()

@@ -123,7 +123,7 @@ def test_a_changed_derivative_is_never_served_stale(storage: Path) -> None:
 
 
 def test_expensive_requests_past_the_limit_get_503_while_tiles_flow(storage: Path) -> None:
-    client, app = make_client(storage, MAX_EXPENSIVE=1, RETRY_AFTER=7)
+    client, app = make_client(storage, MAX_EXPENSIVE=1, RETRY_AFTER=7, EXPENSIVE_WAIT=0.2)
     assert app.gate.try_enter()  # one expensive render is already running
     try:
         busy = client.get("/iiif/3/img/full/max/0/default.png")
@@ -163,3 +163,10 @@ def test_http_caching_headers(storage: Path) -> None:
         ).status_code
         == 304
     )
+
+
+def test_a_short_burst_waits_for_a_slot_instead_of_failing(storage: Path) -> None:
+    client, app = make_client(storage, MAX_EXPENSIVE=1, EXPENSIVE_WAIT=5)
+    assert app.gate.try_enter()
+    threading.Timer(0.2, app.gate.leave).start()  # the running render finishes soon
+    assert client.get("/iiif/3/img/full/max/0/default.png").status_code == 200

@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response
 
 HERE = Path(__file__).resolve().parent
 MIRADOR_DIST = HERE / "node_modules" / "mirador" / "dist"
+UV_DIST = HERE / "node_modules" / "universalviewer" / "dist"
 MAX_URL = 2000
 
 bp = Blueprint(
@@ -38,11 +39,25 @@ def checked_manifest_url(url: str | None) -> str:
 def mirador(filename: str) -> Response:
     if not MIRADOR_DIST.is_dir():
         abort(404, _("Mirador is not installed; run make."))
-    response = send_from_directory(MIRADOR_DIST, filename, max_age=7 * 86400)
-    return response
+    return send_from_directory(MIRADOR_DIST, filename, max_age=7 * 86400)
+
+
+@bp.get("/uv-dist/<path:filename>")
+def uv_files(filename: str) -> Response:
+    if not UV_DIST.is_dir():
+        abort(404, _("Universal Viewer is not installed; run make."))
+    return send_from_directory(UV_DIST, filename, max_age=7 * 86400)
 
 
 @bp.get("/embed")
 def embed() -> str:
+    """Mirador on a page of its own, for partners' iframes."""
     manifest = checked_manifest_url(request.args.get("manifest"))
     return render_template("viewer/embed.html", manifest_url=manifest)
+
+
+@bp.get("/uv")
+def universal_viewer() -> str:
+    """The same manifest in Universal Viewer 4, for partners who use it."""
+    manifest = checked_manifest_url(request.args.get("manifest"))
+    return render_template("viewer/uv.html", manifest_url=manifest)

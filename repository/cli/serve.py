@@ -22,7 +22,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 @click.option("--image-port", default=8182, show_default=True, help="The image server's port.")
 @with_appcontext
 def serve(host: str, port: int, image_port: int) -> None:
-    """Serve the repository and the image server under gunicorn until Ctrl-C."""
+    """Serve the repository (gunicorn) and the image server (granian) until Ctrl-C."""
     env = dict(os.environ)
     env.setdefault("TANGTHU_INSTANCE_PATH", current_app.instance_path)
     env.setdefault("TANGTHU_STORAGE_URL", current_app.config["STORAGE_URL"])

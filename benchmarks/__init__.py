@@ -1,0 +1,1 @@
+"""Benchmarks for Tàng Thư; see benchmarks/README.md."""

@@ -1,0 +1,1 @@
+"""Tile throughput and memory benchmarks: our image server beside IIPImage."""

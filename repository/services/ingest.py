@@ -18,6 +18,7 @@ import tempfile
 import time
 import unicodedata
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -289,41 +290,26 @@ def _build_and_store(
     settings: IngestSettings,
     progress: Progress,
 ) -> list[Image]:
-    progress.start(sum(len(m.pages) for m in masters))
-    with staging_folder(settings.staging_dir, "ingest") as tmp:
-        prepared = build_pages(masters, settings, Path(tmp), progress)
-        return _store(item, prepared, storage)
+    """Record the keys as pending, store masters while pyramids are built, then commit.
 
-
-def _owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _plan_keys(item_id: str, prepared: list[PreparedPage]) -> tuple[dict[str, str], list[str]]:
-    """A master key per distinct master file, and a pyramid key per page."""
-    masters: dict[str, str] = {}
-    for page in prepared:
-        sha = page.master.sha256
-        if sha not in masters:
-            masters[sha] = f"masters/{item_id}/{new_id()}.{page.master.kind.extension}"
-    return masters, [f"pyramids/{new_id()}.tif" for _ in prepared]
-
-
-def _store(item: Item, prepared: list[PreparedPage], storage: Storage) -> list[Image]:
-    """Record the keys as pending, store the objects, then commit rows and forget them."""
-    master_keys, pyramid_keys = _plan_keys(item.id, prepared)
+    Copying (or uploading) the masters overlaps the CPU-bound pyramid building.
+    """
+    total = sum(len(m.pages) for m in masters)
+    progress.start(total)
+    master_keys = {m.sha256: f"masters/{item.id}/{new_id()}.{m.kind.extension}" for m in masters}
+    pyramid_keys = [f"pyramids/{new_id()}.tif" for _ in range(total)]
     all_keys = [*master_keys.values(), *pyramid_keys]
     owner = _owner()
     db.session.add_all(PendingObject(key=key, owner=owner) for key in all_keys)
     db.session.commit()
     try:
-        stored = set()
-        for page, pyramid_key in zip(prepared, pyramid_keys, strict=True):
-            master_key = master_keys[page.master.sha256]
-            if master_key not in stored:
-                storage.put_file(master_key, page.master.file.path)
-                stored.add(master_key)
-            storage.put_file(pyramid_key, page.pyramid)
+        with ThreadPoolExecutor(max_workers=1) as copier:
+            copied = copier.submit(_store_masters, masters, master_keys, storage)
+            with staging_folder(settings.staging_dir, "ingest") as tmp:
+                prepared = build_pages(masters, settings, Path(tmp), progress)
+                copied.result()
+                for page, pyramid_key in zip(prepared, pyramid_keys, strict=True):
+                    storage.put_file(pyramid_key, page.pyramid)
         images = _record(item, prepared, master_keys, pyramid_keys)
         db.session.execute(db.delete(PendingObject).where(PendingObject.key.in_(all_keys)))
         db.session.commit()
@@ -332,6 +318,15 @@ def _store(item: Item, prepared: list[PreparedPage], storage: Storage) -> list[I
         _remove(storage, all_keys)
         raise
     return images
+
+
+def _store_masters(masters: list[MasterFile], keys: dict[str, str], storage: Storage) -> None:
+    for master in masters:
+        storage.put_file(keys[master.sha256], master.file.path)
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _record(

@@ -199,3 +199,42 @@ def test_script_in_metadata_never_reaches_the_manifest(
     assert "script" not in body and "onerror" not in body
     page = client.get(f"/items/{items[0]}").get_data(as_text=True)
     assert "<script>alert" not in page and "&lt;script&gt;" in page
+
+
+def test_table_of_contents_start_and_date_reach_the_manifest(
+    app: Flask, client: FlaskClient, items: list[str], presentation_schema: dict[str, Any]
+) -> None:
+    from repository import get_storage
+    from repository.services.publish import publish_item
+    from repository.web import publish_settings
+
+    with app.test_request_context():
+        item = db.session.get(Item, items[0])
+        first, second = (image.id for image in item.images)
+        item.toc = [
+            {
+                "label": {"vi": "Quyển 1"},
+                "pages": [first],
+                "children": [{"label": {"vi": "Hồi 1"}, "pages": [second, "gone"]}],
+            }
+        ]
+        item.start_image_id = second
+        item.year_start, item.year_end = 1850, 1851
+        item.dc = {
+            "date": [{"value": "Tự Đức năm thứ 3", "lang": "vi"}],
+            "language": [{"value": "lzh", "lang": ""}, {"value": "vi", "lang": ""}],
+        }
+        db.session.commit()
+        publish_item(item, get_storage(), publish_settings())
+    manifest = client.get(f"/iiif/{items[0]}/manifest").get_json()
+    assert valid(manifest, presentation_schema)
+    top = manifest["structures"][0]
+    assert top["label"] == {"vi": ["Quyển 1"]}
+    assert [entry["type"] for entry in top["items"]] == ["Canvas", "Range"]
+    assert len(top["items"][1]["items"]) == 1  # a page that no longer exists is dropped
+    assert manifest["start"]["id"].endswith(f"/canvas/{second}")
+    assert manifest["navDate"] == "1850-01-01T00:00:00Z"
+    dates = [m for m in manifest["metadata"] if m["label"]["en"] == ["Date"]]
+    assert dates[0]["value"] == {"vi": ["Tự Đức năm thứ 3"]}
+    languages = [m for m in manifest["metadata"] if m["label"]["en"] == ["Language"]]
+    assert languages[0]["value"] == {"none": ["lzh", "vi"]}

@@ -7,7 +7,7 @@ import hashlib
 import json
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, request
+from flask import Blueprint, Response, abort, current_app, request, send_file
 
 from manifests import collection_json, collection_v2
 
@@ -35,16 +35,18 @@ def allow_cross_origin(response: Response) -> Response:
     return response
 
 
-def iiif_json(
-    body: bytes, version: int, gzipped: bytes | None = None, public: bool = True
-) -> Response:
-    """JSON-LD with the Presentation profile, ETag/304 and gzip where the client takes it."""
-    context = CONTEXTS[version]
+def content_type(version: int) -> str:
+    """JSON-LD with the Presentation profile, unless the client asks for plain JSON."""
     accept = request.headers.get("Accept", "")
-    json_only = "application/json" in accept and "application/ld+json" not in accept
-    content_type = "application/json" if json_only else f'application/ld+json;profile="{context}"'
+    if "application/json" in accept and "application/ld+json" not in accept:
+        return "application/json"
+    return f'application/ld+json;profile="{CONTEXTS[version]}"'
+
+
+def iiif_json(body: bytes, version: int, public: bool = True) -> Response:
+    """JSON-LD with the Presentation profile, ETag/304 and gzip where the client takes it."""
     etag = hashlib.blake2b(body, digest_size=12).hexdigest()
-    response = Response(content_type=content_type)
+    response = Response(content_type=content_type(version))
     response.set_etag(etag)
     response.headers["Vary"] = "Accept, Accept-Encoding"
     response.headers["Cache-Control"] = "public, max-age=300" if public else "private, no-store"
@@ -52,7 +54,7 @@ def iiif_json(
         response.status_code = 304
         return response
     if "gzip" in request.headers.get("Accept-Encoding", "") and len(body) > GZIP_OVER:
-        response.set_data(gzipped or gzip.compress(body, 6))
+        response.set_data(gzip.compress(body, 6))
         response.headers["Content-Encoding"] = "gzip"
     else:
         response.set_data(body)
@@ -71,13 +73,23 @@ def _manifest(item_id: str, version: int) -> Response:
     if item.status != "published":  # a curator previewing a draft: built fresh, not stored
         v3, v2 = render_manifests(item, publish_settings())
         return iiif_json(v3 if version == 3 else v2, version, public=False)
-    storage = get_storage()
+    return stored_json(item.id, version)
+
+
+def stored_json(item_id: str, version: int) -> Response:
+    """The stored manifest file itself: sendfile, ETag and 304 by Flask, gzip if taken."""
+    gzipped = version == 3 and "gzip" in request.headers.get("Accept-Encoding", "")
     try:
-        body = storage.get_bytes(manifest_key(item.id, version))
-        gzipped = storage.get_bytes(manifest_key(item.id, gzipped=True)) if version == 3 else None
+        path = get_storage().local_path(manifest_key(item_id, version, gzipped=gzipped))
     except KeyError:
         abort(404, "this item's manifest has not been written yet; republish it")
-    return iiif_json(body, version, gzipped)
+    response = send_file(
+        path, mimetype=content_type(version), conditional=True, etag=True, max_age=300
+    )
+    response.headers["Vary"] = "Accept, Accept-Encoding"
+    if gzipped:
+        response.headers["Content-Encoding"] = "gzip"
+    return response
 
 
 @bp.get("/<item_id>/manifest")

@@ -35,6 +35,8 @@ DEFAULTS: dict[str, Any] = {
     # With s3:// storage, how long a cached pyramid is trusted before a HEAD request
     # checks it. Pyramids are written once under fresh ids, so this can be long.
     "S3_REVALIDATE_SECONDS": 3600,
+    # How long a policy sidecar (access level, checksum) is trusted before it is re-read.
+    "POLICY_TTL_SECONDS": 5,
 }
 
 

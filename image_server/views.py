@@ -23,6 +23,7 @@ from .gate import Gate
 from .info import CONTEXT_2, CONTEXT_3, PROFILE_2, PROFILE_3, info_json
 from .objects import open_reader
 from .plan import Limits, Plan, plan
+from .policy import PolicyStore
 from .request import BaseRequest, ImageRequest, InfoRequest, Version, parse_path
 from .sources import Source, SourceStore
 from .tiff import TiffLayoutError, read_tile
@@ -87,6 +88,10 @@ class ImageServer:
             str(config["STORAGE_URL"]), os.environ, float(config["S3_REVALIDATE_SECONDS"])
         )
         self.sources = SourceStore(reader, int(config["SOURCE_CACHE_SIZE"]))
+        # Sidecars change when access changes: from S3 they are revalidated on every
+        # read, and PolicyStore bounds those reads to one per POLICY_TTL_SECONDS.
+        policy_reader = open_reader(str(config["STORAGE_URL"]), os.environ, 0.0)
+        self.policies = PolicyStore(policy_reader, float(config["POLICY_TTL_SECONDS"]))
         self.cache_control = f"public, max-age={int(config['CACHE_MAX_AGE'])}"
         self.memory = MemoryCache(int(config["TILE_CACHE_MB"]) * 1024 * 1024)
         cache_dir = str(config.get("DERIVATIVE_CACHE_DIR") or "")
@@ -184,8 +189,10 @@ class ImageServer:
         self, environ: dict[str, Any], request: ImageRequest, base: str, source: Source
     ) -> Response:
         image_plan = plan(request, source.info, self.limits)
+        # The derivative's checksum (from its sidecar) keeps ETags equal on every server.
+        identity = self.policies.get(request.identifier).sha256 or source.fingerprint
         digest = hashlib.blake2s(
-            f"{source.fingerprint}/{image_plan.canonical}".encode(), digest_size=12
+            f"{identity}/{image_plan.canonical}".encode(), digest_size=12
         ).hexdigest()
         etag = f'"{digest}"'
         profile = PROFILE_3 if request.version is Version.V3 else PROFILE_2

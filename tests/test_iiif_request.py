@@ -241,3 +241,25 @@ def test_random_paths_only_ever_raise_iiif_errors(segments: list[str]) -> None:
 def test_an_unencoded_slash_in_an_identifier_is_404() -> None:
     with pytest.raises(NotFound):
         parse_path("3/a/b/full/max/0/default.jpg")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "3/a/nan,0,10,10/max/0/default.jpg",
+        "3/a/pct:9999999999,0,1,1/max/0/default.jpg",
+        "3/a/pct:1e308,0,1,1/max/0/default.jpg",
+        "3/a/full/pct:nan/0/default.jpg",
+        "3/a/full/pct:99999999999/0/default.jpg",
+        "3/a/full/-5,/0/default.jpg",
+        "3/a/full/0,0/0/default.jpg",
+        "3/a/full/max/inf/default.jpg",
+        "3/a/full/max/-0/default.jpg",
+        "3/a/full/max/0/défault.jpg",
+        "3/a/full/max/0/default.jpg%00",
+        "3/a/" + "9" * 300 + ",0,1,1/max/0/default.jpg",
+    ],
+)
+def test_nan_huge_negative_and_garbage_parameters_are_400(path: str) -> None:
+    with pytest.raises(BadRequest):
+        parse_path(path)

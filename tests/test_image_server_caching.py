@@ -170,3 +170,21 @@ def test_a_short_burst_waits_for_a_slot_instead_of_failing(storage: Path) -> Non
     assert app.gate.try_enter()
     threading.Timer(0.2, app.gate.leave).start()  # the running render finishes soon
     assert client.get("/iiif/3/img/full/max/0/default.png").status_code == 200
+
+
+def test_etags_come_from_the_sidecar_checksum_so_every_server_agrees(
+    storage: Path, tmp_path: Path
+) -> None:
+    (storage / "policies").mkdir()
+    (storage / "policies" / "img.json").write_text('{"access": "open", "sha256": "ab12"}')
+    other = tmp_path / "other-server"
+    (other / "pyramids").mkdir(parents=True)
+    (other / "policies").mkdir()
+    for name in ("pyramids/img.tif", "policies/img.json"):
+        (other / name).write_bytes((storage / name).read_bytes())  # a new inode and mtime
+    tail = "/iiif/3/img/full/!100,100/0/default.jpg"
+    first = make_client(storage)[0].get(tail).headers["ETag"]
+    second = make_client(other)[0].get(tail).headers["ETag"]
+    assert first == second
+    (other / "policies" / "img.json").write_text('{"access": "open", "sha256": "cd34"}')
+    assert make_client(other)[0].get(tail).headers["ETag"] != first

@@ -1,0 +1,62 @@
+"""Policy sidecars: what the repository decided about each image, read with no database.
+
+The repository writes `policies/<image id>.json` when it publishes an item. The image
+server reads it from storage (locally, or through the S3 read-through cache) and keeps
+it in memory for a few seconds, so a tile request costs no network call.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+
+from .objects import Reader
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    access: str | None  # None: never published, so only signed-in staff may see it
+    sha256: str | None  # the derivative's checksum, for ETags shared by every server
+    item: str | None = None
+
+
+UNPUBLISHED = Policy(None, None)
+
+
+class PolicyStore:
+    """Sidecars by image id, re-read at most every ``ttl`` seconds."""
+
+    def __init__(self, reader: Reader, ttl: float) -> None:
+        self.reader = reader
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._cached: dict[str, tuple[float, Policy]] = {}
+
+    def get(self, identifier: str) -> Policy:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cached.get(identifier)
+        if hit and now - hit[0] < self.ttl:
+            return hit[1]
+        policy = self._read(identifier)
+        with self._lock:
+            if len(self._cached) > 50_000:
+                self._cached.clear()
+            self._cached[identifier] = (now, policy)
+        return policy
+
+    def _read(self, identifier: str) -> Policy:
+        try:
+            path = self.reader.local_path(f"policies/{identifier}.json")
+            document = json.loads(path.read_text())
+        except (KeyError, OSError, ValueError):
+            return UNPUBLISHED
+        if not isinstance(document, dict):
+            return UNPUBLISHED
+        return Policy(
+            access=str(document["access"]) if "access" in document else None,
+            sha256=str(document["sha256"]) if document.get("sha256") else None,
+            item=str(document["item"]) if document.get("item") else None,
+        )

@@ -37,6 +37,11 @@ DEFAULTS: dict[str, Any] = {
     "S3_REVALIDATE_SECONDS": 3600,
     # How long a policy sidecar (access level, checksum) is trusted before it is re-read.
     "POLICY_TTL_SECONDS": 5,
+    # The repository's public URL (its IIIF Auth services) and the keys its access
+    # tokens are signed with ({"kid": "secret"}, shared with the repository).
+    "PUBLIC_URL": "http://127.0.0.1:8000",
+    "ACCESS_TOKEN_KEYS": "",
+    "ACCESS_COOKIE": "tangthu_access",
 }
 
 

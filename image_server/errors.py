@@ -24,6 +24,10 @@ class BadRequest(IIIFError):
     status = 400
 
 
+class Unauthorized(IIIFError):
+    status = 401
+
+
 class NotFound(IIIFError):
     status = 404
 

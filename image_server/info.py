@@ -30,6 +30,11 @@ SUPPORTS_2 = [
 ]
 
 
+def _allowed(width: int, source: SourceInfo, limits: Limits) -> bool:
+    """A level within the scale a degraded image may be shown at (always, for others)."""
+    return limits.max_scale is None or width <= source.width * limits.max_scale + 0.5
+
+
 def sizes(source: SourceInfo, limits: Limits) -> list[dict[str, int]]:
     """The pyramid's levels that fit the limits, smallest first."""
     fitting = [
@@ -38,22 +43,30 @@ def sizes(source: SourceInfo, limits: Limits) -> list[dict[str, int]]:
         if level.width <= limits.max_width
         and level.height <= limits.max_height
         and level.width * level.height <= limits.max_area
+        and _allowed(level.width, source, limits)
     ]
     return sorted(fitting, key=lambda s: s["width"])
 
 
-def tiles(source: SourceInfo) -> list[dict[str, Any]]:
-    return [
-        {
-            "width": source.tile_width,
-            "height": source.tile_height,
-            "scaleFactors": source.scale_factors(),
-        }
+def tiles(source: SourceInfo, limits: Limits) -> list[dict[str, Any]]:
+    factors = [
+        factor
+        for factor in source.scale_factors()
+        if _allowed(source.width // factor, source, limits)
     ]
+    return (
+        [{"width": source.tile_width, "height": source.tile_height, "scaleFactors": factors}]
+        if factors
+        else []
+    )
 
 
 def info_json(
-    version: Version, image_id: str, source: SourceInfo, limits: Limits
+    version: Version,
+    image_id: str,
+    source: SourceInfo,
+    limits: Limits,
+    services: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """``image_id`` is the full base URI of the image service."""
     if version is Version.V3:
@@ -69,10 +82,11 @@ def info_json(
             "maxHeight": limits.max_height,
             "maxArea": limits.max_area,
             "sizes": sizes(source, limits),
-            "tiles": tiles(source),
+            "tiles": tiles(source, limits),
             "extraFormats": EXTRA_FORMATS,
             "extraQualities": EXTRA_QUALITIES,
             "extraFeatures": EXTRA_FEATURES_3,
+            **({"service": services} if services else {}),
         }
     return {
         "@context": CONTEXT_2,
@@ -81,7 +95,8 @@ def info_json(
         "width": source.width,
         "height": source.height,
         "sizes": sizes(source, limits),
-        "tiles": tiles(source),
+        "tiles": tiles(source, limits),
+        **({"service": services} if services else {}),
         "profile": [
             PROFILE_2,
             {

@@ -37,6 +37,8 @@ class Limits:
     max_width: int
     max_height: int
     max_area: int
+    # For a degraded image: the largest scale (output / full resolution) it may be shown at.
+    max_scale: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +117,9 @@ def resolve_size(size: Size, box: Box, version: Version, limits: Limits) -> tupl
             rw > limits.max_width or rh > limits.max_height or rw * rh > limits.max_area
         ):
             raise BadRequest("size 'full' is larger than this server allows; use 'max'", "size")
-        return _fit_limits(rw, rh, limits)
+        # 'max' of a degraded image is its reduced size; 2.1's 'full' means every pixel.
+        scale = min(1.0, limits.max_scale or 1.0) if size.kind == "max" else 1.0
+        return _fit_limits(rw * scale, rh * scale, limits)
     if size.kind == "pct":
         pct = size.pct or 0.0
         w, h = round(rw * pct / 100), round(rh * pct / 100)

@@ -17,11 +17,19 @@ from .objects import Reader
 
 @dataclass(frozen=True, slots=True)
 class Policy:
-    access: str | None  # None: never published, so only signed-in staff may see it
+    access: str | None  # the item's level, for information; decisions use the rest
     sha256: str | None  # the derivative's checksum, for ETags shared by every server
     item: str | None = None
+    public: str = "hidden"  # what anyone gets: full, degraded, none or hidden
+    public_max: int = 0  # for degraded: the longest edge anyone may see
+    full_for: frozenset[str] = frozenset({"staff"})  # grants that see everything
+
+    @property
+    def is_public(self) -> bool:
+        return self.public == "full"
 
 
+# No sidecar: never published, so the image exists only for staff (a curator's preview).
 UNPUBLISHED = Policy(None, None)
 
 
@@ -55,8 +63,15 @@ class PolicyStore:
             return UNPUBLISHED
         if not isinstance(document, dict):
             return UNPUBLISHED
-        return Policy(
-            access=str(document["access"]) if "access" in document else None,
-            sha256=str(document["sha256"]) if document.get("sha256") else None,
-            item=str(document["item"]) if document.get("item") else None,
-        )
+        full_for = document.get("full_for", ["staff"])
+        try:
+            return Policy(
+                access=str(document["access"]) if "access" in document else None,
+                sha256=str(document["sha256"]) if document.get("sha256") else None,
+                item=str(document["item"]) if document.get("item") else None,
+                public=str(document.get("public", "hidden")),
+                public_max=int(document.get("public_max", 0)),
+                full_for=frozenset(str(g) for g in full_for),
+            )
+        except (TypeError, ValueError):
+            return UNPUBLISHED  # a damaged sidecar grants nothing

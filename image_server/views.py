@@ -11,20 +11,23 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from email.utils import formatdate
+from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from . import transform
+from . import tokens, transform
+from .auth import Grant, auth1_services, auth2_services, decide, probe_result
 from .cache import DiskCache, MemoryCache
-from .errors import IIIFError, NotFound, Overloaded
+from .errors import IIIFError, NotFound, Overloaded, Unauthorized
 from .gate import Gate
 from .info import CONTEXT_2, CONTEXT_3, PROFILE_2, PROFILE_3, info_json
 from .objects import open_reader
 from .plan import Limits, Plan, plan
-from .policy import PolicyStore
-from .request import BaseRequest, ImageRequest, InfoRequest, Version, parse_path
+from .policy import Policy, PolicyStore
+from .request import BaseRequest, ImageRequest, InfoRequest, ProbeRequest, Version, parse_path
 from .sources import Source, SourceStore
 from .tiff import TiffLayoutError, read_tile
 
@@ -102,6 +105,10 @@ class ImageServer:
         )
         self.gate = Gate(int(config["MAX_EXPENSIVE"]), float(config["EXPENSIVE_WAIT"]))
         self.retry_after = int(config["RETRY_AFTER"])
+        keys = config.get("ACCESS_TOKEN_KEYS")
+        self.token_keys = tokens.Keys.parse(keys) if keys else None
+        self.access_cookie = str(config["ACCESS_COOKIE"])
+        self.public_url = str(config["PUBLIC_URL"])
         self.jpeg_quality = int(config["JPEG_QUALITY"])
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -144,12 +151,48 @@ class ImageServer:
         base = self.service_id(environ, route.version, route.identifier)
         if isinstance(route, BaseRequest):
             return Response(303, [("Location", f"{base}/info.json")])
+        policy = self.policies.get(route.identifier)
+        grant = decide(policy, self.held(environ, policy))
+        if grant.kind == "hidden":
+            raise NotFound("no image has this identifier", "identifier")
         source = self.sources.get(route.identifier)
+        limits = self.limits_for(grant, source)
+        if isinstance(route, ProbeRequest):
+            return json_response(200, probe_result(grant, base), private=True)
         if isinstance(route, InfoRequest):
-            return self.info(environ, route.version, base, source)
-        if isinstance(route, ImageRequest):
-            return self.image(environ, route, base, source)
-        raise NotFound("this server has no such service", "identifier")
+            return self.info(environ, route.version, base, source, policy, limits, grant)
+        if grant.kind == "none":
+            raise Unauthorized("sign in to see this image; see the auth services in info.json")
+        assert isinstance(route, ImageRequest)
+        return self.image(environ, route, base, source, limits, policy)
+
+    def held(self, environ: dict[str, Any], policy: Policy) -> frozenset[str]:
+        """The grants in the request's bearer token or access cookie (none if invalid)."""
+        if policy.is_public or self.token_keys is None:
+            return frozenset()
+        header = str(environ.get("HTTP_AUTHORIZATION", ""))
+        token = header[7:].strip() if header[:7].lower() == "bearer " else ""
+        if not token:
+            cookie = SimpleCookie()
+            try:
+                cookie.load(str(environ.get("HTTP_COOKIE", "")))
+            except CookieError:
+                return frozenset()
+            morsel = cookie.get(self.access_cookie)
+            token = morsel.value if morsel else ""
+        try:
+            return tokens.verify(self.token_keys, token).grants
+        except tokens.TokenError:
+            return frozenset()
+
+    def limits_for(self, grant: Grant, source: Source) -> Limits:
+        """A degraded image's scale is capped; an image the client may not see has none."""
+        if grant.kind == "none":
+            return replace(self.limits, max_scale=0.0)
+        if grant.kind != "degraded":
+            return self.limits
+        longest = max(source.info.width, source.info.height)
+        return replace(self.limits, max_scale=min(1.0, grant.max_edge / longest))
 
     def service_id(self, environ: dict[str, Any], version: Version, identifier: str) -> str:
         public = str(self.config.get("IMAGE_URL") or "")
@@ -160,12 +203,25 @@ class ImageServer:
         return f"{public.rstrip('/')}/iiif/{version.value}/{quote(identifier, safe='')}"
 
     def info(
-        self, environ: dict[str, Any], version: Version, base: str, source: Source
+        self,
+        environ: dict[str, Any],
+        version: Version,
+        base: str,
+        source: Source,
+        policy: Policy,
+        limits: Limits,
+        grant: Grant,
     ) -> Response:
-        key = f"info/{base}/{source.fingerprint}"
+        services = None
+        if not policy.is_public:
+            services = auth1_services(self.public_url, policy)
+            if version is Version.V3:
+                services += auth2_services(self.public_url, base)
+        key = f"info/{base}/{source.fingerprint}/{limits.max_scale}/{bool(services)}"
         body = self.memory.get(key)
         if body is None:
-            body = json.dumps(info_json(version, base, source.info, self.limits)).encode()
+            document = info_json(version, base, source.info, limits, services)
+            body = json.dumps(document).encode()
             self.memory.put(key, body)
         context = CONTEXT_3 if version is Version.V3 else CONTEXT_2
         profile = PROFILE_3 if version is Version.V3 else PROFILE_2
@@ -173,22 +229,38 @@ class ImageServer:
             content_type = f'application/ld+json;profile="{context}"'
         else:
             content_type = "application/json"
-        etag = f'"{source.fingerprint}-i{version.value}"'
+        etag = f'"{source.fingerprint}-i{version.value}-{grant.kind}"'
         headers = [
             ("Content-Type", content_type),
             ("Link", f'<{profile}>;rel="profile"'),
-            ("Cache-Control", self.cache_control),
+            *self.caching(policy),
             ("ETag", etag),
             ("Last-Modified", formatdate(source.modified, usegmt=True)),
         ]
-        if environ.get("HTTP_IF_NONE_MATCH") == etag:
+        # Auth 1.0: a client without access gets the description, with status 401.
+        status = 401 if grant.kind == "none" else 200
+        if status == 200 and environ.get("HTTP_IF_NONE_MATCH") == etag:
             return Response(304, headers)
-        return Response(200, headers, body)
+        return Response(status, headers, body)
+
+    def caching(self, policy: Policy) -> Headers:
+        """Public images may be cached by anyone; the others only by the reader's browser."""
+        if policy.is_public:
+            return [("Cache-Control", self.cache_control)]
+        return [("Cache-Control", "private, max-age=600"), ("Vary", "Cookie, Authorization")]
 
     def image(
-        self, environ: dict[str, Any], request: ImageRequest, base: str, source: Source
+        self,
+        environ: dict[str, Any],
+        request: ImageRequest,
+        base: str,
+        source: Source,
+        limits: Limits,
+        policy: Policy,
     ) -> Response:
-        image_plan = plan(request, source.info, self.limits)
+        image_plan = plan(request, source.info, limits)
+        if limits.max_scale is not None and too_detailed(image_plan, limits.max_scale):
+            raise Unauthorized("sign in to see this image at this size")
         # The derivative's checksum (from its sidecar) keeps ETags equal on every server.
         identity = self.policies.get(request.identifier).sha256 or source.fingerprint
         digest = hashlib.blake2s(
@@ -199,7 +271,7 @@ class ImageServer:
         headers = [
             ("Content-Type", transform.MEDIA_TYPES[image_plan.format]),
             ("Link", f'<{base}/{image_plan.canonical}>;rel="canonical", <{profile}>;rel="profile"'),
-            ("Cache-Control", self.cache_control),
+            *self.caching(policy),
             ("ETag", etag),
             ("Last-Modified", formatdate(source.modified, usegmt=True)),
         ]
@@ -237,6 +309,19 @@ class ImageServer:
             return transform.encode(image, image_plan.format, self.jpeg_quality)
         finally:
             self.gate.leave()
+
+
+def too_detailed(image_plan: Plan, max_scale: float) -> bool:
+    """Whether a request shows more detail than a degraded image may (any region, any size)."""
+    scale = max(image_plan.width / image_plan.region.w, image_plan.height / image_plan.region.h)
+    return scale > max_scale * 1.01 + 1e-9
+
+
+def json_response(status: int, document: dict[str, Any], private: bool = False) -> Response:
+    headers = [("Content-Type", "application/json")]
+    if private:
+        headers += [("Cache-Control", "no-store"), ("Vary", "Cookie, Authorization")]
+    return Response(status, headers, json.dumps(document).encode())
 
 
 def passthrough(source: Source, image_plan: Plan) -> bytes | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -11,6 +12,9 @@ from typing import Any
 
 from flask import Flask, request, session
 from flask_login import current_user
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from image_server import tokens
 
 from .config import DEFAULTS
 from .extensions import babel, csrf, db, login_manager
@@ -24,6 +28,18 @@ def _secret_key(instance: Path) -> str:
     path = instance / "secret_key"
     if not path.exists():
         path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _token_keys(app: Flask, instance: Path) -> str:
+    """From the environment, or one key made once per instance (for the demo)."""
+    if app.config.get("ACCESS_TOKEN_KEYS"):
+        value = app.config["ACCESS_TOKEN_KEYS"]
+        return value if isinstance(value, str) else json.dumps(value)
+    path = instance / "access_token_keys.json"
+    if not path.exists():
+        path.write_text(json.dumps({"k1": secrets.token_urlsafe(48)}))
         path.chmod(0o600)
     return path.read_text().strip()
 
@@ -75,6 +91,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     app.extensions["tangthu.storage"] = open_storage(app.config["STORAGE_URL"])
+    app.config["ACCESS_TOKEN_KEYS"] = _token_keys(app, instance)
+    app.extensions["tangthu.token_keys"] = tokens.Keys.parse(app.config["ACCESS_TOKEN_KEYS"])
+    if int(app.config["PROXY_HOPS"]):
+        hops = int(app.config["PROXY_HOPS"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
     from .services.ingest import restrict_vips_loaders
 

@@ -22,6 +22,20 @@ DEFAULTS: dict[str, Any] = {
     # A collection with more manifests than this is served in pages of this size.
     "COLLECTION_PAGE_SIZE": 1000,
     "PDF_MAX_PAGES": 600,
+    # Access: the long edge everyone may see of a 'degraded' image, the reading room's
+    # networks for 'onsite' items, and the access-token keys ({"kid": "secret"}, newest
+    # first; generated into the instance folder when unset, and shared with the image
+    # server through TANGTHU_ACCESS_TOKEN_KEYS).
+    "DEGRADED_EDGE": 1200,
+    "ONSITE_RANGES": [],
+    "ACCESS_TOKEN_KEYS": "",
+    "ACCESS_TOKEN_LIFETIME": 8 * 3600,
+    "ACCESS_COOKIE": "tangthu_access",
+    # Set to the parent domain (".thuvien.example.vn") when the image server has its own host.
+    "ACCESS_COOKIE_DOMAIN": None,
+    "PROXY_HOPS": 0,
+    "LOGIN_MAX_FAILURES": 5,
+    "LOGIN_LOCKOUT_MINUTES": 15,
     # Ingest limits: every upload is hostile until checked.
     "MAX_FILE_BYTES": 1024 * 1024 * 1024,
     "MAX_IMAGE_PIXELS": 400_000_000,

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from flask_login import UserMixin
-from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, Column, ForeignKey, String, Table, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -34,6 +34,7 @@ class Collection(db.Model):
     featured: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     items: Mapped[list[Item]] = relationship(back_populates="collection")
+    groups: Mapped[list[ReaderGroup]] = relationship(secondary="collection_group")
     parent: Mapped[Collection | None] = relationship(
         remote_side="Collection.id", back_populates="children"
     )
@@ -92,16 +93,64 @@ class Image(db.Model):
     item: Mapped[Item] = relationship(back_populates="images")
 
 
+user_groups = Table(
+    "user_group",
+    db.metadata,
+    Column("user_id", ForeignKey("user.id", ondelete="CASCADE"), primary_key=True),
+    Column("group_id", ForeignKey("reader_group.id", ondelete="CASCADE"), primary_key=True),
+)
+collection_groups = Table(
+    "collection_group",
+    db.metadata,
+    Column("collection_id", ForeignKey("collection.id", ondelete="CASCADE"), primary_key=True),
+    Column("group_id", ForeignKey("reader_group.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class ReaderGroup(db.Model):
+    """Readers allowed into restricted collections, e.g. 'han-nom-researchers'."""
+
+    __tablename__ = "reader_group"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    label: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+
+
 class User(UserMixin, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(80), unique=True)
-    password_hash: Mapped[str] = mapped_column(String(255))
+    # Empty for accounts that only sign in through single sign-on.
+    password_hash: Mapped[str] = mapped_column(String(255), default="")
     role: Mapped[str] = mapped_column(String(20), default="reader")
+    # For single sign-on: the provider's issuer and subject identify the account.
+    sso_subject: Mapped[str | None] = mapped_column(String(255), unique=True, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    groups: Mapped[list[ReaderGroup]] = relationship(secondary="user_group")
 
     @property
     def is_staff(self) -> bool:
         return self.role in ("admin", "curator")
+
+
+class LoginAttempt(db.Model):
+    """Failed sign-ins, counted per username to lock out password guessing."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), index=True)
+    address: Mapped[str] = mapped_column(String(64), default="")
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class AuditEvent(db.Model):
+    """Who did what: sign-ins, role and group changes, access changes, publishing."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(80), default="")
+    action: Mapped[str] = mapped_column(String(40), index=True)
+    target: Mapped[str] = mapped_column(String(120), default="")
+    detail: Mapped[str] = mapped_column(String(1000), default="")
+    address: Mapped[str] = mapped_column(String(64), default="")
 
 
 class PendingObject(db.Model):

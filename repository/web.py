@@ -4,23 +4,33 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import current_app
+from flask import current_app, request, session
 from flask_babel import get_locale
 from flask_login import current_user
 
 from image_server.pyramids import PyramidSettings
 from manifests import Agent, Urls, language_map
 
-from .services.access import ANONYMOUS, Viewer
+from .services.access import ANONYMOUS, Viewer, in_reading_room
 from .services.decoders import DecodeLimits
 from .services.ingest import IngestSettings
 from .services.publish import PublishSettings
 
 
 def current_viewer() -> Viewer:
+    """The signed-in user (or nobody), and whether they are in the reading room."""
+    onsite = in_reading_room(client_address(), current_app.config["ONSITE_RANGES"]) or bool(
+        session.get("kiosk")
+    )
     if current_user.is_authenticated:
-        return Viewer(role=current_user.role)
-    return ANONYMOUS
+        groups = frozenset(group.name for group in current_user.groups)
+        return Viewer(role=current_user.role, groups=groups, onsite=onsite)
+    return Viewer(onsite=onsite) if onsite else ANONYMOUS
+
+
+def client_address() -> str | None:
+    """The client's address; behind a proxy, set TANGTHU_PROXY_HOPS so it is trusted."""
+    return request.remote_addr
 
 
 def public_urls() -> Urls:
@@ -34,7 +44,13 @@ def publish_settings() -> PublishSettings:
     homepage = config["LIBRARY_HOMEPAGE"] or f"{urls.base}/"
     logo = config["LIBRARY_LOGO"] or f"{urls.base}/static/logo.png"
     library = Agent(homepage, language_map(config["LIBRARY_NAME"]), homepage, logo)
-    return PublishSettings(urls, library, dict(config["ATTRIBUTION"]), config["DEFAULT_RIGHTS"])
+    return PublishSettings(
+        urls,
+        library,
+        dict(config["ATTRIBUTION"]),
+        config["DEFAULT_RIGHTS"],
+        int(config["DEGRADED_EDGE"]),
+    )
 
 
 def ingest_settings() -> IngestSettings:

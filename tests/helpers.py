@@ -29,3 +29,16 @@ def csrf_token(html: str) -> str:
     )
     assert match, "no CSRF token in the form"
     return match.group(1)
+
+
+def open_policy(storage: object, identifier: str, sha256: str = "") -> None:
+    """Write the sidecar that publishing an open item writes, so anyone may see the image."""
+    import json
+    from pathlib import Path
+
+    folder = Path(str(storage)) / "policies"
+    folder.mkdir(parents=True, exist_ok=True)
+    policy = {"access": "open", "public": "full", "full_for": ["staff"]}
+    if sha256:
+        policy["sha256"] = sha256
+    (folder / f"{identifier}.json").write_text(json.dumps(policy))

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from image_server.pyramids import build_pyramid
+from tests.helpers import open_policy
 from tests.servers import Server
 
 IDENTIFIER = "67352ccc-d1b0-11e1-89ae-279075081939"
@@ -25,6 +26,7 @@ def server(standards: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         standards / f"iiif-image-validator-{IDENTIFIER}.png",
         storage / "pyramids" / f"{IDENTIFIER}.tif",
     )
+    open_policy(storage, IDENTIFIER)
     env = {"TANGTHU_STORAGE_URL": storage.as_uri(), "TANGTHU_INSTANCE_PATH": str(storage)}
     with Server("image_app", env) as running:
         yield running

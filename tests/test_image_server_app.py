@@ -10,7 +10,7 @@ from werkzeug.test import Client
 
 from image_server import create_app
 from image_server.pyramids import PyramidSettings, save_pyramid
-from tests.helpers import draw_grid_image
+from tests.helpers import draw_grid_image, open_policy
 
 
 @pytest.fixture(scope="module")
@@ -18,6 +18,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Client:
     root = tmp_path_factory.mktemp("storage")
     (root / "pyramids").mkdir()
     save_pyramid(draw_grid_image(1000, 700), root / "pyramids" / "page1.tif", PyramidSettings())
+    open_policy(root, "page1")
     # In-process, the test also ingests, so the process-wide loader lock-down stays off.
     app = create_app(
         {

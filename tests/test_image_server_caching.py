@@ -15,13 +15,14 @@ from image_server.cache import DiskCache, MemoryCache
 from image_server.pyramids import PyramidSettings, save_pyramid
 from image_server.tiff import read_tile, read_tile_grids
 from image_server.views import ImageServer
-from tests.helpers import draw_grid_image, tile_colour
+from tests.helpers import draw_grid_image, open_policy, tile_colour
 
 
 @pytest.fixture
 def storage(tmp_path: Path) -> Path:
     (tmp_path / "pyramids").mkdir()
     save_pyramid(draw_grid_image(1300, 900), tmp_path / "pyramids" / "img.tif", PyramidSettings())
+    open_policy(tmp_path, "img")
     return tmp_path
 
 
@@ -175,8 +176,7 @@ def test_a_short_burst_waits_for_a_slot_instead_of_failing(storage: Path) -> Non
 def test_etags_come_from_the_sidecar_checksum_so_every_server_agrees(
     storage: Path, tmp_path: Path
 ) -> None:
-    (storage / "policies").mkdir()
-    (storage / "policies" / "img.json").write_text('{"access": "open", "sha256": "ab12"}')
+    open_policy(storage, "img", sha256="ab12")
     other = tmp_path / "other-server"
     (other / "pyramids").mkdir(parents=True)
     (other / "policies").mkdir()
@@ -186,5 +186,5 @@ def test_etags_come_from_the_sidecar_checksum_so_every_server_agrees(
     first = make_client(storage)[0].get(tail).headers["ETag"]
     second = make_client(other)[0].get(tail).headers["ETag"]
     assert first == second
-    (other / "policies" / "img.json").write_text('{"access": "open", "sha256": "cd34"}')
+    open_policy(other, "img", sha256="cd34")
     assert make_client(other)[0].get(tail).headers["ETag"] != first

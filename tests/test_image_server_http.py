@@ -37,7 +37,9 @@ def served_image(
     folder.mkdir()
     draw_grid_image(2600, 1800).pngsave(str(folder / "1.png"))
     assert (
-        runner.invoke(args=["ingest", str(folder), "--collection", "c", "--title", "t"]).exit_code
+        runner.invoke(
+            args=["ingest", str(folder), "--collection", "c", "--title", "t", "--publish"]
+        ).exit_code
         == 0
     )
     with app.app_context():

@@ -34,7 +34,9 @@ def test_ingest_to_s3_and_serve_tiles_from_the_read_through_cache(
     draw_grid_image(1100, 700).pngsave(str(folder / "1.png"))
     with app.app_context():
         db.create_all()
-    result = app.test_cli_runner().invoke(args=["ingest", str(folder), "--collection", "c"])
+    result = app.test_cli_runner().invoke(
+        args=["ingest", str(folder), "--collection", "c", "--publish"]
+    )
     assert result.exit_code == 0, result.output
     with app.app_context():
         image = db.session.execute(db.select(Image)).scalar_one()
@@ -59,4 +61,5 @@ def test_ingest_to_s3_and_serve_tiles_from_the_read_through_cache(
         with urllib.request.urlopen(tile_url) as response:
             tile = pyvips.Image.new_from_buffer(response.read(), "")
     assert [round(tile[b].avg()) for b in range(3)] == pytest.approx(tile_colour(1, 1), abs=4)
-    assert [p.suffix for p in cache.glob("data/*/*")] == [".tif"]  # one local copy
+    cached = sorted(p.suffix for p in cache.glob("data/*/*"))
+    assert cached == [".json", ".tif"]  # one local copy of the pyramid, and its sidecar

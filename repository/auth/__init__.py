@@ -1,18 +1,32 @@
-"""Sign in and sign out for readers and curators."""
+"""Sign in and out, the image-access cookie, and the IIIF Authorization services."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
-from werkzeug.wrappers import Response
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from ..services.accounts import authenticate
-from ..web import safe_next
+from image_server import tokens
+
+from ..models import User
+from ..services.access import grants
+from ..services.accounts import LockedOut, Lockout, authenticate
+from ..services.audit import record
+from ..web import client_address, current_viewer, safe_next
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -22,20 +36,88 @@ class LoginForm(FlaskForm):
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=256)])
 
 
+def access_keys() -> tokens.Keys:
+    keys: tokens.Keys = current_app.extensions["tangthu.token_keys"]
+    return keys
+
+
+def access_token() -> str:
+    """A signed token with the current viewer's grants, for the image server."""
+    subject = current_user.username if current_user.is_authenticated else "anonymous"
+    return tokens.issue(
+        access_keys(),
+        subject,
+        grants(current_viewer()),
+        int(current_app.config["ACCESS_TOKEN_LIFETIME"]),
+        current_app.config["PUBLIC_URL"],
+    )
+
+
+def set_access_cookie(response: Response) -> Response:
+    """The image server reads this cookie on tile requests (same host, or a parent domain)."""
+    config = current_app.config
+    response.set_cookie(
+        config["ACCESS_COOKIE"],
+        access_token(),
+        max_age=int(config["ACCESS_TOKEN_LIFETIME"]),
+        domain=config["ACCESS_COOKIE_DOMAIN"],
+        secure=bool(config["SESSION_COOKIE_SECURE"]),
+        httponly=True,
+        samesite="Lax",
+    )
+    return response
+
+
+def clear_access_cookie(response: Response) -> Response:
+    config = current_app.config
+    response.delete_cookie(config["ACCESS_COOKIE"], domain=config["ACCESS_COOKIE_DOMAIN"])
+    return response
+
+
+def finish_sign_in(user: User, method: str) -> Response:
+    """Sign the user in, note it in the audit log, set the access cookie, go on."""
+    login_user(user)
+    session.permanent = True
+    record("login", user.username, detail=method, address=client_address())
+    target = safe_next(
+        session.pop("next", None) or request.args.get("next"), url_for("public.index")
+    )
+    return set_access_cookie(redirect(target))
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> str | Response:
     form = LoginForm()
     if form.validate_on_submit():
-        user = authenticate(form.username.data or "", form.password.data or "")
+        config = current_app.config
+        lockout = Lockout(int(config["LOGIN_MAX_FAILURES"]), int(config["LOGIN_LOCKOUT_MINUTES"]))
+        username = form.username.data or ""
+        try:
+            user = authenticate(username, form.password.data or "", lockout, client_address())
+        except LockedOut as exc:
+            record("login-locked", username, address=client_address())
+            form.password.errors.append(
+                _(
+                    "Too many failed sign-ins for this account. Try again in %(minutes)d minutes.",
+                    minutes=exc.minutes,
+                )
+            )
+            return render_template("auth/login.html", form=form), 429
         if user is not None:
-            login_user(user)
-            return redirect(safe_next(request.args.get("next"), url_for("public.index")))
+            return finish_sign_in(user, "password")
+        record("login-failed", username, address=client_address())
         form.password.errors.append(_("Wrong username or password."))
     return render_template("auth/login.html", form=form)
 
 
 @bp.post("/logout")
 def logout() -> Response:
+    if current_user.is_authenticated:
+        record("logout", current_user.username, address=client_address())
     logout_user()
+    session.pop("kiosk", None)
     flash(_("You have signed out."))
-    return redirect(url_for("public.index"))
+    return clear_access_cookie(redirect(url_for("public.index")))
+
+
+from . import iiif  # noqa: E402,F401  (the IIIF Authorization services, on this blueprint)

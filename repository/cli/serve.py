@@ -28,6 +28,7 @@ def serve(host: str, port: int, image_port: int) -> None:
     env.setdefault("TANGTHU_STORAGE_URL", current_app.config["STORAGE_URL"])
     env.setdefault("TANGTHU_PUBLIC_URL", f"http://{host}:{port}")
     env.setdefault("TANGTHU_IMAGE_URL", f"http://{host}:{image_port}")
+    env.setdefault("TANGTHU_ACCESS_TOKEN_KEYS", current_app.config["ACCESS_TOKEN_KEYS"])
     gunicorn = [
         sys.executable,
         "-m",

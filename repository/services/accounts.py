@@ -1,14 +1,15 @@
-"""Accounts: creation and password checks. Hashes are scrypt (werkzeug's default)."""
+"""Accounts: creation, password checks and lock-out. Hashes are scrypt (werkzeug's default)."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..extensions import db
-from ..models import User
+from ..models import LoginAttempt, User, utcnow
 
 ROLES = ("admin", "curator", "reader")
 _USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{3,80}$")
@@ -21,11 +22,23 @@ class AccountError(Exception):
     pass
 
 
+class LockedOut(Exception):
+    def __init__(self, minutes: int) -> None:
+        super().__init__(f"locked for {minutes} minutes")
+        self.minutes = minutes
+
+
 @dataclass(frozen=True, slots=True)
 class NewUser:
     username: str
     password: str
     role: str = "reader"
+
+
+@dataclass(frozen=True, slots=True)
+class Lockout:
+    max_failures: int
+    minutes: int
 
 
 def create_user(new: NewUser) -> User:
@@ -46,9 +59,33 @@ def create_user(new: NewUser) -> User:
     return user
 
 
-def authenticate(username: str, password: str) -> User | None:
+def _recent_failures(username: str, window: timedelta) -> int:
+    since = utcnow() - window
+    query = (
+        db.select(db.func.count())
+        .select_from(LoginAttempt)
+        .where(LoginAttempt.username == username, LoginAttempt.at >= since)
+    )
+    return int(db.session.execute(query).scalar_one())
+
+
+def authenticate(
+    username: str, password: str, lockout: Lockout, address: str | None = None
+) -> User | None:
+    """The user, None for a wrong password; LockedOut after too many recent failures."""
+    window = timedelta(minutes=lockout.minutes)
+    if _recent_failures(username, window) >= lockout.max_failures:
+        raise LockedOut(lockout.minutes)
     user = db.session.execute(db.select(User).filter_by(username=username)).scalar()
-    if user is None:
+    if user is None or not user.password_hash:
         check_password_hash(_DUMMY_HASH, password)
+        user = None
+    elif not check_password_hash(user.password_hash, password):
+        user = None
+    if user is None:
+        db.session.add(LoginAttempt(username=username[:80], address=(address or "")[:64]))
+        db.session.commit()
         return None
-    return user if check_password_hash(user.password_hash, password) else None
+    db.session.execute(db.delete(LoginAttempt).where(LoginAttempt.username == username))
+    db.session.commit()
+    return user

@@ -27,7 +27,7 @@ from manifests import (
 from ..extensions import db
 from ..models import Event, Image, Item, utcnow
 from ..storage import Storage
-from .access import AccessLevel, effective_level
+from .access import AccessLevel, effective_level, image_policy
 
 # Dublin Core elements in the order a reader expects them, with bilingual labels.
 DC_LABELS = {
@@ -54,6 +54,7 @@ class PublishSettings:
     library: Agent
     attribution: dict[str, str]
     default_rights: str
+    degraded_edge: int = 1200
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,15 +172,24 @@ def write_manifests(item: Item, storage: Storage, settings: PublishSettings) -> 
     storage.put_bytes(manifest_key(item.id, 2), v2)
 
 
+def write_policies(item: Item, storage: Storage, settings: PublishSettings) -> None:
+    """The sidecar the image server enforces, for each of the item's images."""
+    for image in item.images:
+        policy = image_policy(item, image, settings.degraded_edge)
+        storage.put_bytes(policy_key(image.id), json.dumps(policy).encode())
+
+
 def publish_item(item: Item, storage: Storage, settings: PublishSettings) -> PublishResult:
     """Make an item public: its manifests and sidecars are written before the row says so."""
     activity = "Update" if item.published_at else "Create"
-    write_manifests(item, storage, settings)
-    level = effective_level(item).value
-    for image in item.images:
-        policy = {"item": item.id, "access": level, "sha256": image.derivative_sha256}
-        storage.put_bytes(policy_key(image.id), json.dumps(policy).encode())
+    # The files describe the item as published; the row says so only once they exist.
     item.status = "published"
+    try:
+        write_manifests(item, storage, settings)
+        write_policies(item, storage, settings)
+    except BaseException:
+        db.session.rollback()
+        raise
     item.published_at = utcnow()
     db.session.add(Event(activity=activity, object_type="Manifest", object_id=item.id))
     db.session.commit()

@@ -1,0 +1,128 @@
+"""Access decisions on the image server, and the IIIF Auth 1.0 and 2.0 service descriptions.
+
+The repository decided who may see an image and wrote it into the image's policy sidecar;
+the reader's token says what they hold. This module only matches the two.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .policy import Policy
+
+AUTH1_CONTEXT = "http://iiif.io/api/auth/1/context.json"
+AUTH2_CONTEXT = "http://iiif.io/api/auth/2/context.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """What this request may have: everything, a reduced image, nothing, or no such image."""
+
+    kind: str  # "full", "degraded", "none" or "hidden"
+    max_edge: int = 0  # for "degraded": the longest edge the whole image may be shown at
+
+
+def decide(policy: Policy, held: frozenset[str]) -> Grant:
+    if policy.public == "full" or held & policy.full_for:
+        return Grant("full")
+    if policy.public == "degraded":
+        return Grant("degraded", policy.public_max)
+    if policy.public == "none":
+        return Grant("none")
+    return Grant("hidden")
+
+
+def _label(vi: str, en: str) -> dict[str, list[str]]:
+    return {"vi": [vi], "en": [en]}
+
+
+def auth1_services(public_url: str, policy: Policy) -> list[dict[str, Any]]:
+    """Auth 1.0: login (or kiosk for on-site images), token and logout, for Mirador."""
+    base = public_url.rstrip("/")
+    onsite = "onsite" in policy.full_for and "reader" not in policy.full_for
+    profile = "kiosk" if onsite else "login"
+    path = "kiosk" if onsite else "login"
+    service: dict[str, Any] = {
+        "@context": AUTH1_CONTEXT,
+        "@id": f"{base}/auth/iiif/{path}",
+        "@type": "AuthCookieService1",
+        "profile": f"http://iiif.io/api/auth/1/{profile}",
+        "label": "Đăng nhập / Sign in",
+        "service": [
+            {
+                "@id": f"{base}/auth/iiif/token",
+                "@type": "AuthTokenService1",
+                "profile": "http://iiif.io/api/auth/1/token",
+            },
+            {
+                "@id": f"{base}/auth/iiif/logout",
+                "@type": "AuthLogoutService1",
+                "profile": "http://iiif.io/api/auth/1/logout",
+                "label": "Đăng xuất / Sign out",
+            },
+        ],
+    }
+    if not onsite:
+        service.update(
+            {
+                "header": "Tài liệu hạn chế / Restricted material",
+                "description": "Đăng nhập để xem ảnh đầy đủ. / Sign in to see the full image.",
+                "confirmLabel": "Đăng nhập / Sign in",
+                "failureHeader": "Không được phép / Not allowed",
+                "failureDescription": "Tài khoản này không được xem tài liệu này. / "
+                "This account may not see this item.",
+            }
+        )
+    return [service]
+
+
+def auth2_services(public_url: str, image_base: str) -> list[dict[str, Any]]:
+    """Auth 2.0: the probe, with access, token and logout services inside it."""
+    base = public_url.rstrip("/")
+    return [
+        {
+            "id": f"{image_base}/probe",
+            "type": "AuthProbeService2",
+            "service": [
+                {
+                    "id": f"{base}/auth/iiif/login",
+                    "type": "AuthAccessService2",
+                    "profile": "active",
+                    "label": _label("Đăng nhập", "Sign in"),
+                    "heading": _label("Tài liệu hạn chế", "Restricted material"),
+                    "note": _label(
+                        "Đăng nhập để xem ảnh đầy đủ.", "Sign in to see the full image."
+                    ),
+                    "confirmLabel": _label("Đăng nhập", "Sign in"),
+                    "service": [
+                        {"id": f"{base}/auth/iiif2/token", "type": "AuthAccessTokenService2"},
+                        {
+                            "id": f"{base}/auth/iiif/logout",
+                            "type": "AuthLogoutService2",
+                            "label": _label("Đăng xuất", "Sign out"),
+                        },
+                    ],
+                }
+            ],
+        }
+    ]
+
+
+def probe_result(grant: Grant, image_base: str) -> dict[str, Any]:
+    """Auth 2.0 probe answer: 200, or 401 with a substitute for degraded images."""
+    result: dict[str, Any] = {"@context": AUTH2_CONTEXT, "type": "AuthProbeResult2"}
+    if grant.kind == "full":
+        result["status"] = 200
+        return result
+    result["status"] = 401
+    result["heading"] = _label("Cần đăng nhập", "Sign-in needed")
+    if grant.kind == "degraded":
+        edge = grant.max_edge
+        result["substitute"] = [
+            {"id": f"{image_base}/full/!{edge},{edge}/0/default.jpg", "type": "Image"}
+        ]
+        result["note"] = _label(
+            "Ảnh đang hiển thị ở độ phân giải thấp.", "The image is shown at reduced resolution."
+        )
+    return result

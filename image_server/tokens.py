@@ -1,0 +1,91 @@
+"""Signed access tokens: the contract between the repository, which issues them, and the
+image server, which checks them with no database call.
+
+A token is a JWT signed with HS256 under one of several named keys (key rotation: sign
+with the newest, accept any listed). Its `grants` say what the holder may see, in the
+vocabulary of policy sidecars: "staff", "reader", "group:<name>", "onsite".
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet, OctKey
+
+AUDIENCE = "tangthu-images"
+ALGORITHMS = ["HS256"]
+MIN_KEY_BYTES = 32
+
+
+class TokenError(Exception):
+    """A token that must not be trusted: forged, expired, for someone else, or malformed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Named signing keys; the first is the one new tokens are signed with."""
+
+    current: str
+    keyset: KeySet
+
+    @classmethod
+    def parse(cls, value: str | Mapping[str, str]) -> Keys:
+        """From {"kid": "secret", ...} (or its JSON): the first entry signs."""
+        entries = json.loads(value) if isinstance(value, str) else dict(value)
+        if not isinstance(entries, dict) or not entries:
+            raise ValueError("access token keys must be a JSON object of kid: secret")
+        keys: list[Any] = []
+        for kid, secret in entries.items():
+            if not isinstance(secret, str) or len(secret.encode()) < MIN_KEY_BYTES:
+                raise ValueError(f"access token key {kid!r} must be at least 32 bytes")
+            keys.append(OctKey.import_key(secret, {"kid": str(kid)}))
+        return cls(str(next(iter(entries))), KeySet(keys))
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    subject: str
+    grants: frozenset[str]
+    expires: int
+
+
+def issue(keys: Keys, subject: str, grants: list[str], lifetime: int, issuer: str) -> str:
+    now = int(time.time())
+    claims = {
+        "sub": subject,
+        "grants": sorted(set(grants)),
+        "aud": AUDIENCE,
+        "iss": issuer,
+        "iat": now,
+        "exp": now + lifetime,
+    }
+    return jwt.encode({"alg": "HS256", "kid": keys.current}, claims, keys.keyset)
+
+
+_REGISTRY = jwt.JWTClaimsRegistry(
+    aud={"essential": True, "value": AUDIENCE},
+    exp={"essential": True},
+    sub={"essential": True},
+)
+
+
+def verify(keys: Keys, token: str) -> Claims:
+    """The token's claims, or TokenError: only HS256, only our keys, only our audience."""
+    if not token or len(token) > 4096:
+        raise TokenError("no usable token")
+    try:
+        decoded = jwt.decode(token, keys.keyset, algorithms=ALGORITHMS)
+        _REGISTRY.validate(decoded.claims)
+    except (JoseError, ValueError, TypeError, KeyError) as exc:
+        raise TokenError(f"token refused: {type(exc).__name__}") from exc
+    claims: dict[str, Any] = decoded.claims
+    grants = claims.get("grants", [])
+    if not isinstance(grants, list) or not all(isinstance(g, str) for g in grants):
+        raise TokenError("token refused: malformed grants")
+    return Claims(str(claims["sub"]), frozenset(grants), int(claims["exp"]))

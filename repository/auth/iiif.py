@@ -1,0 +1,126 @@
+"""IIIF Authorization Flow 2.0 and Auth 1.0 services, both from the same access decision.
+
+Mirador 3 and 4 speak only Auth 1.0; current clients speak 2.0. Either way the reader
+signs in through our own login page in a pop-up window, and the token service hands the
+viewer page a signed access token by postMessage, only to the origin that asked.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import (
+    Response,
+    abort,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user, logout_user
+
+from ..services.access import grants
+from ..services.audit import record
+from ..web import client_address, current_viewer
+from . import access_token, bp, clear_access_cookie, set_access_cookie
+
+AUTH1_CONTEXT = "http://iiif.io/api/auth/1/context.json"
+AUTH2_CONTEXT = "http://iiif.io/api/auth/2/context.json"
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]{1,253}(:\d{1,5})?$")
+_MESSAGE_ID = re.compile(r"^[\w.:-]{1,100}$")
+
+
+def checked_origin() -> str:
+    origin = request.args.get("origin", "")
+    if not _ORIGIN.match(origin):
+        abort(400, _("The viewer did not say which site it is on."))
+    return origin
+
+
+def _close_window() -> Response:
+    """The pop-up's last page: it closes itself so the viewer can ask for a token."""
+    return set_access_cookie(Response(render_template("auth/close.html")))
+
+
+@bp.get("/iiif/login")
+def iiif_login() -> Response:
+    """Auth 1.0 login service and Auth 2.0 access service: our own sign-in page."""
+    if current_user.is_authenticated:
+        return _close_window()
+    return redirect(url_for("auth.login", next=request.full_path))
+
+
+@bp.get("/iiif/kiosk")
+def iiif_kiosk() -> Response:
+    """Auth 1.0 kiosk service: reading-room terminals get on-site access, no sign-in."""
+    if not current_viewer().onsite:
+        abort(403, _("On-site access works only in the reading room."))
+    session["kiosk"] = True
+    record("kiosk", detail="on-site session", address=client_address())
+    return _close_window()
+
+
+def _token_reply(message: dict[str, Any]) -> Response:
+    message_id = request.args.get("messageId")
+    if message_id is None:  # a non-browser client: plain JSON (Auth 1.0 §2.3)
+        response = jsonify(message)
+        if "error" in message:
+            response.status_code = 401
+        return response
+    if not _MESSAGE_ID.match(message_id):
+        abort(400, _("The viewer sent a malformed message id."))
+    origin = checked_origin()
+    message["messageId"] = message_id
+    page = render_template("auth/token.html", message=message, origin=origin)
+    response = Response(page)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/iiif/token")
+def iiif_token() -> Response:
+    """Auth 1.0 token service."""
+    if not grants(current_viewer()):
+        return _token_reply(
+            {"error": "missingCredentials", "description": _("Sign in to see this item.")}
+        )
+    lifetime = int(current_app.config["ACCESS_TOKEN_LIFETIME"])
+    return _token_reply({"accessToken": access_token(), "expiresIn": lifetime})
+
+
+@bp.get("/iiif2/token")
+def iiif2_token() -> Response:
+    """Auth 2.0 access token service."""
+    if not grants(current_viewer()):
+        return _token_reply(
+            {
+                "@context": AUTH2_CONTEXT,
+                "type": "AuthAccessTokenError2",
+                "profile": "missingAspect",
+                "note": {"en": ["Sign in to see this item."]},
+            }
+        )
+    lifetime = int(current_app.config["ACCESS_TOKEN_LIFETIME"])
+    return _token_reply(
+        {
+            "@context": AUTH2_CONTEXT,
+            "type": "AuthAccessToken2",
+            "accessToken": access_token(),
+            "expiresIn": lifetime,
+        }
+    )
+
+
+@bp.get("/iiif/logout")
+def iiif_logout() -> Response:
+    """Auth 1.0 and 2.0 logout service."""
+    if current_user.is_authenticated:
+        record("logout", current_user.username, address=client_address())
+    logout_user()
+    session.pop("kiosk", None)
+    return clear_access_cookie(Response(render_template("auth/signed_out.html")))

@@ -101,6 +101,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     restrict_vips_loaders()
     _register_blueprints(app)
+    from .auth.oidc import init_oidc
+
+    init_oidc(app)
     _register_context(app)
     from .cli import register_commands
     from .errors import register_error_handlers

@@ -34,6 +34,16 @@ DEFAULTS: dict[str, Any] = {
     # Set to the parent domain (".thuvien.example.vn") when the image server has its own host.
     "ACCESS_COOKIE_DOMAIN": None,
     "PROXY_HOPS": 0,
+    # Single sign-on (OpenID Connect); off while OIDC_ISSUER is empty. See repository/auth/oidc.py.
+    # Give the secret only through the environment: TANGTHU_OIDC_CLIENT_SECRET.
+    "OIDC_ISSUER": "",
+    "OIDC_CLIENT_ID": "",
+    "OIDC_CLIENT_SECRET": "",
+    "OIDC_SCOPE": "openid profile email",
+    "OIDC_ROLE_CLAIM": "roles",
+    "OIDC_ROLE_MAP": {},
+    "OIDC_GROUPS_CLAIM": "groups",
+    "OIDC_LABEL": {"vi": "Đăng nhập một lần", "en": "Single sign-on"},
     "LOGIN_MAX_FAILURES": 5,
     "LOGIN_LOCKOUT_MINUTES": 15,
     # Ingest limits: every upload is hostile until checked.

@@ -120,4 +120,4 @@ def logout() -> Response:
     return clear_access_cookie(redirect(url_for("public.index")))
 
 
-from . import iiif  # noqa: E402,F401  (the IIIF Authorization services, on this blueprint)
+from . import iiif, oidc  # noqa: E402,F401  (IIIF Auth services and single sign-on)

@@ -84,6 +84,9 @@ def auth2_services(public_url: str, image_base: str) -> list[dict[str, Any]]:
         {
             "id": f"{image_base}/probe",
             "type": "AuthProbeService2",
+            # Not in Auth 2.0, and ignored by its clients: Mirador 4 reads `profile` on
+            # every service next to an image and stops working when one has none.
+            "profile": "http://iiif.io/api/auth/2/probe",
             "service": [
                 {
                     "id": f"{base}/auth/iiif/login",

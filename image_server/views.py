@@ -27,7 +27,15 @@ from .info import CONTEXT_2, CONTEXT_3, PROFILE_2, PROFILE_3, info_json
 from .objects import open_reader
 from .plan import Limits, Plan, plan
 from .policy import Policy, PolicyStore
-from .request import BaseRequest, ImageRequest, InfoRequest, ProbeRequest, Version, parse_path
+from .request import (
+    BaseRequest,
+    ImageRequest,
+    InfoRequest,
+    ProbeRequest,
+    Route,
+    Version,
+    parse_path,
+)
 from .sources import Source, SourceStore
 from .tiff import TiffLayoutError, read_tile
 
@@ -53,13 +61,30 @@ STATUS_LINES = {
 CORS: Headers = [("Access-Control-Allow-Origin", "*")]
 
 
+def cors(environ: dict[str, Any]) -> Headers:
+    """For images not open to all, the asking origin is named, so cookies may be sent.
+
+    A viewer sends the reader's access cookie with credentialed requests, which browsers
+    refuse to read when the answer says '*'. Open images keep '*' (and caches share them).
+    """
+    origin = environ.get("HTTP_ORIGIN")
+    if not origin or len(origin) > 300 or any(c in origin for c in "\r\n,;"):
+        return CORS
+    return [
+        ("Access-Control-Allow-Origin", origin),
+        ("Access-Control-Allow-Credentials", "true"),
+        ("Vary", "Origin"),
+    ]
+
+
 class Response:
-    __slots__ = ("status", "headers", "body")
+    __slots__ = ("status", "headers", "body", "private")
 
     def __init__(self, status: int, headers: Headers, body: bytes = b"") -> None:
         self.status = status
         self.headers = headers
         self.body = body
+        self.private = False  # about an image not open to all: CORS names the origin
 
 
 def text_response(status: int, message: str) -> Response:
@@ -136,7 +161,7 @@ class ImageServer:
         except Exception:  # a bug of ours: log it, never show it
             log.exception("image request failed: %s", environ.get("PATH_INFO"))
             response = text_response(500, "internal server error")
-        headers = response.headers + CORS
+        headers = response.headers + (cors(environ) if response.private else CORS)
         headers.append(("Content-Length", str(len(response.body))))
         start_response(STATUS_LINES.get(response.status, str(response.status)), headers)
         return [] if method == "HEAD" else [response.body]
@@ -152,6 +177,11 @@ class ImageServer:
         if isinstance(route, BaseRequest):
             return Response(303, [("Location", f"{base}/info.json")])
         policy = self.policies.get(route.identifier)
+        response = self.answer(environ, route, base, policy)
+        response.private = not policy.is_public
+        return response
+
+    def answer(self, environ: dict[str, Any], route: Route, base: str, policy: Policy) -> Response:
         grant = decide(policy, self.held(environ, policy))
         if grant.kind == "hidden":
             raise NotFound("no image has this identifier", "identifier")
@@ -213,7 +243,9 @@ class ImageServer:
         grant: Grant,
     ) -> Response:
         services = None
-        if not policy.is_public:
+        # Clients learn how to sign in from a refusal; a reader who already has access
+        # is not offered it again (Mirador would show its sign-in bar over the image).
+        if grant.kind != "full":
             services = auth1_services(self.public_url, policy)
             if version is Version.V3:
                 services += auth2_services(self.public_url, base)

@@ -45,16 +45,19 @@ def fit(width: int, height: int, edge: int) -> tuple[int, int]:
     return max(1, math.floor(width * scale)), max(1, math.floor(height * scale))
 
 
-def image_services(urls: Urls, image_id: str) -> list[ServiceV3 | ServiceV2]:
-    """The Image API 3.0 service, and the 2.1 one for older clients."""
-    return [
-        ServiceV3(id=urls.image_service(image_id), type="ImageService3", profile="level2"),
-        ServiceV2(
-            id=urls.image_service(image_id, 2),
-            type="ImageService2",
-            profile="http://iiif.io/api/image/2/level2.json",
-        ),
-    ]
+def image_services(urls: Urls, canvas: CanvasRecord) -> list[ServiceV3 | ServiceV2]:
+    """The Image API 3.0 service, and the 2.1 one for older clients, with any auth."""
+    v3 = ServiceV3(id=urls.image_service(canvas.image_id), type="ImageService3", profile="level2")
+    v2 = ServiceV2(
+        id=urls.image_service(canvas.image_id, 2),
+        type="ImageService2",
+        profile="http://iiif.io/api/image/2/level2.json",
+    )
+    if canvas.auth2:
+        v3.service = [dict(s) for s in canvas.auth2]
+    if canvas.auth1:
+        v2.service = [dict(s) for s in canvas.auth1]
+    return [v3, v2]
 
 
 def thumbnail(urls: Urls, canvas: CanvasRecord) -> AnnotationBody:
@@ -65,7 +68,7 @@ def thumbnail(urls: Urls, canvas: CanvasRecord) -> AnnotationBody:
         format="image/jpeg",
         width=width,
         height=height,
-        service=[image_services(urls, canvas.image_id)[0]],
+        service=[image_services(urls, canvas)[0]],
     )
 
 
@@ -77,7 +80,7 @@ def build_canvas(urls: Urls, item_id: str, record: CanvasRecord) -> Canvas:
         format="image/jpeg",
         width=record.width,
         height=record.height,
-        service=image_services(urls, record.image_id),
+        service=image_services(urls, record),
     )
     painting = Annotation(
         id=f"{canvas_id}/annotation/painting", motivation="painting", body=body, target=canvas_id

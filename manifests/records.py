@@ -47,6 +47,9 @@ class CanvasRecord:
     label: LanguageMap
     width: int
     height: int
+    # IIIF Auth services for this image: 2.0 ones go on ImageService3, 1.0 on ImageService2.
+    auth2: tuple[dict[str, object], ...] = ()
+    auth1: tuple[dict[str, object], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ class SampleBook:
     summary: dict[str, str]
     pages: int
     viewing_direction: str
+    access: str = "open"
 
 
 BOOKS = (
@@ -40,6 +41,20 @@ BOOKS = (
         },
         pages=4,
         viewing_direction="left-to-right",
+    ),
+    SampleBook(
+        folder="chau-ban",
+        title={
+            "vi": "Châu bản triều Nguyễn (bản mẫu, hạn chế)",
+            "en": "Nguyễn dynasty imperial records (sample, restricted)",
+        },
+        summary={
+            "vi": "Tài liệu hạn chế: đăng nhập để xem ảnh.",
+            "en": "Restricted material: sign in to see the images.",
+        },
+        pages=3,
+        viewing_direction="top-to-bottom",
+        access="restricted",
     ),
 )
 

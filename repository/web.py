@@ -91,3 +91,10 @@ def safe_next(target: str | None, default: str) -> str:
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
     return default
+
+
+def shows_images(item: object) -> bool:
+    """Whether this viewer gets pixels of the item (in full or reduced) for thumbnails."""
+    from .services.access import DEGRADED, FULL, image_access
+
+    return image_access(current_viewer(), item) in (FULL, DEGRADED)  # type: ignore[arg-type]

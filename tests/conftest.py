@@ -136,13 +136,27 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     )
     result = app.test_cli_runner().invoke(args=["load-sample"])
     assert result.exit_code == 0, result.output
-    result = app.test_cli_runner().invoke(
-        args=["create-user", "--curator", "thuthu", "--password", "mat-khau-thu-thu"]
-    )
-    assert result.exit_code == 0, result.output
+    for role, name, password in (
+        ("--curator", "thuthu", "mat-khau-thu-thu"),
+        ("--reader", "docgia", "mat-khau-doc-gia"),
+    ):
+        result = app.test_cli_runner().invoke(
+            args=["create-user", role, name, "--password", password]
+        )
+        assert result.exit_code == 0, result.output
     with app.app_context():
         rtl = db.session.execute(
             db.select(Item.id).filter_by(viewing_direction="right-to-left")
         ).scalar_one()
+        restricted = db.session.execute(
+            db.select(Item.id).filter_by(access="restricted")
+        ).scalar_one()
+    # Both servers share the repository's access-token keys, as `tangthu serve` arranges.
+    env["TANGTHU_ACCESS_TOKEN_KEYS"] = app.config["ACCESS_TOKEN_KEYS"]
     with Server("image_app", env, port=image_port), Server("repository_app", env, port=web_port):
-        yield {"web": f"http://127.0.0.1:{web_port}", "rtl_item": rtl}
+        yield {
+            "web": f"http://127.0.0.1:{web_port}",
+            "image": f"http://127.0.0.1:{image_port}",
+            "rtl_item": rtl,
+            "restricted_item": restricted,
+        }

@@ -140,3 +140,44 @@ def test_universal_viewer_shows_every_canvas_right_to_left(site: dict[str, str],
     page.screenshot(path=str(ARTIFACTS / "universal-viewer.png"))
     assert errors == []
     page.close()
+
+
+def test_a_reader_signs_in_through_mirador_to_see_a_restricted_item(
+    site: dict[str, str],
+    browser,  # type: ignore[no-untyped-def]
+) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    tiles: list[tuple[int, str]] = []
+    page.on("response", lambda r: tiles.append((r.status, r.url)) if TILE.search(r.url) else None)
+    page.goto(f"{site['web']}/items/{site['restricted_item']}")
+    # 1. Mirador meets the 401 and offers the Auth 1.0 login service.
+    page.get_by_role("button", name=re.compile("continue", re.I)).click(timeout=20_000)
+    login = page.locator("button", has_text="Đăng nhập / Sign in")
+    login.wait_for(timeout=10_000)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "auth-prompt.png"))
+    assert not any(status == 200 for status, _ in tiles)
+    # 2. The reader signs in through the pop-up window, which then closes itself.
+    with page.expect_popup() as opened:
+        login.click()
+    popup = opened.value
+    popup.wait_for_selector("input[name=username]")
+    popup.fill("input[name=username]", "docgia")
+    popup.fill("input[name=password]", "mat-khau-doc-gia")
+    popup.click("main button[type=submit]")
+    popup.wait_for_event("close", timeout=20_000)
+    # 3. Mirador fetches a token, retries info.json, and the tiles load.
+    for _ in range(60):
+        if any(status == 200 for status, _ in tiles):
+            break
+        page.wait_for_timeout(500)
+    page.screenshot(path=str(ARTIFACTS / "auth-signed-in.png"))
+    assert any(status == 200 for status, _ in tiles), tiles
+    # 4. After signing out, the same tile requests are refused.
+    tile_url = next(url for status, url in tiles if status == 200)
+    page.goto(f"{site['web']}/")
+    page.click("header form button[type=submit]")  # Sign out
+    page.wait_for_url(f"{site['web']}/")
+    assert context.request.get(tile_url).status == 401
+    context.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -42,6 +43,7 @@ def test_every_url_a_client_would_fetch_answers_200(
 ) -> None:
     validator = Draft7Validator(presentation_schema)
     queue, seen, checked = [f"{site['web']}/iiif/collection/top"], set(), {}
+    restricted: set[str] = set()  # URLs of images a client must sign in for
     while queue:
         url = queue.pop()
         if url in seen:
@@ -53,7 +55,12 @@ def test_every_url_a_client_would_fetch_answers_200(
             continue
         document = json.loads(body)
         assert not list(validator.iter_errors(document)), url
+        needs_sign_in = "AuthProbeService2" in body.decode()
         for kind, link in links(document):
+            on_image_server = link.startswith(site["image"])
+            if needs_sign_in and on_image_server and kind.startswith("Image"):
+                restricted.add(link if kind == "Image" else f"{link}/info.json")
+                continue
             if kind in ("Collection", "Manifest"):
                 queue.append(link)
             elif kind in ("ImageService3", "ImageService2"):
@@ -65,5 +72,13 @@ def test_every_url_a_client_would_fetch_answers_200(
         status, body, content_type = fetch(url)
         assert status == 200, (kind, url)
         assert body, url
+    assert restricted, "the sample has a restricted item"
+    for url in restricted:  # refused until the reader signs in, never a 500 or a 404
+        try:
+            fetch(url)
+        except urllib.error.HTTPError as refused:
+            assert refused.code == 401, url
+        else:
+            raise AssertionError(f"{url} was served without signing in")
     kinds = set(checked.values())
     assert {"Image", "ImageService3", "ImageService2", "Text", "Dataset"} <= kinds

@@ -32,7 +32,9 @@ from . import access_token, bp, clear_access_cookie, set_access_cookie
 AUTH1_CONTEXT = "http://iiif.io/api/auth/1/context.json"
 AUTH2_CONTEXT = "http://iiif.io/api/auth/2/context.json"
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]{1,253}(:\d{1,5})?$")
-_MESSAGE_ID = re.compile(r"^[\w.:-]{1,100}$")
+# Any printable text (Mirador sends the token service's own URL); it is echoed only
+# through JSON encoding in the page, so it cannot break out of the script.
+_MESSAGE_ID = re.compile(r"^[^\x00-\x1f\x7f]{1,512}$")
 
 
 def checked_origin() -> str:

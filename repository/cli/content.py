@@ -212,7 +212,12 @@ def load_sample() -> None:
     for book in BOOKS:
         folder = write_book(book, root)
         draft = ItemDraft(
-            "mau", book.title, pages_in_folder(folder), book.summary, book.viewing_direction
+            "mau",
+            book.title,
+            pages_in_folder(folder),
+            book.summary,
+            book.viewing_direction,
+            access=book.access,
         )
         result = ingest_item(draft, get_storage(), ingest_settings())
         if result.item.status != "published":

@@ -20,7 +20,7 @@ from markupsafe import escape
 from .. import get_storage
 from ..extensions import db
 from ..models import Collection, Item
-from ..services.access import can_see_item, visible_items
+from ..services.access import FULL, can_see_item, public_access, visible_items
 from ..services.downloads import TooLarge, item_pdf
 from ..services.publish import downloadable
 from ..web import current_viewer, localized, public_urls, safe_next
@@ -76,6 +76,8 @@ def item(item_id: str) -> str:
         item=found,
         manifest_url=manifest_url,
         embed_snippet=snippet,
+        # Only for images not open to all does the viewer send the access cookie.
+        credentials_for=public_urls().image_url if public_access(found) != FULL else "",
         can_download=bool(found.images) and downloadable(found),
     )
 

@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from image_server.auth import auth1_services, auth2_services
+from image_server.policy import Policy
 from manifests import (
     Agent,
     CanvasRecord,
@@ -27,7 +29,14 @@ from manifests import (
 from ..extensions import db
 from ..models import Event, Image, Item, utcnow
 from ..storage import Storage
-from .access import AccessLevel, effective_level, image_policy
+from .access import (
+    FULL,
+    AccessLevel,
+    effective_level,
+    full_access_grants,
+    image_policy,
+    public_access,
+)
 
 # Dublin Core elements in the order a reader expects them, with bilingual labels.
 DC_LABELS = {
@@ -102,9 +111,26 @@ def _ranges(
     return tuple(ranges)
 
 
-def _canvas(image: Image) -> CanvasRecord:
-    return CanvasRecord(
-        image.id, {"none": [image.label or str(image.position)]}, image.width, image.height
+def _canvas(image: Image, urls: Urls, policy: Policy | None) -> CanvasRecord:
+    auth1: tuple[dict[str, object], ...] = ()
+    auth2: tuple[dict[str, object], ...] = ()
+    if policy is not None:  # not open: declare the IIIF Auth services, as info.json does
+        auth1 = tuple(auth1_services(urls.base, policy))
+        auth2 = tuple(auth2_services(urls.base, urls.image_service(image.id)))
+    label = {"none": [image.label or str(image.position)]}
+    return CanvasRecord(image.id, label, image.width, image.height, auth2, auth1)
+
+
+def _auth_policy(item: Item) -> Policy | None:
+    """The policy the image server will enforce, when the item is not open to everyone."""
+    public = public_access(item)
+    if public == FULL:
+        return None
+    return Policy(
+        access=effective_level(item).value,
+        sha256=None,
+        public=public,
+        full_for=frozenset(full_access_grants(item)),
     )
 
 
@@ -117,6 +143,7 @@ def manifest_record(item: Item, settings: PublishSettings) -> ManifestRecord:
     """Everything the pure builders need, taken from the database records."""
     urls = settings.urls
     base = urls.item_page(item.id)
+    policy = _auth_policy(item)
     known = {image.id for image in item.images}
     rendering = ()
     if downloadable(item) and item.images:
@@ -152,7 +179,7 @@ def manifest_record(item: Item, settings: PublishSettings) -> ManifestRecord:
             ),
         ),
         rendering=rendering,
-        canvases=tuple(_canvas(image) for image in item.images),
+        canvases=tuple(_canvas(image, urls, policy) for image in item.images),
         part_of=(item.collection.slug,) if item.collection else (),
     )
 

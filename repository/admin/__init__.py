@@ -9,9 +9,10 @@ from werkzeug.wrappers import Response
 
 from .. import get_storage
 from ..extensions import db
-from ..models import Collection, Item
+from ..models import AuditEvent, Collection, Item
+from ..services.audit import record
 from ..services.publish import publish_item
-from ..web import publish_settings
+from ..web import client_address, publish_settings
 from .forms import CollectionForm, PublishForm
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -56,8 +57,28 @@ def publish(item_id: str) -> Response:
         flash(_("An item needs at least one page before it can be published."))
         return redirect(url_for("admin.pages", item_id=item.id))
     publish_item(item, get_storage(), publish_settings())
+    record(
+        "publish",
+        current_user.username,
+        target=item.id,
+        detail=item.access,
+        address=client_address(),
+    )
     flash(_("Published."))
     return redirect(url_for("admin.index"))
+
+
+@bp.get("/audit")
+def audit() -> str:
+    """The audit log, newest first: for administrators only."""
+    if current_user.role != "admin":
+        abort(403, _("Only administrators may read the audit log."))
+    events = (
+        db.session.execute(db.select(AuditEvent).order_by(AuditEvent.id.desc()).limit(500))
+        .scalars()
+        .all()
+    )
+    return render_template("admin/audit.html", events=events)
 
 
 from . import items  # noqa: E402,F401  (registers the item and upload views on bp)

@@ -10,6 +10,7 @@ from flask.cli import with_appcontext
 from ..extensions import db
 from ..models import User
 from ..services.accounts import AccountError, NewUser, create_user
+from ..services.audit import record
 
 
 @click.command("init-db")
@@ -34,6 +35,7 @@ def create_user_command(username: str, role: str, password: str) -> None:
         user = create_user(NewUser(username, password, role))
     except AccountError as exc:
         raise click.ClickException(str(exc)) from exc
+    record("user-created", "cli", target=user.username, detail=f"role {user.role}")
     click.echo(f"created {user.role} {user.username}")
 
 

@@ -1,0 +1,209 @@
+"""Accounts, lock-out, cookies, the IIIF Auth token pages, the audit log and access rules."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+
+from image_server import tokens
+from repository import create_app
+from repository.extensions import db
+from repository.models import AuditEvent, Collection, Item, ReaderGroup, User
+from repository.services.access import (
+    Viewer,
+    full_access_grants,
+    grants,
+    image_access,
+    in_reading_room,
+    public_access,
+)
+from tests.helpers import csrf_token
+
+
+@pytest.fixture
+def app(app_config: dict[str, Any]) -> Flask:
+    app = create_app({**app_config, "LOGIN_MAX_FAILURES": 3, "ONSITE_RANGES": ["10.8.0.0/16"]})
+    with app.app_context():
+        db.create_all()
+    return app
+
+
+@pytest.fixture
+def reader(runner: FlaskCliRunner) -> tuple[str, str]:
+    result = runner.invoke(
+        args=["create-user", "--reader", "docgia", "--password", "mat-khau-doc-gia"]
+    )
+    assert result.exit_code == 0, result.output
+    return "docgia", "mat-khau-doc-gia"
+
+
+def sign_in(client: FlaskClient, username: str, password: str) -> Any:
+    token = csrf_token(client.get("/auth/login").get_data(as_text=True))
+    return client.post(
+        "/auth/login",
+        data={"username": username, "password": password, "csrf_token": token},
+        headers={"Accept-Language": "en"},
+    )
+
+
+def test_sign_in_sets_a_safe_access_cookie_with_the_readers_grants(
+    app: Flask, client: FlaskClient, reader: tuple[str, str]
+) -> None:
+    response = sign_in(client, *reader)
+    assert response.status_code == 302
+    cookie = next(
+        c for c in response.headers.getlist("Set-Cookie") if c.startswith("tangthu_access=")
+    )
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    value = cookie.split(";", 1)[0].split("=", 1)[1]
+    claims = tokens.verify(app.extensions["tangthu.token_keys"], value)
+    assert claims.subject == "docgia" and claims.grants == frozenset({"reader"})
+    with app.app_context():
+        assert db.session.execute(db.select(AuditEvent).filter_by(action="login")).scalar()
+
+
+def test_session_cookies_are_secure_outside_the_demo(app_config: dict[str, Any]) -> None:
+    config = {k: v for k, v in app_config.items() if "COOKIE_SECURE" not in k}
+    app = create_app(config)
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    assert app.config["SESSION_COOKIE_HTTPONLY"] is True
+    assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+
+
+def test_repeated_failures_lock_the_account_with_a_clear_message(
+    app: Flask, client: FlaskClient, reader: tuple[str, str]
+) -> None:
+    for _ in range(3):
+        assert "Wrong username or password." in sign_in(client, reader[0], "wrong").get_data(
+            as_text=True
+        )
+    locked = sign_in(client, *reader)  # even the right password, for a while
+    assert locked.status_code == 429
+    assert "Too many failed sign-ins for this account. Try again in 15 minutes." in (
+        locked.get_data(as_text=True)
+    )
+    with app.app_context():
+        actions = [e.action for e in db.session.execute(db.select(AuditEvent)).scalars()]
+    assert actions.count("login-failed") == 3 and "login-locked" in actions
+
+
+def test_sign_out_clears_the_access_cookie(client: FlaskClient, reader: tuple[str, str]) -> None:
+    sign_in(client, *reader)
+    token = csrf_token(client.get("/").get_data(as_text=True))
+    response = client.post("/auth/logout", data={"csrf_token": token})
+    cleared = [c for c in response.headers.getlist("Set-Cookie") if c.startswith("tangthu_access=")]
+    assert cleared and "Max-Age=0" in cleared[0]
+
+
+def post_message(html: str) -> tuple[dict[str, Any], str]:
+    match = re.search(r"postMessage\((.*), (\".*?\")\);", html)
+    assert match, html
+    return json.loads(match.group(1)), json.loads(match.group(2))
+
+
+def test_auth1_token_page_posts_only_to_the_asking_origin(
+    client: FlaskClient, reader: tuple[str, str]
+) -> None:
+    tricky = 'x"</script><script>alert(1)</script>'
+    anonymous = client.get(
+        "/auth/iiif/token", query_string={"messageId": tricky, "origin": "https://partner.vn"}
+    )
+    message, origin = post_message(anonymous.get_data(as_text=True))
+    assert message["error"] == "missingCredentials" and message["messageId"] == tricky
+    assert origin == "https://partner.vn"
+    assert "<script>alert(1)" not in anonymous.get_data(as_text=True)
+    sign_in(client, *reader)
+    granted = client.get(
+        "/auth/iiif/token", query_string={"messageId": "7", "origin": "http://127.0.0.1:8000"}
+    )
+    message, origin = post_message(granted.get_data(as_text=True))
+    assert message["messageId"] == "7" and message["expiresIn"] > 0 and message["accessToken"]
+    assert granted.headers["Cache-Control"] == "no-store"
+    for bad in ("javascript:alert(1)", "https://x.vn/path", "", "https://a.vn\nb"):
+        response = client.get("/auth/iiif/token", query_string={"messageId": "1", "origin": bad})
+        assert response.status_code == 400
+
+
+def test_auth2_token_service(client: FlaskClient, reader: tuple[str, str]) -> None:
+    query = {"messageId": "m1", "origin": "https://viewer.example.org"}
+    message, _ = post_message(
+        client.get("/auth/iiif2/token", query_string=query).get_data(as_text=True)
+    )
+    assert message["type"] == "AuthAccessTokenError2"
+    sign_in(client, *reader)
+    message, _ = post_message(
+        client.get("/auth/iiif2/token", query_string=query).get_data(as_text=True)
+    )
+    assert message["type"] == "AuthAccessToken2" and message["messageId"] == "m1"
+
+
+def test_login_service_closes_the_popup_once_signed_in(
+    client: FlaskClient, reader: tuple[str, str]
+) -> None:
+    first = client.get("/auth/iiif/login?origin=https://a.vn")
+    assert first.status_code == 302 and "/auth/login?next=" in first.headers["Location"]
+    sign_in(client, *reader)
+    assert "close-window.js" in client.get("/auth/iiif/login").get_data(as_text=True)
+
+
+def test_reading_room_addresses_get_onsite_access(client: FlaskClient) -> None:
+    outside = client.get("/auth/iiif/kiosk", environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    assert outside.status_code == 403
+    inside = client.get("/auth/iiif/kiosk", environ_base={"REMOTE_ADDR": "10.8.3.4"})
+    assert inside.status_code == 200
+    token = client.get("/auth/iiif/token", environ_base={"REMOTE_ADDR": "10.8.3.4"}).get_json()
+    assert token["accessToken"]
+
+
+def test_access_rules(app: Flask) -> None:
+    with app.app_context():
+        group = ReaderGroup(name="han-nom")
+        collection = Collection(slug="c", title={"vi": "c"}, groups=[group])
+        item = Item(id="i1", collection=collection, status="published", access="restricted")
+        db.session.add(item)
+        db.session.commit()
+        member = Viewer("reader", frozenset({"han-nom"}))
+        assert full_access_grants(item) == ["staff", "group:han-nom"]
+        assert image_access(Viewer("reader"), item) == "none"
+        assert image_access(member, item) == "full"
+        assert grants(Viewer("curator", onsite=True)) == ["reader", "staff", "onsite"]
+        item.access = "degraded"
+        assert public_access(item) == "degraded"
+        item.access = "open"
+        item.embargo_until = date.today() + timedelta(days=1)
+        assert public_access(item) == "hidden"  # an embargo holds it at staff
+        item.embargo_until = date.today()
+        assert public_access(item) == "full"
+        item.status = "draft"
+        assert public_access(item) == "hidden"
+    assert in_reading_room("10.8.0.1", ["10.8.0.0/16"])
+    assert not in_reading_room("10.9.0.1", ["10.8.0.0/16"])
+    assert not in_reading_room("not-an-ip", ["10.8.0.0/16"])
+
+
+def test_only_admins_read_the_audit_log(
+    client: FlaskClient, runner: FlaskCliRunner, reader: tuple[str, str]
+) -> None:
+    runner.invoke(args=["create-user", "--curator", "thuthu", "--password", "mat-khau-thu-thu"])
+    runner.invoke(args=["create-user", "--admin", "quantri", "--password", "mat-khau-quan-tri"])
+    sign_in(client, "thuthu", "mat-khau-thu-thu")
+    assert client.get("/admin/audit").status_code == 403
+    token = csrf_token(client.get("/admin/").get_data(as_text=True))
+    client.post("/auth/logout", data={"csrf_token": token})
+    sign_in(client, "quantri", "mat-khau-quan-tri")
+    page = client.get("/admin/audit").get_data(as_text=True)
+    assert "user-created" in page and "login" in page and "thuthu" in page
+
+
+def test_users_belong_to_groups(app: Flask) -> None:
+    with app.app_context():
+        user = User(username="u1", role="reader", groups=[ReaderGroup(name="g1")])
+        db.session.add(user)
+        db.session.commit()
+        assert [g.name for g in db.session.get(User, user.id).groups] == ["g1"]

@@ -37,18 +37,13 @@ def _label(vi: str, en: str) -> dict[str, list[str]]:
     return {"vi": [vi], "en": [en]}
 
 
-def auth1_services(public_url: str, policy: Policy) -> list[dict[str, Any]]:
-    """Auth 1.0: login (or kiosk for on-site images), token and logout, for Mirador."""
-    base = public_url.rstrip("/")
-    onsite = "onsite" in policy.full_for and "reader" not in policy.full_for
-    profile = "kiosk" if onsite else "login"
-    path = "kiosk" if onsite else "login"
-    service: dict[str, Any] = {
+def _auth1(base: str, path: str, profile: str, **texts: str) -> dict[str, Any]:
+    return {
         "@context": AUTH1_CONTEXT,
         "@id": f"{base}/auth/iiif/{path}",
         "@type": "AuthCookieService1",
         "profile": f"http://iiif.io/api/auth/1/{profile}",
-        "label": "Đăng nhập / Sign in",
+        **texts,
         "service": [
             {
                 "@id": f"{base}/auth/iiif/token",
@@ -63,18 +58,42 @@ def auth1_services(public_url: str, policy: Policy) -> list[dict[str, Any]]:
             },
         ],
     }
-    if not onsite:
-        service.update(
-            {
-                "header": "Tài liệu hạn chế / Restricted material",
-                "description": "Đăng nhập để xem ảnh đầy đủ. / Sign in to see the full image.",
-                "confirmLabel": "Đăng nhập / Sign in",
-                "failureHeader": "Không được phép / Not allowed",
-                "failureDescription": "Tài khoản này không được xem tài liệu này. / "
-                "This account may not see this item.",
-            }
+
+
+def auth1_services(public_url: str, policy: Policy) -> list[dict[str, Any]]:
+    """Auth 1.0 for Mirador: external and kiosk for on-site images, then login."""
+    base = public_url.rstrip("/")
+    services = []
+    if "onsite" in policy.full_for:
+        # In the reading room the token service grants access by network, no sign-in:
+        # 'external' needs no window at all, 'kiosk' opens one without interaction.
+        services.append(
+            _auth1(
+                base,
+                "external",
+                "external",
+                label="Xem tại phòng đọc / Reading room",
+                failureHeader="Chỉ xem tại phòng đọc / Reading room only",
+                failureDescription="Tài liệu này chỉ xem được tại phòng đọc của thư viện. / "
+                "This item can be seen only in the library's reading room.",
+            )
         )
-    return [service]
+        services.append(_auth1(base, "kiosk", "kiosk", label="Máy tra cứu / Kiosk"))
+    services.append(
+        _auth1(
+            base,
+            "login",
+            "login",
+            label="Đăng nhập / Sign in",
+            header="Tài liệu hạn chế / Restricted material",
+            description="Đăng nhập để xem ảnh đầy đủ. / Sign in to see the full image.",
+            confirmLabel="Đăng nhập / Sign in",
+            failureHeader="Không được phép / Not allowed",
+            failureDescription="Tài khoản này không được xem tài liệu này. / "
+            "This account may not see this item.",
+        )
+    )
+    return services
 
 
 def auth2_services(public_url: str, image_base: str) -> list[dict[str, Any]]:

@@ -207,3 +207,25 @@ def test_users_belong_to_groups(app: Flask) -> None:
         db.session.add(user)
         db.session.commit()
         assert [g.name for g in db.session.get(User, user.id).groups] == ["g1"]
+
+
+def test_reader_groups_from_the_command_line(
+    app: Flask, runner: FlaskCliRunner, reader: tuple[str, str]
+) -> None:
+    from repository.cli.content import ensure_collection
+
+    with app.app_context():
+        ensure_collection("kho")
+    assert runner.invoke(args=["group", "add", "han-nom", "--label-vi", "Hán Nôm"]).exit_code == 0
+    assert runner.invoke(args=["group", "add", "Bad Name"]).exit_code != 0
+    assert runner.invoke(args=["group", "member", "han-nom", "docgia"]).exit_code == 0
+    result = runner.invoke(args=["group", "collection", "han-nom", "kho"])
+    assert result.exit_code == 0 and "publish --all" in result.output
+    assert runner.invoke(args=["group", "member", "nope", "docgia"]).exit_code != 0
+    with app.app_context():
+        user = db.session.execute(db.select(User).filter_by(username="docgia")).scalar_one()
+        assert [g.name for g in user.groups] == ["han-nom"]
+        kho = db.session.execute(db.select(Collection).filter_by(slug="kho")).scalar_one()
+        assert [g.name for g in kho.groups] == ["han-nom"]
+        actions = {e.action for e in db.session.execute(db.select(AuditEvent)).scalars()}
+    assert {"group-created", "group-member-added", "group-collection-added"} <= actions

@@ -57,6 +57,12 @@ def iiif_login() -> Response:
     return redirect(url_for("auth.login", next=request.full_path))
 
 
+@bp.get("/iiif/external")
+def iiif_external() -> Response:
+    """Auth 1.0 external service: nothing to do here; the token service checks the network."""
+    return Response(render_template("auth/close.html"))
+
+
 @bp.get("/iiif/kiosk")
 def iiif_kiosk() -> Response:
     """Auth 1.0 kiosk service: reading-room terminals get on-site access, no sign-in."""

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 
 import click
 from flask.cli import with_appcontext
 
 from ..extensions import db
-from ..models import User
+from ..models import Collection, ReaderGroup, User
 from ..services.accounts import AccountError, NewUser, create_user
 from ..services.audit import record
 
@@ -52,4 +53,75 @@ def demo_admin() -> None:
     click.echo(f"demo account: curator / {password}")
 
 
-COMMANDS = (init_db, create_user_command, demo_admin)
+@click.group("group")
+def group() -> None:
+    """Reader groups: who may read restricted collections."""
+
+
+def _find_group(name: str) -> ReaderGroup:
+    found = db.session.execute(db.select(ReaderGroup).filter_by(name=name)).scalar()
+    if found is None:
+        raise click.ClickException(f"no reader group is called {name!r}")
+    return found
+
+
+@group.command("add")
+@click.argument("name")
+@click.option("--label-vi", default="", help="The group's name for people, in Vietnamese.")
+@click.option("--label-en", default="", help="The group's name for people, in English.")
+@with_appcontext
+def group_add(name: str, label_vi: str, label_en: str) -> None:
+    """Create a reader group."""
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,79}", name):
+        raise click.ClickException("group names are lowercase letters, digits and -")
+    db.create_all()
+    if db.session.execute(db.select(ReaderGroup).filter_by(name=name)).scalar():
+        raise click.ClickException(f"the group {name!r} exists already")
+    db.session.add(ReaderGroup(name=name, label={"vi": label_vi or name, "en": label_en or name}))
+    db.session.commit()
+    record("group-created", "cli", target=name)
+    click.echo(f"created group {name}")
+
+
+@group.command("member")
+@click.argument("name")
+@click.argument("username")
+@click.option("--remove", is_flag=True, help="Take the user out of the group.")
+@with_appcontext
+def group_member(name: str, username: str, remove: bool) -> None:
+    """Put a user in a reader group (or take them out)."""
+    found = _find_group(name)
+    user = db.session.execute(db.select(User).filter_by(username=username)).scalar()
+    if user is None:
+        raise click.ClickException(f"no user is called {username!r}")
+    if remove and found in user.groups:
+        user.groups.remove(found)
+    elif not remove and found not in user.groups:
+        user.groups.append(found)
+    db.session.commit()
+    action = "group-member-removed" if remove else "group-member-added"
+    record(action, "cli", target=username, detail=name)
+    click.echo(f"{username}: {', '.join(g.name for g in user.groups) or 'no groups'}")
+
+
+@group.command("collection")
+@click.argument("name")
+@click.argument("slug")
+@with_appcontext
+def group_collection(name: str, slug: str) -> None:
+    """Let a reader group read a collection's restricted items (republish them after)."""
+    found = _find_group(name)
+    collection = db.session.execute(db.select(Collection).filter_by(slug=slug)).scalar()
+    if collection is None:
+        raise click.ClickException(f"no collection has the slug {slug!r}")
+    if found not in collection.groups:
+        collection.groups.append(found)
+    db.session.commit()
+    record("group-collection-added", "cli", target=slug, detail=name)
+    click.echo(
+        f"{slug}: readable by {', '.join(g.name for g in collection.groups)}; run "
+        "`tangthu publish --all` so the image server learns it"
+    )
+
+
+COMMANDS = (init_db, create_user_command, demo_admin, group)

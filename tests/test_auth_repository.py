@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -229,3 +230,30 @@ def test_reader_groups_from_the_command_line(
         assert [g.name for g in kho.groups] == ["han-nom"]
         actions = {e.action for e in db.session.execute(db.select(AuditEvent)).scalars()}
     assert {"group-created", "group-member-added", "group-collection-added"} <= actions
+
+
+def test_access_changes_and_withdrawal_reach_the_image_server_and_the_audit_log(
+    app: Flask, runner: FlaskCliRunner, make_pages, client: FlaskClient
+) -> None:
+    result = runner.invoke(
+        args=["ingest", str(make_pages(count=1)), "--collection", "c", "--publish"]
+    )
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        item = db.session.execute(db.select(Item)).scalar_one()
+        item_id, image_id = item.id, item.images[0].id
+    sidecar = app.instance_path + f"/storage/policies/{image_id}.json"
+    assert json.loads(Path(sidecar).read_text())["public"] == "full"
+    assert runner.invoke(args=["access", item_id, "restricted"]).exit_code == 0
+    assert json.loads(Path(sidecar).read_text())["public"] == "none"
+    assert runner.invoke(args=["access", item_id, "open", "--embargo", "2999-01-01"]).exit_code == 0
+    assert json.loads(Path(sidecar).read_text())["public"] == "hidden"
+    assert client.get(f"/items/{item_id}").status_code == 404
+    assert runner.invoke(args=["access", item_id, "open"]).exit_code == 0
+    assert client.get(f"/iiif/{item_id}/manifest").status_code == 200
+    assert runner.invoke(args=["withdraw", item_id]).exit_code == 0
+    assert client.get(f"/iiif/{item_id}/manifest").status_code == 404
+    assert json.loads(Path(sidecar).read_text())["public"] == "hidden"
+    with app.app_context():
+        actions = [e.action for e in db.session.execute(db.select(AuditEvent)).scalars()]
+    assert actions.count("access-changed") == 3 and "withdraw" in actions and "publish" in actions

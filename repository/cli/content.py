@@ -59,6 +59,9 @@ def _publish(item: Item) -> None:
 
     settings = publish_settings()
     result = publish_item(item, get_storage(), settings)
+    from ..services.audit import record
+
+    record("publish", "cli", target=item.id, detail=item.access)
     click.echo(f"published {result.item_id}: {settings.urls.manifest(result.item_id)}")
 
 
@@ -224,4 +227,56 @@ def load_sample() -> None:
             _publish(result.item)
 
 
-COMMANDS = (ingest, publish, fixity, cleanup, load_sample)
+@click.command("access")
+@click.argument("item_id")
+@click.argument("level", type=click.Choice(["open", "degraded", "restricted", "onsite", "staff"]))
+@click.option(
+    "--embargo",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Hold the item at staff until this day (YYYY-MM-DD).",
+)
+@with_appcontext
+def access(item_id: str, level: str, embargo: object) -> None:
+    """Set an item's access level (and embargo); a published item is republished."""
+    from ..services.audit import record
+
+    item = db.session.get(Item, item_id)
+    if item is None:
+        raise click.ClickException(f"no item has the id {item_id!r}")
+    before = f"{item.access} {item.embargo_until or ''}".strip()
+    item.access = level
+    item.embargo_until = embargo.date() if embargo else None  # type: ignore[attr-defined]
+    db.session.commit()
+    record(
+        "access-changed",
+        "cli",
+        target=item.id,
+        detail=f"{before} -> {level} {item.embargo_until or ''}".strip(),
+    )
+    if item.status == "published":
+        _publish(item)
+    click.echo(
+        f"{item.id}: {level}"
+        + (f", embargoed until {item.embargo_until}" if item.embargo_until else "")
+    )
+
+
+@click.command("withdraw")
+@click.argument("item_id")
+@with_appcontext
+def withdraw(item_id: str) -> None:
+    """Withdraw a published item: gone from every page, manifest and image answer."""
+    from ..services.audit import record
+    from ..services.publish import withdraw_item
+    from ..web import publish_settings
+
+    item = db.session.get(Item, item_id)
+    if item is None:
+        raise click.ClickException(f"no item has the id {item_id!r}")
+    withdraw_item(item, get_storage(), publish_settings())
+    record("withdraw", "cli", target=item.id)
+    click.echo(f"withdrawn {item.id}")
+
+
+COMMANDS = (ingest, publish, access, withdraw, fixity, cleanup, load_sample)

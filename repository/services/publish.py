@@ -221,3 +221,17 @@ def publish_item(item: Item, storage: Storage, settings: PublishSettings) -> Pub
     db.session.add(Event(activity=activity, object_type="Manifest", object_id=item.id))
     db.session.commit()
     return PublishResult(item.id, manifest_key(item.id), activity)
+
+
+def withdraw_item(item: Item, storage: Storage, settings: PublishSettings) -> None:
+    """Take an item down: it becomes a 404 everywhere, and a Delete event says so."""
+    item.status = "withdrawn"
+    for key in (
+        manifest_key(item.id),
+        manifest_key(item.id, gzipped=True),
+        manifest_key(item.id, 2),
+    ):
+        storage.delete(key)
+    write_policies(item, storage, settings)  # now 'hidden': the image server answers 404
+    db.session.add(Event(activity="Delete", object_type="Manifest", object_id=item.id))
+    db.session.commit()

@@ -17,7 +17,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from image_server import tokens
 
 from .config import DEFAULTS
-from .extensions import babel, csrf, db, login_manager
+from .extensions import babel, csrf, db, login_manager, migrate
 from .storage import Storage, open_storage
 
 log = logging.getLogger(__name__)
@@ -82,6 +82,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.setdefault("STAGING_DIR", str(instance / "staging"))
 
     db.init_app(app)
+    migrate.init_app(
+        app, db, directory=str(Path(__file__).parent / "migrations"), render_as_batch=True
+    )
     csrf.init_app(app)
     babel.init_app(
         app,

@@ -8,7 +8,7 @@ import secrets
 import click
 from flask.cli import with_appcontext
 
-from ..extensions import db
+from ..extensions import db, ensure_database
 from ..models import Collection, ReaderGroup, User
 from ..services.accounts import AccountError, NewUser, create_user
 from ..services.audit import record
@@ -17,8 +17,8 @@ from ..services.audit import record
 @click.command("init-db")
 @with_appcontext
 def init_db() -> None:
-    """Create the database tables (safe to run again)."""
-    db.create_all()
+    """Create or upgrade the database to the newest schema (safe to run again)."""
+    ensure_database()
     click.echo(f"database ready: {db.engine.url.render_as_string(hide_password=True)}")
 
 
@@ -31,7 +31,7 @@ def init_db() -> None:
 @with_appcontext
 def create_user_command(username: str, role: str, password: str) -> None:
     """Create a user account."""
-    db.create_all()
+    ensure_database()
     try:
         user = create_user(NewUser(username, password, role))
     except AccountError as exc:
@@ -44,7 +44,7 @@ def create_user_command(username: str, role: str, password: str) -> None:
 @with_appcontext
 def demo_admin() -> None:
     """Make a curator account for the demo and print its one-time password."""
-    db.create_all()
+    ensure_database()
     if db.session.execute(db.select(User).filter_by(username="curator")).scalar():
         click.echo("demo account: curator (password as printed when it was made)")
         return
@@ -74,7 +74,7 @@ def group_add(name: str, label_vi: str, label_en: str) -> None:
     """Create a reader group."""
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,79}", name):
         raise click.ClickException("group names are lowercase letters, digits and -")
-    db.create_all()
+    ensure_database()
     if db.session.execute(db.select(ReaderGroup).filter_by(name=name)).scalar():
         raise click.ClickException(f"the group {name!r} exists already")
     db.session.add(ReaderGroup(name=name, label={"vi": label_vi or name, "en": label_en or name}))

@@ -11,7 +11,7 @@ from flask.cli import with_appcontext
 from tqdm import tqdm
 
 from .. import get_storage
-from ..extensions import db
+from ..extensions import db, ensure_database
 from ..models import Collection, Item
 from ..services.batch import BatchError, BatchItem, files_of, read_csv
 from ..services.ingest import IngestError, ItemDraft, ingest_item, recover_interrupted
@@ -127,7 +127,7 @@ def ingest(
     """
     from ..web import ingest_settings
 
-    db.create_all()
+    ensure_database()
     items, problems = _batch(sources, slug, title, title_en, direction)
     for problem in problems:
         click.echo(f"Error: {problem}", err=True)
@@ -194,7 +194,7 @@ def cleanup() -> None:
     """Remove what interrupted ingests left behind (also done before every ingest)."""
     from ..web import ingest_settings
 
-    db.create_all()
+    ensure_database()
     removed = recover_interrupted(get_storage(), ingest_settings().staging_dir)
     click.echo(f"removed {removed} objects left by interrupted ingests")
 
@@ -207,7 +207,7 @@ def load_sample() -> None:
     from ..services.ingest import pages_in_folder
     from ..web import ingest_settings
 
-    db.create_all()
+    ensure_database()
     collection = ensure_collection("mau")
     collection.title = {"vi": "Bộ sưu tập mẫu", "en": "Sample collection"}
     db.session.commit()

@@ -81,4 +81,4 @@ def audit() -> str:
     return render_template("admin/audit.html", events=events)
 
 
-from . import items  # noqa: E402,F401  (registers the item and upload views on bp)
+from . import collections, items  # noqa: E402,F401  (registers the item and upload views on bp)

@@ -1,0 +1,3 @@
+"""Collections in the admin (being written)."""
+
+from __future__ import annotations

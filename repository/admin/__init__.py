@@ -9,11 +9,11 @@ from werkzeug.wrappers import Response
 
 from .. import get_storage
 from ..extensions import db
-from ..models import AuditEvent, Collection, Item
+from ..models import AuditEvent, Item
 from ..services.audit import record
 from ..services.publish import publish_item
 from ..web import client_address, publish_settings
-from .forms import CollectionForm, PublishForm
+from .forms import BulkForm, PublishForm
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -28,23 +28,8 @@ def require_staff() -> None:
 @bp.get("/")
 def index() -> str:
     listed = db.session.execute(db.select(Item).order_by(Item.created_at.desc())).scalars().all()
-    return render_template("admin/index.html", items=listed, publish_form=PublishForm())
-
-
-@bp.route("/collections/new", methods=["GET", "POST"])
-def new_collection() -> str | Response:
-    form = CollectionForm()
-    if form.validate_on_submit():
-        taken = db.session.execute(db.select(Collection).filter_by(slug=form.slug.data)).scalar()
-        if taken is not None:
-            form.slug.errors.append(_("Another collection already uses this short name."))
-        else:
-            title = {"vi": form.title_vi.data or "", "en": form.title_en.data or ""}
-            db.session.add(Collection(slug=form.slug.data, title=title))
-            db.session.commit()
-            flash(_("Collection created."))
-            return redirect(url_for("admin.index"))
-    return render_template("admin/collection_form.html", form=form)
+    return render_template("admin/index.html", items=listed, publish_form=PublishForm(),
+                           bulk_form=BulkForm())
 
 
 @bp.post("/items/<item_id>/publish")
@@ -81,4 +66,4 @@ def audit() -> str:
     return render_template("admin/audit.html", events=events)
 
 
-from . import collections, items  # noqa: E402,F401  (registers the item and upload views on bp)
+from . import catalogue, collections, items  # noqa: E402,F401  (registers the item and upload views on bp)

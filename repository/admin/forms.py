@@ -5,28 +5,22 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
-from wtforms import SelectField, StringField
+from wtforms import (
+    DateField,
+    IntegerField,
+    SelectField,
+    StringField,
+    TextAreaField,
+    URLField,
+)
 from wtforms.fields import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional, Regexp
+from wtforms.validators import URL, DataRequired, Length, NumberRange, Optional
 
 DIRECTIONS = [
     SelectChoice("left-to-right", _l("Left to right")),
     SelectChoice("right-to-left", _l("Right to left (Hán-Nôm)")),
     SelectChoice("top-to-bottom", _l("Top to bottom")),
 ]
-
-
-class CollectionForm(FlaskForm):
-    slug = StringField(
-        _l("Short name (for the address)"),
-        validators=[
-            DataRequired(),
-            Length(max=80),
-            Regexp(r"^[a-z0-9][a-z0-9-]*$", message=_l("Use lowercase letters, digits and -.")),
-        ],
-    )
-    title_vi = StringField(_l("Title (Vietnamese)"), validators=[DataRequired(), Length(max=500)])
-    title_en = StringField(_l("Title (English)"), validators=[Optional(), Length(max=500)])
 
 
 class ItemForm(FlaskForm):
@@ -43,3 +37,64 @@ class UploadForm(FlaskForm):
 
 class PublishForm(FlaskForm):
     pass
+
+
+ACCESS_LEVELS = [
+    SelectChoice("open", _l("Open to all")),
+    SelectChoice("degraded", _l("Reduced images for the public")),
+    SelectChoice("restricted", _l("Restricted: signed-in readers")),
+    SelectChoice("onsite", _l("Reading room only")),
+    SelectChoice("staff", _l("Staff only (hidden)")),
+]
+BEHAVIORS = [
+    SelectChoice("paged", _l("Book: facing pages")),
+    SelectChoice("individuals", _l("Separate sheets")),
+    SelectChoice("continuous", _l("Scroll: one long strip")),
+]
+DC_LABELS = {
+    "creator": _l("Creator"),
+    "contributor": _l("Contributor"),
+    "date": _l("Date as written (e.g. Tự Đức năm thứ 3)"),
+    "publisher": _l("Publisher"),
+    "subject": _l("Subjects"),
+    "description": _l("Description"),
+    "type": _l("Type"),
+    "format": _l("Format"),
+    "source": _l("Source"),
+    "rights": _l("Rights statement"),
+    "relation": _l("Relation"),
+    "coverage": _l("Coverage (place, period)"),
+    "language": _l("Languages (vi, lzh, vi-Hani, fr, en…)"),
+    "identifier": _l("Call number"),
+}
+
+
+class ItemEditForm(FlaskForm):
+    title_vi = StringField(_l("Title (Vietnamese)"), validators=[DataRequired(), Length(max=500)])
+    title_en = StringField(_l("Title (English)"), validators=[Optional(), Length(max=500)])
+    summary_vi = TextAreaField(_l("Summary (Vietnamese)"), validators=[Length(max=5000)])
+    summary_en = TextAreaField(_l("Summary (English)"), validators=[Length(max=5000)])
+    year_start = IntegerField(_l("From year"), validators=[Optional(), NumberRange(-3000, 2200)])
+    year_end = IntegerField(_l("To year"), validators=[Optional(), NumberRange(-3000, 2200)])
+    viewing_direction = SelectField(_l("Reading direction"), choices=DIRECTIONS)
+    behavior = SelectField(_l("Layout"), choices=BEHAVIORS)
+    rights = URLField(_l("Rights URI (Creative Commons or RightsStatements.org)"),
+                      validators=[Optional(), URL(require_tld=True), Length(max=255)])
+    access = SelectField(_l("Access"), choices=ACCESS_LEVELS)
+    embargo_until = DateField(_l("Embargo until"), validators=[Optional()])
+
+
+for _name, _label in DC_LABELS.items():
+    setattr(ItemEditForm, f"dc_{_name}", TextAreaField(_label, validators=[Length(max=20000)]))
+
+
+class OutlineForm(FlaskForm):
+    toc = TextAreaField(_l("Table of contents"), validators=[Length(max=50000)])
+
+
+class BulkForm(FlaskForm):
+    action = SelectField(_l("With the selected items"), choices=[
+        SelectChoice("publish", _l("Publish")),
+        SelectChoice("withdraw", _l("Withdraw")),
+        *[SelectChoice(f"access:{c.value}", c.label) for c in ACCESS_LEVELS],
+    ])

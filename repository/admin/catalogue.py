@@ -1,0 +1,172 @@
+"""Describing items in the admin: metadata, pages, contents, workflow, bulk actions."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+from .. import get_storage
+from ..extensions import db
+from ..models import Item
+from ..services.audit import record
+from ..services.cataloguing import (
+    DC_FIELDS,
+    Actor,
+    CatalogueError,
+    ItemDescription,
+    PageArrangement,
+    arrange_pages,
+    describe_item,
+    format_outline,
+    format_values,
+    set_outline,
+)
+from ..services.publish import publish_item, withdraw_item
+from ..web import client_address, publish_settings
+from . import bp
+from .forms import BulkForm, ItemEditForm, OutlineForm, PublishForm
+
+
+def actor() -> Actor:
+    return Actor(current_user.username, client_address())
+
+
+def _fill(form: ItemEditForm, item: Item) -> None:
+    form.title_vi.data, form.title_en.data = item.title.get("vi"), item.title.get("en")
+    form.summary_vi.data, form.summary_en.data = item.summary.get("vi"), item.summary.get("en")
+    form.year_start.data, form.year_end.data = item.year_start, item.year_end
+    form.viewing_direction.data, form.behavior.data = item.viewing_direction, item.behavior
+    form.rights.data, form.access.data = item.rights, item.access
+    form.embargo_until.data = item.embargo_until
+    for name in DC_FIELDS:
+        getattr(form, f"dc_{name}").data = format_values(item.dc.get(name, []))
+
+
+def _description(form: ItemEditForm) -> ItemDescription:
+    return ItemDescription(
+        title={"vi": form.title_vi.data or "", "en": form.title_en.data or ""},
+        summary={"vi": form.summary_vi.data or "", "en": form.summary_en.data or ""},
+        dc={name: getattr(form, f"dc_{name}").data or "" for name in DC_FIELDS},
+        year_start=form.year_start.data,
+        year_end=form.year_end.data,
+        viewing_direction=form.viewing_direction.data,
+        behavior=form.behavior.data,
+        rights=form.rights.data or "",
+        access=form.access.data,
+        embargo_until=form.embargo_until.data,
+    )
+
+
+@bp.route("/items/<item_id>", methods=["GET", "POST"])
+def edit_item(item_id: str) -> str | Response:
+    """The catalogue record: Dublin Core, dates, layout, access and embargo."""
+    item = db.get_or_404(Item, item_id)
+    form = ItemEditForm()
+    if request.method == "GET":
+        _fill(form, item)
+    elif form.validate_on_submit():
+        try:
+            describe_item(item, _description(form), actor(), get_storage(), publish_settings())
+        except CatalogueError as exc:
+            for name, problem in exc.problems.items():
+                getattr(form, name).errors.append(_(problem))
+        else:
+            flash(_("Saved."))
+            return redirect(url_for("admin.edit_item", item_id=item.id))
+    return render_template(
+        "admin/item_edit.html", item=item, form=form, workflow=PublishForm(), dc_fields=DC_FIELDS
+    )
+
+
+@bp.post("/items/<item_id>/withdraw")
+def withdraw(item_id: str) -> Response:
+    if not PublishForm().validate_on_submit():
+        abort(400, _("The form expired; reload the page and try again."))
+    item = db.get_or_404(Item, item_id)
+    withdraw_item(item, get_storage(), publish_settings())
+    record("withdraw", current_user.username, target=item.id, address=client_address())
+    flash(_("Withdrawn: the item is no longer shown to the public."))
+    return redirect(url_for("admin.edit_item", item_id=item.id))
+
+
+@bp.post("/items/<item_id>/arrange")
+def arrange(item_id: str) -> Response:
+    """Page order (drag and drop, or the move buttons), labels and the first page shown."""
+    if not PublishForm().validate_on_submit():
+        abort(400, _("The form expired; reload the page and try again."))
+    item = db.get_or_404(Item, item_id)
+    order = request.form.getlist("order")
+    move = request.form.get("move", "")
+    if move:  # the keyboard and no-JavaScript way: one step up or down
+        direction, _sep, image_id = move.partition(":")
+        if image_id in order:
+            index = order.index(image_id)
+            other = index - 1 if direction == "up" else index + 1
+            if 0 <= other < len(order):
+                order[index], order[other] = order[other], order[index]
+    labels = {key[6:]: value for key, value in request.form.items() if key.startswith("label-")}
+    try:
+        arrange_pages(
+            item,
+            PageArrangement(tuple(order), labels, request.form.get("start")),
+            actor(),
+            get_storage(),
+            publish_settings(),
+        )
+    except CatalogueError:
+        flash(_("The page order must list every page once; reload the page and try again."))
+    else:
+        flash(_("Pages saved."))
+    return redirect(url_for("admin.pages", item_id=item.id) + "#arrange")
+
+
+@bp.route("/items/<item_id>/contents", methods=["GET", "POST"])
+def contents(item_id: str) -> str | Response:
+    """The table of contents, as an indented outline: 'Quyển 1 | 1-12'."""
+    item = db.get_or_404(Item, item_id)
+    form = OutlineForm()
+    if request.method == "GET":
+        form.toc.data = format_outline(item.toc or [], item)
+    elif form.validate_on_submit():
+        try:
+            set_outline(item, form.toc.data or "", actor(), get_storage(), publish_settings())
+        except CatalogueError as exc:
+            form.toc.errors.append(exc.problems["toc"])
+        else:
+            flash(_("Table of contents saved."))
+            return redirect(url_for("admin.contents", item_id=item.id))
+    return render_template("admin/contents.html", item=item, form=form)
+
+
+@bp.post("/items/bulk")
+def bulk() -> Response:
+    """Publish, withdraw or set the access of several items at once."""
+    form = BulkForm()
+    choices = {c.value for c in form.action.choices}  # type: ignore[union-attr]
+    if not form.validate_on_submit() or form.action.data not in choices:
+        abort(400, _("The form expired; reload the page and try again."))
+    ids = request.form.getlist("item")
+    items = db.session.execute(db.select(Item).where(Item.id.in_(ids))).scalars().all()
+    storage, settings = get_storage(), publish_settings()
+    for item in items:
+        if form.action.data == "publish" and item.images:
+            publish_item(item, storage, settings)
+            record("publish", current_user.username, target=item.id, detail=item.access)
+        elif form.action.data == "withdraw" and item.status == "published":
+            withdraw_item(item, storage, settings)
+            record("withdraw", current_user.username, target=item.id)
+        elif form.action.data.startswith("access:"):
+            before, item.access = item.access, form.action.data.removeprefix("access:")
+            db.session.commit()
+            record(
+                "access-changed",
+                current_user.username,
+                target=item.id,
+                detail=f"{before} -> {item.access}",
+            )
+            if item.status == "published":
+                publish_item(item, storage, settings)
+    flash(_("%(count)d items updated.", count=len(items)))
+    return redirect(url_for("admin.index"))

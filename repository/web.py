@@ -11,6 +11,7 @@ from flask_login import current_user
 from image_server.pyramids import PyramidSettings
 from manifests import Agent, Urls, language_map
 
+from .search import SearchBackend
 from .services.access import ANONYMOUS, Viewer, in_reading_room
 from .services.decoders import DecodeLimits
 from .services.ingest import IngestSettings
@@ -50,7 +51,19 @@ def publish_settings() -> PublishSettings:
         dict(config["ATTRIBUTION"]),
         config["DEFAULT_RIGHTS"],
         int(config["DEGRADED_EDGE"]),
+        get_search(),
     )
+
+
+def get_search() -> SearchBackend:
+    """The search backend, made on first use (its table lives beside the database)."""
+    from .extensions import db
+    from .search.sqlite_fts import SqliteFts
+
+    backend = current_app.extensions.get("tangthu.search")
+    if backend is None:
+        backend = current_app.extensions["tangthu.search"] = SqliteFts(db.engine)
+    return backend
 
 
 def ingest_settings() -> IngestSettings:

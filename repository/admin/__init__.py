@@ -28,8 +28,9 @@ def require_staff() -> None:
 @bp.get("/")
 def index() -> str:
     listed = db.session.execute(db.select(Item).order_by(Item.created_at.desc())).scalars().all()
-    return render_template("admin/index.html", items=listed, publish_form=PublishForm(),
-                           bulk_form=BulkForm())
+    return render_template(
+        "admin/index.html", items=listed, publish_form=PublishForm(), bulk_form=BulkForm()
+    )
 
 
 @bp.post("/items/<item_id>/publish")

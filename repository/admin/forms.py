@@ -78,8 +78,10 @@ class ItemEditForm(FlaskForm):
     year_end = IntegerField(_l("To year"), validators=[Optional(), NumberRange(-3000, 2200)])
     viewing_direction = SelectField(_l("Reading direction"), choices=DIRECTIONS)
     behavior = SelectField(_l("Layout"), choices=BEHAVIORS)
-    rights = URLField(_l("Rights URI (Creative Commons or RightsStatements.org)"),
-                      validators=[Optional(), URL(require_tld=True), Length(max=255)])
+    rights = URLField(
+        _l("Rights URI (Creative Commons or RightsStatements.org)"),
+        validators=[Optional(), URL(require_tld=True), Length(max=255)],
+    )
     access = SelectField(_l("Access"), choices=ACCESS_LEVELS)
     embargo_until = DateField(_l("Embargo until"), validators=[Optional()])
 
@@ -93,8 +95,11 @@ class OutlineForm(FlaskForm):
 
 
 class BulkForm(FlaskForm):
-    action = SelectField(_l("With the selected items"), choices=[
-        SelectChoice("publish", _l("Publish")),
-        SelectChoice("withdraw", _l("Withdraw")),
-        *[SelectChoice(f"access:{c.value}", c.label) for c in ACCESS_LEVELS],
-    ])
+    action = SelectField(
+        _l("With the selected items"),
+        choices=[
+            SelectChoice("publish", _l("Publish")),
+            SelectChoice("withdraw", _l("Withdraw")),
+            *[SelectChoice(f"access:{c.value}", c.label) for c in ACCESS_LEVELS],
+        ],
+    )

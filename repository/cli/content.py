@@ -279,4 +279,25 @@ def withdraw(item_id: str) -> None:
     click.echo(f"withdrawn {item.id}")
 
 
-COMMANDS = (ingest, publish, access, withdraw, fixity, cleanup, load_sample)
+@click.command("reindex")
+@with_appcontext
+def reindex() -> None:
+    """Rebuild the search index from the database."""
+    from ..services.publish import search_document
+    from ..web import get_search
+
+    ensure_database()
+    backend = get_search()
+    backend.clear()
+    published = db.session.execute(db.select(Item).filter_by(status="published")).scalars().all()
+    with tqdm(
+        total=len(published), desc="indexing", unit="item", file=sys.stderr, disable=None
+    ) as bar:
+        for start in range(0, len(published), 500):
+            chunk = published[start : start + 500]
+            backend.index([search_document(item) for item in chunk])
+            bar.update(len(chunk))
+    click.echo(f"indexed {len(published)} items")
+
+
+COMMANDS = (ingest, publish, access, withdraw, reindex, fixity, cleanup, load_sample)

@@ -14,6 +14,11 @@ logger = logging.getLogger("alembic.env")
 logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
+def include_object(obj, name, type_, reflected, compare_to):
+    """The search index (search_fts and its shadow tables) is rebuilt, not migrated."""
+    return not (type_ == "table" and name.startswith("search_fts"))
+
+
 def get_engine():
     return current_app.extensions["migrate"].db.engine
 
@@ -57,7 +62,9 @@ def run_migrations_offline():
 
     """
     url = config.get_main_option("sqlalchemy.url")
-    context.configure(url=url, target_metadata=get_metadata(), literal_binds=True)
+    context.configure(
+        url=url, target_metadata=get_metadata(), literal_binds=True, include_object=include_object
+    )
 
     with context.begin_transaction():
         context.run_migrations()
@@ -88,7 +95,12 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
-        context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
+        context.configure(
+            connection=connection,
+            target_metadata=get_metadata(),
+            include_object=include_object,
+            **conf_args,
+        )
 
         with context.begin_transaction():
             context.run_migrations()

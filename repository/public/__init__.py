@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from flask import (
     Blueprint,
     Response,
@@ -15,15 +17,16 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from markupsafe import escape
+from markupsafe import Markup, escape
 
 from .. import get_storage
 from ..extensions import db
 from ..models import Collection, Item
+from ..search import MAX_QUERY, parse_query
 from ..services.access import FULL, can_see_item, public_access, visible_items
 from ..services.downloads import TooLarge, item_pdf
 from ..services.publish import downloadable
-from ..web import current_viewer, localized, public_urls, safe_next
+from ..web import current_viewer, get_search, localized, public_urls, safe_next
 
 bp = Blueprint("public", __name__)
 
@@ -76,10 +79,67 @@ def item(item_id: str) -> str:
         item=found,
         manifest_url=manifest_url,
         embed_snippet=snippet,
+        citation=citation(found),
         # Only for images not open to all does the viewer send the access cookie.
         credentials_for=public_urls().image_url if public_access(found) != FULL else "",
         can_download=bool(found.images) and downloadable(found),
     )
+
+
+@bp.get("/search")
+def search() -> str:
+    """Find items by their words, with or without Vietnamese diacritics."""
+    text = request.args.get("q", "")[:MAX_QUERY]
+    page = request.args.get("page", "1")
+    number = int(page) if page.isdigit() and 0 < len(page) < 6 else 1
+    query = parse_query(text)
+    allowed = set(
+        db.session.execute(db.select(Item.id).where(visible_items(current_viewer()))).scalars()
+    )
+    size = 20
+    results = get_search().search(query, allowed, (number - 1) * size, size)
+    found = {
+        i.id: i
+        for i in db.session.execute(
+            db.select(Item).where(Item.id.in_([h.item_id for h in results.hits]))
+        ).scalars()
+    }
+    hits = [(found[h.item_id], highlight(h.snippet)) for h in results.hits if h.item_id in found]
+    pages = max(1, -(-results.total // size))
+    return render_template(
+        "public/search.html",
+        text=text,
+        hits=hits,
+        total=results.total,
+        page=number,
+        pages=pages,
+        empty=query.empty,
+    )
+
+
+def citation(item: Item) -> str:
+    """A plain citation: creator, title, date, call number, library, URL, access date."""
+
+    def first(element: str) -> str:
+        values = item.dc.get(element, [])
+        return str(values[0]["value"]) if values else ""
+
+    parts = [
+        first("creator"),
+        localized(item.title),
+        first("date"),
+        first("identifier"),
+        localized(current_app.config["LIBRARY_NAME"]),
+        public_urls().item_page(item.id),
+    ]
+    accessed = _("accessed %(day)s", day=date.today().isoformat())
+    return ". ".join(p for p in parts if p) + f" ({accessed})."
+
+
+def highlight(snippet: str) -> Markup:
+    """The snippet escaped, with the matches marked."""
+    escaped = str(escape(snippet))
+    return Markup(escaped.replace("[[", "<mark>").replace("]]", "</mark>"))
 
 
 @bp.get("/items/<item_id>/record.json")

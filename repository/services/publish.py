@@ -28,6 +28,7 @@ from manifests import (
 
 from ..extensions import db
 from ..models import Event, Image, Item, utcnow
+from ..search import SearchBackend, SearchDocument
 from ..storage import Storage
 from .access import (
     FULL,
@@ -64,6 +65,7 @@ class PublishSettings:
     attribution: dict[str, str]
     default_rights: str
     degraded_edge: int = 1200
+    search: SearchBackend | None = None  # the index publishing keeps up to date
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +222,20 @@ def publish_item(item: Item, storage: Storage, settings: PublishSettings) -> Pub
     item.published_at = utcnow()
     db.session.add(Event(activity=activity, object_type="Manifest", object_id=item.id))
     db.session.commit()
+    if settings.search is not None:
+        settings.search.index([search_document(item)])
     return PublishResult(item.id, manifest_key(item.id), activity)
+
+
+def search_document(item: Item) -> SearchDocument:
+    """What search finds an item by: every title, summary and Dublin Core value."""
+    values = [*item.summary.values()]
+    for entries in item.dc.values():
+        values += [str(entry.get("value", "")) for entry in entries]
+    values += [image.label for image in item.images]
+    return SearchDocument(
+        item.id, " ".join(t for t in item.title.values() if t), " \n".join(v for v in values if v)
+    )
 
 
 def withdraw_item(item: Item, storage: Storage, settings: PublishSettings) -> None:
@@ -235,3 +250,5 @@ def withdraw_item(item: Item, storage: Storage, settings: PublishSettings) -> No
     write_policies(item, storage, settings)  # now 'hidden': the image server answers 404
     db.session.add(Event(activity="Delete", object_type="Manifest", object_id=item.id))
     db.session.commit()
+    if settings.search is not None:
+        settings.search.remove(item.id)

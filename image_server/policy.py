@@ -12,7 +12,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from .objects import Reader
+from .objects import LocalReader, Reader
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,25 +34,38 @@ UNPUBLISHED = Policy(None, None)
 
 
 class PolicyStore:
-    """Sidecars by image id, re-read at most every ``ttl`` seconds."""
+    """Sidecars by image id.
+
+    On local storage a sidecar is re-read whenever its file changes (one stat a request),
+    so publishing, withdrawing or a change of access takes effect at once. From S3 it is
+    re-read at most every ``ttl`` seconds, so tiles cost no network call.
+    """
 
     def __init__(self, reader: Reader, ttl: float) -> None:
         self.reader = reader
         self.ttl = ttl
         self._lock = threading.Lock()
-        self._cached: dict[str, tuple[float, Policy]] = {}
+        self._cached: dict[str, tuple[float | int, Policy]] = {}
+        self._local = isinstance(reader, LocalReader)
+
+    def _stamp(self, identifier: str) -> int:
+        assert isinstance(self.reader, LocalReader)
+        try:
+            return (self.reader.root / "policies" / f"{identifier}.json").stat().st_mtime_ns
+        except OSError:
+            return -1  # no sidecar
 
     def get(self, identifier: str) -> Policy:
-        now = time.monotonic()
+        stamp: float | int = self._stamp(identifier) if self._local else time.monotonic()
         with self._lock:
             hit = self._cached.get(identifier)
-        if hit and now - hit[0] < self.ttl:
+        if hit and (hit[0] == stamp if self._local else stamp - hit[0] < self.ttl):
             return hit[1]
         policy = self._read(identifier)
         with self._lock:
             if len(self._cached) > 50_000:
                 self._cached.clear()
-            self._cached[identifier] = (now, policy)
+            self._cached[identifier] = (stamp, policy)
         return policy
 
     def _read(self, identifier: str) -> Policy:

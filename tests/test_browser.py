@@ -183,3 +183,81 @@ def test_a_reader_signs_in_through_mirador_to_see_a_restricted_item(
     page.wait_for_url(f"{site['web']}/")
     assert context.request.get(tile_url).status == 401
     context.close()
+
+
+def test_a_curator_builds_and_publishes_an_item_then_a_visitor_finds_it(
+    site: dict[str, str],
+    browser,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    from tests.helpers import draw_grid_image
+
+    files = []
+    for number in (1, 2, 3):
+        path = tmp_path / f"to {number}.png"
+        draw_grid_image(500 + number, 700).pngsave(str(path))
+        files.append(str(path))
+    page = browser.new_page(viewport={"width": 1200, "height": 900}, locale="en-GB")
+    sign_in(page, site["web"])
+    # A collection, with its bilingual title.
+    page.goto(f"{site['web']}/admin/collections/new")
+    page.fill("input[name=slug]", "dia-chi")
+    page.fill("input[name=title_vi]", "Địa chí Huế")
+    page.fill("input[name=title_en]", "Huế gazetteers")
+    page.check("input[name=featured]")
+    page.click("main button[type=submit]")
+    # An item in it, then three pages uploaded with their progress bars.
+    page.goto(f"{site['web']}/admin/items/new")
+    page.select_option("select[name=collection]", "dia-chi")
+    page.fill("input[name=title_vi]", "Đại Nam nhất thống chí")
+    page.click("main button[type=submit]")
+    page.wait_for_url("**/pages")
+    page.set_input_files("#upload-form input[type=file]", files)
+    page.click("#upload-form button[type=submit]")
+    page.wait_for_function(
+        "document.querySelectorAll('.pages-grid img').length === 3", timeout=30_000
+    )
+    # Reorder with the keyboard alternative: move the first page one step later.
+    page.locator(".pages-grid .page").first.locator("button[value^=down]").click()
+    page.wait_for_url("**#arrange")
+    labels = [f.input_value() for f in page.locator(".pages-grid input[name^=label-]").all()]
+    assert labels == ["to 2", "to 1", "to 3"]
+    # Publish from the catalogue record.
+    page.click("text=Catalogue record")
+    page.click(".workflow button[type=submit]")
+    page.wait_for_load_state()
+    assert "Published" in page.inner_text(".status")
+    page.screenshot(path=str(ARTIFACTS / "curator-published.png"), full_page=True)
+    page.close()
+    # A visitor finds it from the home page, in Vietnamese, and opens it in Mirador.
+    visitor = browser.new_page(viewport={"width": 1200, "height": 900}, locale="vi-VN")
+    visitor.goto(site["web"] + "/")
+    assert "Bộ sưu tập tiêu biểu" in visitor.inner_text("main")
+    visitor.click("text=Đại Nam nhất thống chí")
+    visitor.wait_for_selector(".mirador-viewer", timeout=20_000)
+    assert visitor.locator("html").get_attribute("lang") == "vi"
+    assert "Trích dẫn tài liệu này" in visitor.inner_text("main")
+    visitor.screenshot(path=str(ARTIFACTS / "visitor-vi.png"))
+    visitor.close()
+
+
+@pytest.mark.parametrize("path", ["/", "/search?q=kieu", "/auth/login"])
+def test_phone_width_pages_do_not_scroll_sideways(
+    site: dict[str, str],
+    browser,
+    path: str,  # type: ignore[no-untyped-def]
+) -> None:
+    page = browser.new_page(viewport={"width": 360, "height": 740}, locale="vi-VN")
+    page.goto(site["web"] + path)
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 360, (path, width)
+    page.close()
+
+
+def test_item_page_on_a_phone(site: dict[str, str], browser) -> None:  # type: ignore[no-untyped-def]
+    page = browser.new_page(viewport={"width": 360, "height": 740}, locale="vi-VN")
+    page.goto(f"{site['web']}/items/{site['rtl_item']}")
+    page.wait_for_selector(".mirador-viewer", timeout=20_000)
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 360
+    page.screenshot(path=str(ARTIFACTS / "item-phone.png"), full_page=True)
+    page.close()

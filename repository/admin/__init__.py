@@ -51,7 +51,7 @@ def publish(item_id: str) -> Response:
         address=client_address(),
     )
     flash(_("Published."))
-    return redirect(url_for("admin.index"))
+    return redirect(url_for("admin.edit_item", item_id=item.id))
 
 
 @bp.get("/audit")

@@ -42,3 +42,19 @@ def open_policy(storage: object, identifier: str, sha256: str = "") -> None:
     if sha256:
         policy["sha256"] = sha256
     (folder / f"{identifier}.json").write_text(json.dumps(policy))
+
+
+def post_sign_in(client: object, username: str, password: str) -> object:
+    """Submit the sign-in form as a browser would, with its CSRF token; the response."""
+    token = csrf_token(client.get("/auth/login").get_data(as_text=True))  # type: ignore[attr-defined]
+    return client.post(  # type: ignore[attr-defined]
+        "/auth/login",
+        data={"username": username, "password": password, "csrf_token": token},
+        headers={"Accept-Language": "en"},
+    )
+
+
+def sign_in(client: object, username: str, password: str) -> None:
+    """Sign a Flask test client in, and insist that it worked."""
+    response = post_sign_in(client, username, password)
+    assert response.status_code == 302, response.get_data(as_text=True)  # type: ignore[attr-defined]

@@ -12,17 +12,9 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from repository.extensions import db
 from repository.models import AuditEvent, Collection, ReaderGroup
-from tests.helpers import csrf_token
+from tests.helpers import csrf_token, sign_in
 
 PASSWORD = "mat-khau-thu-thu"
-
-
-def sign_in(client: FlaskClient, username: str, password: str) -> None:
-    token = csrf_token(client.get("/auth/login").get_data(as_text=True))
-    response = client.post(
-        "/auth/login", data={"username": username, "password": password, "csrf_token": token}
-    )
-    assert response.status_code == 302, response.get_data(as_text=True)
 
 
 @pytest.fixture

@@ -10,17 +10,13 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from repository.extensions import db
 from repository.models import AuditEvent, Item
-from tests.helpers import csrf_token
+from tests.helpers import csrf_token, sign_in
 
 
 @pytest.fixture
 def curator_client(client: FlaskClient, runner: FlaskCliRunner) -> FlaskClient:
     runner.invoke(args=["create-user", "--curator", "thuthu", "--password", "mat-khau-thu-thu"])
-    token = csrf_token(client.get("/auth/login").get_data(as_text=True))
-    client.post(
-        "/auth/login",
-        data={"username": "thuthu", "password": "mat-khau-thu-thu", "csrf_token": token},
-    )
+    sign_in(client, "thuthu", "mat-khau-thu-thu")
     return client
 
 

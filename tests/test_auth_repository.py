@@ -24,7 +24,7 @@ from repository.services.access import (
     in_reading_room,
     public_access,
 )
-from tests.helpers import csrf_token
+from tests.helpers import csrf_token, post_sign_in
 
 
 @pytest.fixture
@@ -44,19 +44,10 @@ def reader(runner: FlaskCliRunner) -> tuple[str, str]:
     return "docgia", "mat-khau-doc-gia"
 
 
-def sign_in(client: FlaskClient, username: str, password: str) -> Any:
-    token = csrf_token(client.get("/auth/login").get_data(as_text=True))
-    return client.post(
-        "/auth/login",
-        data={"username": username, "password": password, "csrf_token": token},
-        headers={"Accept-Language": "en"},
-    )
-
-
 def test_sign_in_sets_a_safe_access_cookie_with_the_readers_grants(
     app: Flask, client: FlaskClient, reader: tuple[str, str]
 ) -> None:
-    response = sign_in(client, *reader)
+    response = post_sign_in(client, *reader)
     assert response.status_code == 302
     cookie = next(
         c for c in response.headers.getlist("Set-Cookie") if c.startswith("tangthu_access=")
@@ -81,10 +72,10 @@ def test_repeated_failures_lock_the_account_with_a_clear_message(
     app: Flask, client: FlaskClient, reader: tuple[str, str]
 ) -> None:
     for _ in range(3):
-        assert "Wrong username or password." in sign_in(client, reader[0], "wrong").get_data(
+        assert "Wrong username or password." in post_sign_in(client, reader[0], "wrong").get_data(
             as_text=True
         )
-    locked = sign_in(client, *reader)  # even the right password, for a while
+    locked = post_sign_in(client, *reader)  # even the right password, for a while
     assert locked.status_code == 429
     assert "Too many failed sign-ins for this account. Try again in 15 minutes." in (
         locked.get_data(as_text=True)
@@ -95,7 +86,7 @@ def test_repeated_failures_lock_the_account_with_a_clear_message(
 
 
 def test_sign_out_clears_the_access_cookie(client: FlaskClient, reader: tuple[str, str]) -> None:
-    sign_in(client, *reader)
+    post_sign_in(client, *reader)
     token = csrf_token(client.get("/").get_data(as_text=True))
     response = client.post("/auth/logout", data={"csrf_token": token})
     cleared = [c for c in response.headers.getlist("Set-Cookie") if c.startswith("tangthu_access=")]
@@ -119,7 +110,7 @@ def test_auth1_token_page_posts_only_to_the_asking_origin(
     assert message["error"] == "missingCredentials" and message["messageId"] == tricky
     assert origin == "https://partner.vn"
     assert "<script>alert(1)" not in anonymous.get_data(as_text=True)
-    sign_in(client, *reader)
+    post_sign_in(client, *reader)
     granted = client.get(
         "/auth/iiif/token", query_string={"messageId": "7", "origin": "http://127.0.0.1:8000"}
     )
@@ -137,7 +128,7 @@ def test_auth2_token_service(client: FlaskClient, reader: tuple[str, str]) -> No
         client.get("/auth/iiif2/token", query_string=query).get_data(as_text=True)
     )
     assert message["type"] == "AuthAccessTokenError2"
-    sign_in(client, *reader)
+    post_sign_in(client, *reader)
     message, _ = post_message(
         client.get("/auth/iiif2/token", query_string=query).get_data(as_text=True)
     )
@@ -149,7 +140,7 @@ def test_login_service_closes_the_popup_once_signed_in(
 ) -> None:
     first = client.get("/auth/iiif/login?origin=https://a.vn")
     assert first.status_code == 302 and "/auth/login?next=" in first.headers["Location"]
-    sign_in(client, *reader)
+    post_sign_in(client, *reader)
     assert "close-window.js" in client.get("/auth/iiif/login").get_data(as_text=True)
 
 
@@ -193,11 +184,11 @@ def test_only_admins_read_the_audit_log(
 ) -> None:
     runner.invoke(args=["create-user", "--curator", "thuthu", "--password", "mat-khau-thu-thu"])
     runner.invoke(args=["create-user", "--admin", "quantri", "--password", "mat-khau-quan-tri"])
-    sign_in(client, "thuthu", "mat-khau-thu-thu")
+    post_sign_in(client, "thuthu", "mat-khau-thu-thu")
     assert client.get("/admin/audit").status_code == 403
     token = csrf_token(client.get("/admin/").get_data(as_text=True))
     client.post("/auth/logout", data={"csrf_token": token})
-    sign_in(client, "quantri", "mat-khau-quan-tri")
+    post_sign_in(client, "quantri", "mat-khau-quan-tri")
     page = client.get("/admin/audit").get_data(as_text=True)
     assert "user-created" in page and "login" in page and "thuthu" in page
 

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from repository.extensions import db
 from repository.models import Item
-from tests.helpers import csrf_token, draw_grid_image
+from tests.helpers import csrf_token, draw_grid_image, sign_in
 
 
 @dataclass(frozen=True)
@@ -51,14 +51,6 @@ def curator(runner: FlaskCliRunner) -> tuple[str, str]:
     )
     assert result.exit_code == 0, result.output
     return "thuthu", "mat-khau-rat-dai"
-
-
-def sign_in(client: FlaskClient, username: str, password: str) -> None:
-    token = csrf_token(client.get("/auth/login").get_data(as_text=True))
-    response = client.post(
-        "/auth/login", data={"username": username, "password": password, "csrf_token": token}
-    )
-    assert response.status_code == 302, response.get_data(as_text=True)
 
 
 def test_home_lists_collections_with_thumbnails(client: FlaskClient, published: Published) -> None:

@@ -259,5 +259,8 @@ def test_item_page_on_a_phone(site: dict[str, str], browser) -> None:  # type: i
     page.goto(f"{site['web']}/items/{site['rtl_item']}")
     page.wait_for_selector(".mirador-viewer", timeout=20_000)
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 360
+    # Mirador fills its box: the site's own styles must not squeeze its <main>.
+    width = page.evaluate("() => document.querySelector('.mirador-viewer').offsetWidth")
+    assert width > 300, width
     page.screenshot(path=str(ARTIFACTS / "item-phone.png"), full_page=True)
     page.close()

@@ -137,11 +137,12 @@ def _register_context(app: Flask) -> None:
     def load_user(user_id: str) -> User | None:
         return db.session.get(User, int(user_id)) if user_id.isdigit() else None
 
-    from .web import localized, shows_images, thumbnail_url
+    from .web import collection_cover, localized, shows_images, thumbnail_url
 
     app.add_template_filter(localized, "localized")
     app.add_template_global(thumbnail_url, "thumbnail_url")
     app.add_template_global(shows_images, "shows_images")
+    app.add_template_global(collection_cover, "collection_cover")
 
     @app.context_processor
     def site_context() -> dict[str, Any]:

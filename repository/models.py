@@ -32,6 +32,10 @@ class Collection(db.Model):
     description: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     default_access: Mapped[str] = mapped_column(String(20), default="open")
     featured: Mapped[bool] = mapped_column(default=False)
+    # The page shown for the collection; None: the first page of its first item.
+    cover_image_id: Mapped[str | None] = mapped_column(
+        ForeignKey("image.id", ondelete="SET NULL", use_alter=True), default=None
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     items: Mapped[list[Item]] = relationship(back_populates="collection")
     groups: Mapped[list[ReaderGroup]] = relationship(secondary="collection_group")

@@ -111,3 +111,19 @@ def shows_images(item: object) -> bool:
     from .services.access import DEGRADED, FULL, image_access
 
     return image_access(current_viewer(), item) in (FULL, DEGRADED)  # type: ignore[arg-type]
+
+
+def collection_cover(collection: object, items: list[object]) -> object | None:
+    """The page to show for a collection: its chosen cover, else its first item's first page.
+
+    None when there is no page, or when this viewer may not see the cover's pixels.
+    """
+    from .extensions import db
+    from .models import Image
+
+    chosen = getattr(collection, "cover_image_id", None)
+    image = db.session.get(Image, chosen) if chosen else None
+    if image is None:
+        first = next((i for i in items if getattr(i, "images", None)), None)
+        image = first.images[0] if first is not None else None  # type: ignore[attr-defined]
+    return image

@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from repository.extensions import db
-from repository.models import AuditEvent, Collection, ReaderGroup
+from repository.models import AuditEvent, Collection, Image, Item, ReaderGroup
 from tests.helpers import csrf_token, sign_in
 
 PASSWORD = "mat-khau-thu-thu"
@@ -336,3 +336,52 @@ def test_collection_pages_fit_a_phone_screen(site: dict[str, str]) -> None:
             )
             assert overflow <= 0, f"{path} scrolls sideways by {overflow}px"
         browser.close()
+
+
+def test_a_curator_chooses_the_cover_page(
+    curator: FlaskClient, runner: FlaskCliRunner, make_pages, app: Flask
+) -> None:
+    for number in (1, 2):
+        folder = make_pages(count=1, name=f"b{number}", width=400 + number)
+        result = runner.invoke(
+            args=[
+                "ingest",
+                str(folder),
+                "--collection",
+                "bia",
+                "--title",
+                f"Sách {number}",
+                "--publish",
+            ]
+        )
+        assert result.exit_code == 0, result.output
+    runner.invoke(
+        args=[
+            "ingest",
+            str(make_pages(count=1, name="other", width=333)),
+            "--collection",
+            "khac",
+            "--title",
+            "Khác",
+            "--publish",
+        ]
+    )
+    with app.app_context():
+        bia = find(app, "bia")
+        assert bia is not None
+        fields = {**edit_fields(bia), "featured": "y"}
+        second = db.session.execute(
+            db.select(Image.id).join(Item).where(Item.title["vi"].as_string() == "Sách 2")
+        ).scalar_one()
+        foreign = db.session.execute(
+            db.select(Image.id).join(Item).where(Item.title["vi"].as_string() == "Khác")
+        ).scalar_one()
+    status, html = post_form(curator, "/admin/collections/bia/edit", {**fields, "cover": foreign})
+    assert "not a valid choice" in field_errors(html, "cover").lower() or field_errors(
+        html, "cover"
+    )
+    status, _ = post_form(curator, "/admin/collections/bia/edit", {**fields, "cover": second})
+    assert status == 302
+    with app.app_context():
+        assert find(app, "bia").cover_image_id == second  # type: ignore[union-attr]
+    assert f"/iiif/3/{second}/full/" in curator.get("/").get_data(as_text=True)

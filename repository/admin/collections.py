@@ -23,7 +23,7 @@ from wtforms.validators import DataRequired, Length, Optional, Regexp
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..extensions import db
-from ..models import Collection, ReaderGroup
+from ..models import Collection, Image, Item, ReaderGroup
 from ..services.access import AccessLevel
 from ..services.collections_admin import (
     Actor,
@@ -75,6 +75,7 @@ class CollectionForm(FlaskForm):
     )
     parent = SelectField(_l("Inside collection"), default="")
     featured = BooleanField(_l("Feature on the home page"))
+    cover = SelectField(_l("Cover image"), default="")
     groups = SelectMultipleField(
         _l("Reader groups allowed into restricted items"),
         coerce=int,
@@ -109,6 +110,19 @@ def _offer_choices(form: CollectionForm, editing: Collection | None) -> None:
     ]
     groups = db.session.execute(db.select(ReaderGroup).order_by(ReaderGroup.name)).scalars()
     form.groups.choices = [SelectChoice(g.id, localized(g.label) or g.name) for g in groups]
+    form.cover.choices = [SelectChoice("", _("The first page of the first item"))]
+    if editing is not None:
+        pages = db.session.execute(
+            db.select(Image, Item)
+            .join(Item, Image.item_id == Item.id)
+            .where(Item.collection_id == editing.id)
+            .order_by(Item.created_at, Image.position)
+            .limit(1000)
+        ).all()
+        form.cover.choices += [
+            SelectChoice(image.id, f"{localized(item.title)} — {image.label}")
+            for image, item in pages
+        ]
 
 
 def _form_data(collection: Collection) -> dict[str, Any]:
@@ -121,6 +135,7 @@ def _form_data(collection: Collection) -> dict[str, Any]:
         "parent": str(collection.parent_id or ""),
         "featured": collection.featured,
         "groups": [g.id for g in collection.groups],
+        "cover": collection.cover_image_id or "",
     }
 
 
@@ -132,6 +147,7 @@ def _draft(form: CollectionForm) -> CollectionDraft:
         parent_id=int(form.parent.data) if form.parent.data else None,
         featured=bool(form.featured.data),
         group_ids=frozenset(form.groups.data or ()),
+        cover_image_id=form.cover.data or None,
     )
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
 from ..extensions import db
-from ..models import Collection, Item, ReaderGroup
+from ..models import Collection, Image, Item, ReaderGroup
 from .access import AccessLevel
 from .audit import record
 
@@ -40,6 +40,7 @@ class CollectionDraft:
     parent_id: int | None = None
     featured: bool = False
     group_ids: frozenset[int] = frozenset()
+    cover_image_id: str | None = None  # a page of one of the collection's items
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +186,21 @@ def _apply(
     collection.parent = parent
     collection.featured = draft.featured
     collection.groups = groups
+    collection.cover_image_id = _cover(collection, draft.cover_image_id)
+
+
+def _cover(collection: Collection, image_id: str | None) -> str | None:
+    """The chosen cover, if it is a page of this collection's items; refused otherwise."""
+    if not image_id:
+        return None
+    owner = db.session.execute(
+        db.select(Item.collection_id)
+        .join(Image, Image.item_id == Item.id)
+        .where(Image.id == image_id)
+    ).scalar()
+    if owner != collection.id:
+        raise CollectionRefused(("cover", _("Choose the cover from this collection's pages.")))
+    return image_id
 
 
 def _restricted_published(collection: Collection) -> int:

@@ -180,15 +180,21 @@ def test_curator_creates_collection_and_item_through_the_forms(
     assert client.get(f"/items/{item_id}").status_code == 200
 
 
-def test_a_bad_upload_is_refused_inline_and_nothing_is_created(
-    client: FlaskClient, curator: tuple[str, str], app: Flask, runner: FlaskCliRunner
-) -> None:
+@pytest.fixture
+def new_item_form(client: FlaskClient, curator: tuple[str, str], app: Flask) -> str:
+    """A signed-in curator with collection "c", on the new-item form: its CSRF token."""
     sign_in(client, *curator)
     with app.app_context():
         from repository.cli.content import ensure_collection
 
         ensure_collection("c", "C")
-    token = csrf_token(client.get("/admin/items/new").get_data(as_text=True))
+    return csrf_token(client.get("/admin/items/new").get_data(as_text=True))
+
+
+def test_a_bad_upload_is_refused_inline_and_nothing_is_created(
+    client: FlaskClient, new_item_form: str, app: Flask
+) -> None:
+    token = new_item_form
     response = client.post(
         "/admin/items/new",
         data={
@@ -220,14 +226,9 @@ def wait_for_uploads(client: FlaskClient, item_id: str) -> dict:
 
 
 def test_pages_upload_in_the_background_with_a_status_per_file(
-    client: FlaskClient, curator: tuple[str, str], app: Flask, tmp_path: Path
+    client: FlaskClient, new_item_form: str, app: Flask, tmp_path: Path
 ) -> None:
-    sign_in(client, *curator)
-    with app.app_context():
-        from repository.cli.content import ensure_collection
-
-        ensure_collection("c", "C")
-    token = csrf_token(client.get("/admin/items/new").get_data(as_text=True))
+    token = new_item_form
     response = client.post(
         "/admin/items/new",
         data={

@@ -110,12 +110,19 @@ def login() -> str | Response:
     return render_template("auth/login.html", form=form)
 
 
-@bp.post("/logout")
-def logout() -> Response:
+def end_session() -> None:
+    """Sign the reader out: audit it, forget the login and any kiosk mode.
+
+    The caller still clears the access cookie on its own response."""
     if current_user.is_authenticated:
         record("logout", current_user.username, address=client_address())
     logout_user()
     session.pop("kiosk", None)
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    end_session()
     flash(_("You have signed out."))
     return clear_access_cookie(redirect(url_for("public.index")))
 

@@ -22,12 +22,12 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_login import current_user, logout_user
+from flask_login import current_user
 
 from ..services.access import grants
 from ..services.audit import record
 from ..web import client_address, current_viewer
-from . import access_token, bp, clear_access_cookie, set_access_cookie
+from . import access_token, bp, clear_access_cookie, end_session, set_access_cookie
 
 AUTH1_CONTEXT = "http://iiif.io/api/auth/1/context.json"
 AUTH2_CONTEXT = "http://iiif.io/api/auth/2/context.json"
@@ -127,8 +127,5 @@ def iiif2_token() -> Response:
 @bp.get("/iiif/logout")
 def iiif_logout() -> Response:
     """Auth 1.0 and 2.0 logout service."""
-    if current_user.is_authenticated:
-        record("logout", current_user.username, address=client_address())
-    logout_user()
-    session.pop("kiosk", None)
+    end_session()
     return clear_access_cookie(Response(render_template("auth/signed_out.html")))

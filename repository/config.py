@@ -11,6 +11,10 @@ DEFAULTS: dict[str, Any] = {
     # Empty means a SQLite file and a storage folder inside the instance folder.
     "DATABASE_URL": "",
     "STORAGE_URL": "",
+    # Empty: SQLite FTS5 beside the database. Or http(s)://host:9200 for OpenSearch,
+    # which reads and writes through the alias SEARCH_INDEX.
+    "SEARCH_URL": "",
+    "SEARCH_INDEX": "tangthu",
     "LIBRARY_NAME": {"vi": "Thư viện Tàng Thư", "en": "Tàng Thư Library"},
     # The library's home page and logo, for the IIIF `provider` of every manifest;
     # empty means this site's home page and its bundled logo.

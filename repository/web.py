@@ -56,14 +56,37 @@ def publish_settings() -> PublishSettings:
 
 
 def get_search() -> SearchBackend:
-    """The search backend, made on first use (its table lives beside the database)."""
+    """The search backend named by SEARCH_URL, made on first use.
+
+    Empty: SQLite FTS5 in the application's SQLite database, or in
+    ``instance/search.sqlite`` when the database is PostgreSQL. ``sqlite:///path``: that
+    file. ``http(s)://host:9200``: OpenSearch, index (an alias) SEARCH_INDEX.
+    """
+    backend = current_app.extensions.get("tangthu.search")
+    if backend is None:
+        backend = current_app.extensions["tangthu.search"] = make_search_backend()
+    return backend
+
+
+def make_search_backend() -> SearchBackend:
+    from sqlalchemy import create_engine
+
     from .extensions import db
     from .search.sqlite_fts import SqliteFts
 
-    backend = current_app.extensions.get("tangthu.search")
-    if backend is None:
-        backend = current_app.extensions["tangthu.search"] = SqliteFts(db.engine)
-    return backend
+    url = str(current_app.config["SEARCH_URL"])
+    if url.startswith(("http://", "https://")):
+        from .search.opensearch import OpenSearchBackend
+
+        return OpenSearchBackend(url, index=str(current_app.config["SEARCH_INDEX"]))
+    if url.startswith("sqlite:"):
+        return SqliteFts(create_engine(url))
+    if url:
+        raise ValueError(f"TANGTHU_SEARCH_URL must be empty, sqlite:///… or http(s)://…: {url!r}")
+    if db.engine.dialect.name == "sqlite":
+        return SqliteFts(db.engine)
+    path = Path(current_app.instance_path) / "search.sqlite"
+    return SqliteFts(create_engine(f"sqlite:///{path}"))
 
 
 def ingest_settings() -> IngestSettings:

@@ -106,3 +106,224 @@ def test_hostile_queries_never_fail(
     response = client.get("/search", query_string={"q": query})
     assert response.status_code == 200
     assert "Traceback" not in response.get_data(as_text=True)
+
+
+# The backend itself, on a SQLite file of its own: facets, sorting, paging, visibility.
+
+from datetime import date  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from sqlalchemy import create_engine  # noqa: E402
+
+from repository.search import (  # noqa: E402
+    Filters,
+    SearchDocument,
+    SearchRequest,
+    make_snippet,
+    parse_filters,
+)
+from repository.search.sqlite_fts import SqliteFts  # noqa: E402
+
+BOOKS = [
+    SearchDocument(
+        "a1",
+        "Truyện Kiều",
+        "Nguyễn Du. Đoạn trường tân thanh",
+        collection="han-nom",
+        languages=("vi", "lzh"),
+        types=("Text",),
+        year_start=1820,
+        year_end=1820,
+    ),
+    SearchDocument(
+        "a2",
+        "Đại Việt sử ký toàn thư",
+        "Ngô Sĩ Liên. Quốc sử",
+        collection="han-nom",
+        languages=("lzh",),
+        types=("Text",),
+        year_start=1697,
+        year_end=1697,
+    ),
+    SearchDocument(
+        "a3",
+        "Bản đồ Gia Định",
+        "Bản đồ tỉnh Gia Định",
+        collection="maps",
+        languages=("vi",),
+        types=("Map",),
+        year_start=1815,
+        year_end=1830,
+    ),
+    SearchDocument(
+        "a4",
+        "Văn tế nghĩa sĩ Cần Giuộc",
+        "Nguyễn Đình Chiểu",
+        collection="han-nom",
+        languages=("vi",),
+        types=("Text",),
+        year_start=1861,
+    ),
+    SearchDocument("a5", "Sổ mật", "Nguyễn triều mật", collection="han-nom", access="staff"),
+    SearchDocument(
+        "a6",
+        "Nguyễn phúc tộc thế phả",
+        "Gia phả",
+        collection="han-nom",
+        embargo_until=date(2999, 1, 1),
+        year_start=1900,
+    ),
+    SearchDocument(
+        "a7",
+        "Thơ Nguyễn Khuyến",
+        "Nguyễn Khuyến. Yên Đổ",
+        collection="han-nom",
+        languages=("vi",),
+        types=("Text",),
+    ),
+]
+
+
+@pytest.fixture
+def backend(tmp_path: Path) -> SqliteFts:
+    fts = SqliteFts(create_engine(f"sqlite:///{tmp_path / 'search.sqlite'}"))
+    assert fts.rebuild([BOOKS[:4], BOOKS[4:]]) == len(BOOKS)
+    return fts
+
+
+def ids(backend: SqliteFts, text: str = "", **options: object) -> list[str]:
+    request = SearchRequest(parse_query(text), **options)  # type: ignore[arg-type]
+    return [hit.item_id for hit in backend.search(request).hits]
+
+
+def test_backend_words_and_phrases(backend: SqliteFts) -> None:
+    assert ids(backend, "nguyen dinh chieu") == ["a4"]
+    assert ids(backend, "dai viet") == ["a2"]
+    assert ids(backend, '"gia dinh"') == ["a3"]
+    assert ids(backend, '"dinh gia"') == []
+    assert set(ids(backend, "nguyen")) == {"a1", "a4", "a7"}
+
+
+def test_backend_hides_staff_and_embargoed_items(backend: SqliteFts) -> None:
+    assert "a5" not in ids(backend, "nguyen") and "a6" not in ids(backend, "nguyen")
+    assert {"a5", "a6"} <= set(ids(backend, "nguyen", staff=True))
+    # The embargo lifts on its day, with no reindex.
+    assert "a6" in ids(backend, "nguyen", today=date(2999, 1, 1))
+    assert "a5" not in ids(backend, "nguyen", today=date(2999, 1, 1))
+
+
+def test_backend_facet_counts_and_filters(backend: SqliteFts) -> None:
+    results = backend.search(SearchRequest(parse_query("nguyen")))
+    assert results.total == 3
+    assert dict(results.facets["collection"]) == {"han-nom": 3}
+    assert dict(results.facets["language"]) == {"vi": 3, "lzh": 1}
+    assert dict(results.facets["century"]) == {"18": 2}
+    everything = backend.search(SearchRequest(filters=Filters(type=("Text", "Map"))))
+    assert everything.total == 5 and dict(everything.facets["type"]) == {"Text": 4, "Map": 1}
+    assert ids(backend, "", filters=Filters(language=("lzh",))) == ["a2", "a1"]
+    assert ids(backend, "", filters=Filters(language=("lzh",), collection=("maps",))) == []
+    assert set(ids(backend, "", filters=Filters(collection=("maps", "han-nom")))) == {
+        "a1",
+        "a2",
+        "a3",
+        "a4",
+        "a7",
+    }
+
+
+def test_backend_year_ranges_overlap(backend: SqliteFts) -> None:
+    century = Filters(year_from=1800, year_to=1899)
+    assert set(ids(backend, "", filters=century)) == {"a1", "a3", "a4"}
+    assert ids(backend, "", filters=Filters(year_from=1825, year_to=1825)) == ["a3"]
+    assert ids(backend, "", filters=Filters(year_to=1700)) == ["a2"]
+
+
+def test_backend_sorts_and_pages(backend: SqliteFts) -> None:
+    texts = Filters(type=("Text",))
+    assert ids(backend, "", filters=texts, sort="date") == ["a2", "a1", "a4", "a7"]
+    assert ids(backend, "", filters=texts, sort="-date") == ["a4", "a1", "a2", "a7"]
+    assert ids(backend, "", filters=texts, sort="title") == ["a2", "a7", "a1", "a4"]
+    assert ids(backend, "", filters=texts, sort="title", offset=1, limit=2) == ["a7", "a1"]
+    # Relevance: a match in the title counts for more than one in the text.
+    assert ids(backend, "nguyen")[0] == "a7"
+    assert backend.search(SearchRequest(parse_query("nguyen"), limit=1)).total == 3
+
+
+def test_backend_update_and_remove(backend: SqliteFts) -> None:
+    backend.index([SearchDocument("a3", "Bản đồ Hà Nội", "Hà Nội", collection="maps")])
+    assert ids(backend, "gia dinh") == [] and ids(backend, "ha noi") == ["a3"]
+    backend.remove("a3")
+    assert ids(backend, "ha noi") == []
+    assert backend.search(SearchRequest(filters=Filters(collection=("maps",)))).total == 0
+    backend.clear()
+    assert ids(backend, "nguyen") == []
+
+
+def test_snippets_keep_diacritics() -> None:
+    text = "Bản khắc in năm 1866 của tác phẩm Lục Vân Tiên do Nguyễn Đình Chiểu soạn"
+    snippet = make_snippet([text], parse_query("nguyen dinh chieu"), words=8)
+    assert snippet == "…Tiên do [[Nguyễn]] [[Đình]] [[Chiểu]] soạn"
+    assert make_snippet(["", "Đại Việt"], parse_query("zzz")) == "Đại Việt"
+
+
+def test_filter_arguments_are_checked() -> None:
+    filters = parse_filters(
+        {
+            "collection": ["maps", "maps", " ", "x" * 1000],
+            "language": [f"l{n}" for n in range(50)],
+            "from": ["1800'; --"],
+            "to": ["99999"],
+        }
+    )
+    assert filters.collection == ("maps", "x" * 200)
+    assert len(filters.language) == 10
+    assert filters.year_from is None and filters.year_to is None
+    assert parse_filters({"from": ["-200"], "to": ["1700"]}) == Filters(
+        year_from=-200, year_to=1700
+    )
+
+
+EN, VI = {"Accept-Language": "en"}, {"Accept-Language": "vi"}
+
+
+def test_facets_and_sorting_on_the_page(
+    app: Flask, client: FlaskClient, catalogue: dict[str, str], runner: FlaskCliRunner
+) -> None:
+    from repository.extensions import db
+    from repository.models import Item
+
+    with app.app_context():
+        for title, year, language in (
+            ("Văn tế nghĩa sĩ Cần Giuộc", 1861, "vi"),
+            ("Đại Việt sử ký toàn thư", 1697, "lzh"),
+        ):
+            item = db.session.get(Item, catalogue[title])
+            item.year_start = item.year_end = year
+            item.dc = {**item.dc, "language": [{"value": language}], "type": [{"value": "Text"}]}
+            db.session.commit()
+    assert runner.invoke(args=["reindex"]).exit_code == 0
+    page = hits(client, "nguyen OR ngo")  # plain words: no boolean syntax
+    assert not any(item_id in page for item_id in catalogue.values())
+    page = client.get("/search?q=&type=Text", headers=EN).get_data(as_text=True)
+    assert "2 items." in page and "Literary Chinese" in page
+    assert "17th century" in page and "19th century" in page
+    assert page.index(catalogue["Đại Việt sử ký toàn thư"]) < page.index(
+        catalogue["Văn tế nghĩa sĩ Cần Giuộc"]
+    )  # browsing is by title: "dai viet" before "van te"
+    newest = client.get("/search?type=Text&sort=-date", headers=EN).get_data(as_text=True)
+    assert newest.index(catalogue["Văn tế nghĩa sĩ Cần Giuộc"]) < newest.index(
+        catalogue["Đại Việt sử ký toàn thư"]
+    )
+    narrowed = client.get("/search?type=Text&language=lzh", headers=VI).get_data(as_text=True)
+    assert catalogue["Đại Việt sử ký toàn thư"] in narrowed
+    assert catalogue["Văn tế nghĩa sĩ Cần Giuộc"] not in narrowed
+    assert "Thế kỷ XVII<" in narrowed and 'aria-current="true"' in narrowed
+    years = client.get("/search?type=Text&from=1800&to=1899").get_data(as_text=True)
+    assert catalogue["Văn tế nghĩa sĩ Cần Giuộc"] in years
+    assert catalogue["Đại Việt sử ký toàn thư"] not in years
+    for hostile in (
+        "?type=Text&from=abc&to=1e9",
+        "?language=%00&sort=evil",
+        "?collection=' OR 1=1",
+    ):
+        assert client.get("/search" + hostile).status_code == 200

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -13,6 +14,7 @@ from tqdm import tqdm
 from .. import get_storage
 from ..extensions import db, ensure_database
 from ..models import Collection, Item
+from ..search import SearchDocument
 from ..services.batch import BatchError, BatchItem, files_of, read_csv
 from ..services.ingest import IngestError, ItemDraft, ingest_item, recover_interrupted
 
@@ -287,17 +289,24 @@ def reindex() -> None:
     from ..web import get_search
 
     ensure_database()
-    backend = get_search()
-    backend.clear()
-    published = db.session.execute(db.select(Item).filter_by(status="published")).scalars().all()
-    with tqdm(
-        total=len(published), desc="indexing", unit="item", file=sys.stderr, disable=None
-    ) as bar:
-        for start in range(0, len(published), 500):
-            chunk = published[start : start + 500]
-            backend.index([search_document(item) for item in chunk])
+    ids = (
+        db.session.execute(db.select(Item.id).filter_by(status="published").order_by(Item.id))
+        .scalars()
+        .all()
+    )
+    bar = tqdm(total=len(ids), desc="indexing", unit="item", file=sys.stderr, disable=None)
+
+    def batches() -> Iterator[list[SearchDocument]]:
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            items = db.session.execute(db.select(Item).where(Item.id.in_(chunk))).scalars()
+            yield [search_document(item) for item in items]
             bar.update(len(chunk))
-    click.echo(f"indexed {len(published)} items")
+            db.session.expunge_all()  # a national library's catalogue does not fit in memory
+
+    with bar:
+        count = get_search().rebuild(batches())
+    click.echo(f"indexed {count} items")
 
 
 COMMANDS = (ingest, publish, access, withdraw, reindex, fixity, cleanup, load_sample)

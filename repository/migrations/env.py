@@ -15,8 +15,9 @@ logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def include_object(obj, name, type_, reflected, compare_to):
-    """The search index (search_fts and its shadow tables) is rebuilt, not migrated."""
-    return not (type_ == "table" and name.startswith("search_fts"))
+    """The search index (search_doc, search_fts and its shadow tables, search_facet) is
+    rebuilt by `tangthu reindex`, not migrated."""
+    return not (type_ in ("table", "index") and name.startswith("search_"))
 
 
 def get_engine():

@@ -1,19 +1,29 @@
-"""Search: a SearchBackend protocol; SQLite FTS5 by default (OpenSearch to scale out).
+"""Search: a SearchBackend protocol; SQLite FTS5 by default, OpenSearch to scale out.
 
 Vietnamese is folded the same way on both sides of every search, so "nguyen dinh chieu"
 finds "Nguyễn Đình Chiểu" and "dai viet" finds "Đại Việt": tones and vowel marks go,
-and đ becomes d.
+and đ becomes d. Snippets are cut from the original text, diacritics and all, with the
+words that matched marked.
+
+The index is self-contained: each document carries what decides whether it may be
+shown (its access level and embargo) and its facet values, so a backend filters and
+counts without asking the database.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Protocol
 
 MAX_QUERY = 500
+MAX_FILTER_VALUES = 10
 _WORD = re.compile(r"\w+", re.UNICODE)
+FACETS = ("collection", "language", "type")
+SORTS = ("relevance", "date", "-date", "title")
 
 
 def fold(text: str) -> str:
@@ -35,6 +45,11 @@ class Query:
     def empty(self) -> bool:
         return not self.words and not self.phrases
 
+    @property
+    def terms(self) -> frozenset[str]:
+        """Every folded word a snippet should mark."""
+        return frozenset(self.words).union(*self.phrases)
+
 
 def parse_query(text: str) -> Query:
     """Words, and "exact phrases" in double quotes; every other character is only text."""
@@ -53,28 +68,134 @@ def parse_query(text: str) -> Query:
 
 @dataclass(frozen=True, slots=True)
 class SearchDocument:
+    """One published item as search sees it. Text is kept as written; backends fold it."""
+
     item_id: str
     title: str
-    text: str  # everything else worth finding: metadata, later OCR
+    text: str  # every other metadata value worth finding
+    ocr: str = ""  # recognised page text, when the item's images are open to all
+    collection: str = ""  # the collection's slug
+    languages: tuple[str, ...] = ()
+    types: tuple[str, ...] = ()
+    year_start: int | None = None
+    year_end: int | None = None
+    access: str = "open"  # the item's level; 'staff' documents are for staff only
+    embargo_until: date | None = None  # until then the item is staff-only too
+
+    @property
+    def sort_title(self) -> str:
+        return fold(self.title)[:200]
+
+    def facet_values(self) -> dict[str, tuple[str, ...]]:
+        values = {"collection": (self.collection,) if self.collection else ()}
+        values["language"] = tuple(dict.fromkeys(self.languages))
+        values["type"] = tuple(dict.fromkeys(self.types))
+        return values
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """Facet choices: values within a facet are alternatives; facets narrow each other."""
+
+    collection: tuple[str, ...] = ()
+    language: tuple[str, ...] = ()
+    type: tuple[str, ...] = ()
+    year_from: int | None = None
+    year_to: int | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not (self.collection or self.language or self.type) and (
+            self.year_from is None and self.year_to is None
+        )
+
+    def values(self, facet: str) -> tuple[str, ...]:
+        return tuple(getattr(self, facet))
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRequest:
+    query: Query = Query()
+    filters: Filters = Filters()
+    sort: str = "relevance"
+    offset: int = 0
+    limit: int = 20
+    staff: bool = False  # staff also see staff-only and embargoed items
+    today: date = field(default_factory=date.today)
+    facets: bool = True
+
+    @property
+    def browsing(self) -> bool:
+        """No words, only facets: list what the facets select."""
+        return self.query.empty
+
+    @property
+    def order(self) -> str:
+        """Relevance needs words; a browse is listed by title unless asked otherwise."""
+        return "title" if self.browsing and self.sort == "relevance" else self.sort
 
 
 @dataclass(frozen=True, slots=True)
 class Hit:
     item_id: str
-    snippet: str  # folded text with the matches between [[ and ]]
+    snippet: str  # original text with the matching words between [[ and ]]
 
 
 @dataclass(frozen=True, slots=True)
 class Results:
     hits: tuple[Hit, ...] = ()
     total: int = 0
-    item_ids: tuple[str, ...] = field(default=())
+    # facet -> (value, count), most common first; 'century' counts by the item's first year
+    facets: Mapping[str, tuple[tuple[str, int], ...]] = field(default_factory=dict)
 
 
 class SearchBackend(Protocol):
     def index(self, documents: list[SearchDocument]) -> None: ...
     def remove(self, item_id: str) -> None: ...
     def clear(self) -> None: ...
-    def search(
-        self, query: Query, allowed: set[str] | None, offset: int, limit: int
-    ) -> Results: ...
+    def rebuild(self, batches: Iterable[list[SearchDocument]]) -> int:
+        """Replace everything with these documents; searches keep working meanwhile."""
+        ...
+
+    def search(self, request: SearchRequest) -> Results: ...
+
+
+def parse_filters(args: Mapping[str, list[str]]) -> Filters:
+    """Facet choices from request arguments, each checked: unknown or odd values drop out."""
+
+    def texts(name: str) -> tuple[str, ...]:
+        values = [v.strip()[:200] for v in args.get(name, []) if v.strip()]
+        return tuple(dict.fromkeys(values))[:MAX_FILTER_VALUES]
+
+    def year(name: str) -> int | None:
+        values = args.get(name, [])
+        raw = values[0].strip() if values else ""
+        sign = -1 if raw.startswith("-") else 1
+        digits = raw.lstrip("-")
+        return sign * int(digits) if digits.isdigit() and len(digits) <= 4 else None
+
+    return Filters(texts("collection"), texts("language"), texts("type"), year("from"), year("to"))
+
+
+def make_snippet(texts: list[str], query: Query, words: int = 30) -> str:
+    """A window of the original text around the first match, matches in [[ ]]."""
+    terms = query.terms
+    for text in texts:
+        tokens = list(_WORD.finditer(text))
+        marked = [i for i, m in enumerate(tokens) if fold(m.group()) in terms]
+        if not marked:
+            continue
+        start = max(0, marked[0] - words // 3)
+        end = min(len(tokens), start + words)
+        pieces, position = [], tokens[start].start()
+        for match in tokens[start:end]:
+            pieces.append(text[position : match.start()])
+            word = match.group()
+            pieces.append(f"[[{word}]]" if fold(word) in terms else word)
+            position = match.end()
+        prefix = "…" if start > 0 else ""
+        suffix = "…" if end < len(tokens) else ""
+        return prefix + " ".join("".join(pieces).split()) + suffix
+    first = next((t for t in texts if t.strip()), "")
+    tokens = first.split()
+    return " ".join(tokens[:words]) + ("…" if len(tokens) > words else "")

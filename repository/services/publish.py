@@ -233,8 +233,21 @@ def search_document(item: Item) -> SearchDocument:
     for entries in item.dc.values():
         values += [str(entry.get("value", "")) for entry in entries]
     values += [image.label for image in item.images]
+
+    def dc_values(element: str) -> tuple[str, ...]:
+        return tuple(str(e.get("value", "")).strip() for e in item.dc.get(element, []))
+
     return SearchDocument(
-        item.id, " ".join(t for t in item.title.values() if t), " \n".join(v for v in values if v)
+        item.id,
+        " ".join(t for t in item.title.values() if t),
+        " \n".join(v for v in values if v),
+        collection=item.collection.slug if item.collection else "",
+        languages=dc_values("language"),
+        types=dc_values("type"),
+        year_start=item.year_start,
+        year_end=item.year_end,
+        access=item.access,
+        embargo_until=item.embargo_until,
     )
 
 

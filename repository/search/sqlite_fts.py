@@ -201,7 +201,8 @@ class SqliteFts:
         counts_sql = f"WITH m AS MATERIALIZED ({matched}) SELECT '', '', count(*) FROM m" + (
             f" UNION ALL SELECT f.facet, f.value, count(*) FROM m JOIN {FACET} f"
             " ON f.doc = m.doc GROUP BY f.facet, f.value"
-            " UNION ALL SELECT 'century', d.year_start / 100 - (d.year_start < 0), count(*)"
+            " UNION ALL SELECT 'century', CASE WHEN d.year_start >= 0 THEN d.year_start / 100"
+            " ELSE -((99 - d.year_start) / 100) END, count(*)"
             f" FROM m JOIN {DOC} d ON d.rowid = m.doc WHERE d.year_start IS NOT NULL"
             " GROUP BY 2"
             if request.facets

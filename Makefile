@@ -8,6 +8,7 @@ BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
 NPM_STAMP := viewer/node_modules/.package-lock.json
 MO := repository/translations/vi/LC_MESSAGES/messages.mo
+TESSDATA_VIE := /usr/share/tesseract-ocr/5/tessdata/vie.traineddata
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
@@ -17,7 +18,7 @@ IMAGE_PORT ?= 8182
 
 .PHONY: install demo test lint typecheck translations clean
 
-install: $(PY_STAMP) $(NPM_STAMP) $(MO)
+install: $(PY_STAMP) $(NPM_STAMP) $(MO) $(TESSDATA_VIE)
 
 $(PY_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +35,10 @@ $(MO): repository/translations/vi/LC_MESSAGES/messages.po $(PY_STAMP)
 
 /usr/bin/chromium:
 	$(APT) update -q && $(APT) install -y -q chromium
+
+# Text recognition: Tesseract with its Vietnamese model.
+$(TESSDATA_VIE):
+	$(APT) update -q && $(APT) install -y -q tesseract-ocr tesseract-ocr-vie
 
 demo: install
 	$(BIN)/tangthu init-db

@@ -37,6 +37,7 @@ from .sanitise import clean_map
 
 THUMBNAIL_EDGE = 256
 PRESENTATION_CONTEXT = "http://iiif.io/api/presentation/3/context.json"
+ALTO_PROFILE = "http://www.loc.gov/standards/alto/ns-v3#"
 
 
 def fit(width: int, height: int, edge: int) -> tuple[int, int]:
@@ -85,7 +86,7 @@ def build_canvas(urls: Urls, item_id: str, record: CanvasRecord) -> Canvas:
     painting = Annotation(
         id=f"{canvas_id}/annotation/painting", motivation="painting", body=body, target=canvas_id
     )
-    return Canvas(
+    canvas = Canvas(
         id=canvas_id,
         label=clean_map(record.label),
         width=record.width,
@@ -93,6 +94,21 @@ def build_canvas(urls: Urls, item_id: str, record: CanvasRecord) -> Canvas:
         items=[AnnotationPage(id=f"{canvas_id}/page/painting", items=[painting])],
         thumbnail=[thumbnail(urls, record)],
     )
+    if record.text:
+        canvas.annotations = [AnnotationPage(id=urls.text(item_id, record.image_id, "annotations"))]
+        canvas.seeAlso = [alto_link(urls, item_id, record.image_id)]
+    return canvas
+
+
+def alto_link(urls: Urls, item_id: str, image_id: str) -> dict[str, Any]:
+    """The page's recognised text as ALTO, with every word's box in canvas pixels."""
+    return {
+        "id": urls.text(item_id, image_id, "alto"),
+        "type": "Dataset",
+        "format": "application/xml",
+        "profile": ALTO_PROFILE,
+        "label": {"vi": ["Văn bản nhận dạng (ALTO)"], "en": ["Recognised text (ALTO)"]},
+    }
 
 
 def build_range(urls: Urls, item_id: str, record: RangeRecord) -> Range:

@@ -50,6 +50,7 @@ class CanvasRecord:
     # IIIF Auth services for this image: 2.0 ones go on ImageService3, 1.0 on ImageService2.
     auth2: tuple[dict[str, object], ...] = ()
     auth1: tuple[dict[str, object], ...] = ()
+    text: bool = False  # recognised text: an ALTO seeAlso and a supplementing annotation page
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +126,19 @@ class Urls:
 
     def range(self, item_id: str, range_id: str) -> str:
         return f"{self.base}/iiif/{quote(item_id, safe='')}/range/{quote(range_id, safe='')}"
+
+    def text(self, item_id: str, image_id: str, kind: str) -> str:
+        """The page's recognised text: kind 'annotations' (3.0), 'list' (2.1) or 'alto'."""
+        suffix = {"annotations": "annotations", "list": "list", "alto": "alto.xml"}[kind]
+        return f"{self.canvas(item_id, image_id)}/text/{suffix}"
+
+    def search(self, item_id: str, version: int = 2) -> str:
+        tail = "/1" if version == 1 else ""
+        return f"{self.base}/iiif/{quote(item_id, safe='')}/search{tail}"
+
+    def autocomplete(self, item_id: str, version: int = 2) -> str:
+        tail = "/1" if version == 1 else ""
+        return f"{self.base}/iiif/{quote(item_id, safe='')}/autocomplete{tail}"
 
     def item_page(self, item_id: str) -> str:
         return f"{self.base}/items/{quote(item_id, safe='')}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .builder import fit
+from .builder import ALTO_PROFILE, fit
 from .records import (
     CanvasRecord,
     CollectionRecord,
@@ -19,6 +19,8 @@ CONTEXT = "http://iiif.io/api/presentation/2/context.json"
 IMAGE_CONTEXT = "http://iiif.io/api/image/2/context.json"
 IMAGE_PROFILE = "http://iiif.io/api/image/2/level2.json"
 VIEWING_HINTS = {"paged", "individuals", "continuous"}
+SEARCH1_CONTEXT = "http://iiif.io/api/search/1/context.json"
+SEARCH1_PROFILE = "http://iiif.io/api/search/1/search"
 
 
 def value(values: LanguageMap) -> str | list[dict[str, str]]:
@@ -44,7 +46,7 @@ def image_service(urls: Urls, image_id: str) -> dict[str, str]:
 def canvas(urls: Urls, item_id: str, record: CanvasRecord) -> dict[str, Any]:
     canvas_id = urls.canvas(item_id, record.image_id)
     width, height = fit(record.width, record.height, 256)
-    return {
+    document: dict[str, Any] = {
         "@id": canvas_id,
         "@type": "sc:Canvas",
         "label": value(record.label),
@@ -71,6 +73,18 @@ def canvas(urls: Urls, item_id: str, record: CanvasRecord) -> dict[str, Any]:
             }
         ],
     }
+    if record.text:  # the recognised text, as an annotation list and as ALTO
+        document["otherContent"] = [
+            {"@id": urls.text(item_id, record.image_id, "list"), "@type": "sc:AnnotationList"}
+        ]
+        document["seeAlso"] = [
+            {
+                "@id": urls.text(item_id, record.image_id, "alto"),
+                "format": "application/xml",
+                "profile": ALTO_PROFILE,
+            }
+        ]
+    return document
 
 
 def ranges(
@@ -139,6 +153,9 @@ def manifest_v2(record: ManifestRecord, urls: Urls) -> dict[str, Any]:
         ]
     if record.part_of:
         document["within"] = [urls.collection(slug, 2) for slug in record.part_of]
+    search = [s for s in record.services if s.get("profile") == SEARCH1_PROFILE]
+    if search:
+        document["service"] = [{"@context": SEARCH1_CONTEXT, **s} for s in search]
     return document
 
 

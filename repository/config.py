@@ -56,6 +56,10 @@ DEFAULTS: dict[str, Any] = {
     "MAX_PAGES": 2_000,  # per file and per item
     "PDF_DPI": 300,
     "MAX_CONTENT_LENGTH": 2 * 1024 * 1024 * 1024,
+    # Text recognition: pages are scaled to this long edge for Tesseract, which may take
+    # this many seconds per page.
+    "OCR_MAX_EDGE": 3000,
+    "OCR_TIMEOUT": 600,
     "PYRAMID_TILE_SIZE": 256,
     "PYRAMID_QUALITY": 85,
     # Sessions: secure by default; the demo, on plain http, turns Secure off.

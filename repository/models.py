@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from flask_login import UserMixin
-from sqlalchemy import JSON, Column, ForeignKey, String, Table, UniqueConstraint
+from sqlalchemy import JSON, Column, ForeignKey, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -32,6 +32,8 @@ class Collection(db.Model):
     description: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     default_access: Mapped[str] = mapped_column(String(20), default="open")
     featured: Mapped[bool] = mapped_column(default=False)
+    # Tesseract languages for text recognition of new pages ("vie", "vie+eng"); empty: none.
+    ocr_languages: Mapped[str] = mapped_column(String(60), default="")
     # The page shown for the collection; None: the first page of its first item.
     cover_image_id: Mapped[str | None] = mapped_column(
         ForeignKey("image.id", ondelete="SET NULL", use_alter=True), default=None
@@ -64,6 +66,8 @@ class Item(db.Model):
     # Table of contents: [{"label": {"vi": ".."}, "pages": [image ids], "children": [...]}]
     toc: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     access: Mapped[str] = mapped_column(String(20), default="open")
+    # Text recognition for this item: None follows the collection; "" is none.
+    ocr_languages: Mapped[str | None] = mapped_column(String(60), default=None)
     embargo_until: Mapped[date | None] = mapped_column(default=None)
     status: Mapped[str] = mapped_column(String(20), default="draft", index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -95,6 +99,7 @@ class Image(db.Model):
     pyramid_key: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     item: Mapped[Item] = relationship(back_populates="images")
+    page_text: Mapped[PageText | None] = relationship(cascade="all, delete-orphan")
 
 
 user_groups = Table(
@@ -181,6 +186,28 @@ class UploadTask(db.Model):
     pages: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class PageText(db.Model):
+    """The recognised text of one page, with word boxes in the page's full-size pixels.
+
+    It is also the OCR queue: rows wait as 'queued', a worker claims one by moving it to
+    'processing', and it ends 'done' or 'failed'.
+    """
+
+    __tablename__ = "page_text"
+    image_id: Mapped[str] = mapped_column(
+        ForeignKey("image.id", ondelete="CASCADE"), primary_key=True
+    )
+    item_id: Mapped[str] = mapped_column(ForeignKey("item.id", ondelete="CASCADE"), index=True)
+    languages: Mapped[str] = mapped_column(String(60))
+    status: Mapped[str] = mapped_column(String(20), default="queued", index=True)
+    message: Mapped[str] = mapped_column(String(1000), default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    # [[text, x, y, w, h, line], ...]: what Content Search and the annotations are made of
+    words: Mapped[list[list[Any]]] = mapped_column(JSON, default=list)
+    alto_key: Mapped[str] = mapped_column(String(255), default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class Event(db.Model):

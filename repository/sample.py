@@ -16,6 +16,8 @@ class SampleBook:
     pages: int
     viewing_direction: str
     access: str = "open"
+    text: tuple[str, ...] = ()  # printed pages, one text each, to be read by OCR
+    ocr_languages: str = ""
 
 
 BOOKS = (
@@ -56,6 +58,27 @@ BOOKS = (
         viewing_direction="top-to-bottom",
         access="restricted",
     ),
+    SampleBook(
+        folder="luc-van-tien",
+        title={
+            "vi": "Lục Vân Tiên, bản in quốc ngữ (bản mẫu)",
+            "en": "Lục Vân Tiên, printed in Quốc ngữ (sample)",
+        },
+        summary={
+            "vi": "Bản in mẫu có nhận dạng chữ: tìm một từ ngay trong sách.",
+            "en": "A printed sample with recognised text: search for a word inside the book.",
+        },
+        pages=2,
+        viewing_direction="left-to-right",
+        # The opening of Nguyễn Đình Chiểu's poem (19th century, public domain).
+        text=(
+            "Trước đèn xem truyện Tây Minh\nGẫm cười hai chữ nhân tình éo le\n"
+            "Hỡi ai lẳng lặng mà nghe\nDữ răn việc trước, lành dè thân sau",
+            "Trai thời trung hiếu làm đầu\nGái thời tiết hạnh là câu trau mình\n"
+            "Nguyễn Đình Chiểu soạn\nVăn tế nghĩa sĩ Cần Giuộc",
+        ),
+        ocr_languages="vie",
+    ),
 )
 
 
@@ -83,11 +106,23 @@ def draw_page(number: int, heading: str, width: int = 2000, height: int = 2800) 
     return page.draw_mask(ink, heading_text, 2 * margin, margin // 3)
 
 
+def draw_printed_page(text: str, width: int = 1700, height: int = 2200) -> pyvips.Image:
+    """A printed page: black serif lines on paper, as Tesseract meets them in a scan."""
+    paper = pyvips.Image.black(width, height, bands=3) + [246, 241, 228]
+    lines = pyvips.Image.text(text, dpi=300, font="DejaVu Serif 14", width=width - 400, spacing=30)
+    page = paper.cast("uchar").copy(interpretation="srgb")
+    return page.draw_mask([25, 20, 15], lines, 200, 300)
+
+
 def write_book(book: SampleBook, root: Path) -> Path:
     folder = root / book.folder
     folder.mkdir(parents=True, exist_ok=True)
     for number in range(1, book.pages + 1):
         target = folder / f"tờ {number}.jpg"
         if not target.exists():
-            draw_page(number, book.title["vi"]).jpegsave(str(target), Q=88)
+            if book.text:
+                page = draw_printed_page(book.text[number - 1])
+            else:
+                page = draw_page(number, book.title["vi"])
+            page.jpegsave(str(target), Q=88)
     return folder

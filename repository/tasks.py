@@ -1,8 +1,9 @@
-"""Background processing of uploaded files, one at a time per process, in upload order."""
+"""Background work: uploaded files, one at a time per process in upload order; then OCR."""
 
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from flask import Flask
 from .extensions import db
 from .models import Item, UploadTask, utcnow
 from .services.ingest import IngestError, PageFile, add_pages
+from .services.ocr import OcrSettings, drain, queue_pages
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +53,12 @@ class UploadQueue:
                 task.status, task.message = "failed", "could not be processed; see the log"
             else:
                 task.status, task.pages = "done", len(images)
+                queued = queue_pages(item, images)
             task.finished_at = utcnow()
             db.session.commit()
             staged.unlink(missing_ok=True)
+            if task.status == "done" and queued:
+                ocr_worker(self.app).wake()
 
 
 def upload_queue(app: Flask) -> UploadQueue:
@@ -61,6 +66,56 @@ def upload_queue(app: Flask) -> UploadQueue:
     if queue is None:
         queue = app.extensions["tangthu.uploads"] = UploadQueue(app)
     return queue
+
+
+class OcrWorker:
+    """Reads queued pages on one background thread; wake() after queueing more."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocr")
+        self.lock = threading.Lock()
+        self.pending: Future[int] | None = None
+
+    def wake(self) -> Future[int]:
+        with self.lock:
+            if self.pending is None or self.pending.done():
+                self.pending = self.executor.submit(self._run)
+            return self.pending
+
+    def _run(self) -> int:
+        from . import get_storage
+
+        with self.app.app_context():
+            try:
+                return drain(get_storage(), ocr_settings(self.app), refresh_item)
+            except Exception:  # a worker thread must not die silently
+                log.exception("OCR worker stopped")
+                db.session.rollback()
+                return 0
+
+
+def ocr_settings(app: Flask) -> OcrSettings:
+    config = app.config
+    return OcrSettings(int(config["OCR_MAX_EDGE"]), float(config["OCR_TIMEOUT"]))
+
+
+def refresh_item(item: Item) -> None:
+    """An item whose text has been read: republish it, so its manifest and search entry
+    carry the text (drafts get it when they are published)."""
+    from . import get_storage
+    from .services.publish import publish_item
+    from .web import publish_settings
+
+    if item.status == "published":
+        publish_item(item, get_storage(), publish_settings())
+
+
+def ocr_worker(app: Flask) -> OcrWorker:
+    worker = app.extensions.get("tangthu.ocr")
+    if worker is None:
+        worker = app.extensions["tangthu.ocr"] = OcrWorker(app)
+    return worker
 
 
 def fail_orphaned_tasks(item_id: str) -> None:

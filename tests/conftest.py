@@ -151,6 +151,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         restricted = db.session.execute(
             db.select(Item.id).filter_by(access="restricted")
         ).scalar_one()
+        printed = db.session.execute(db.select(Item.id).filter_by(ocr_languages="vie")).scalar_one()
     # Both servers share the repository's access-token keys, as `tangthu serve` arranges.
     env["TANGTHU_ACCESS_TOKEN_KEYS"] = app.config["ACCESS_TOKEN_KEYS"]
     with Server("image_app", env, port=image_port), Server("repository_app", env, port=web_port):
@@ -159,4 +160,5 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
             "image": f"http://127.0.0.1:{image_port}",
             "rtl_item": rtl,
             "restricted_item": restricted,
+            "text_item": printed,
         }

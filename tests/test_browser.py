@@ -264,3 +264,46 @@ def test_item_page_on_a_phone(site: dict[str, str], browser) -> None:  # type: i
     assert width > 300, width
     page.screenshot(path=str(ARTIFACTS / "item-phone.png"), full_page=True)
     page.close()
+
+
+def _highlighted_pixels(png: bytes) -> int:
+    """Pixels of paper under Mirador's yellow search highlight (paper is 246,241,228)."""
+    import pyvips
+
+    image = pyvips.Image.new_from_buffer(png, "")[0:3]
+    r, g, b = image[0], image[1], image[2]
+    mask = (r > 235) & (g > 228) & (b < 190) & (b > 120)
+    return int(mask.avg() / 255 * image.width * image.height)
+
+
+def test_a_researcher_searches_inside_a_book_in_mirador(site: dict[str, str], browser) -> None:  # type: ignore[no-untyped-def]
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    searches: list[tuple[int, str]] = []
+    page.on(
+        "response", lambda r: searches.append((r.status, r.url)) if "/search" in r.url else None
+    )
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{site['web']}/items/{site['text_item']}")
+    page.wait_for_selector(".mirador-viewer", timeout=20_000)
+    page.get_by_role("button", name="Toggle sidebar").first.click()
+    page.get_by_role("tab", name="Search").click()
+    box = page.get_by_role("combobox", name="search terms")
+    box.fill("nguyen dinh chieu")
+    page.get_by_role("button", name="Submit search").click()
+    hit = page.locator("aside li").filter(has=page.locator("strong", has_text="Nguyễn Đình Chiểu"))
+    hit.first.wait_for(timeout=20_000)
+    assert page.get_by_text("1 of 1").count() == 1
+    assert any(status == 200 and "/search/1?q=" in url for status, url in searches), searches
+    # Mirador turns to the page of the hit and paints a highlight over the words.
+    highlighted = 0
+    for _ in range(40):
+        page.wait_for_timeout(500)
+        highlighted = _highlighted_pixels(page.screenshot())
+        if highlighted > 500:
+            break
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "mirador-content-search.png"))
+    assert highlighted > 500
+    assert errors == []
+    page.close()

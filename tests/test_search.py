@@ -327,3 +327,9 @@ def test_facets_and_sorting_on_the_page(
         "?collection=' OR 1=1",
     ):
         assert client.get("/search" + hostile).status_code == 200
+
+
+def test_snippets_show_where_most_words_meet() -> None:
+    text = "Minh " + "chữ " * 40 + "Gái thời tiết hạnh là câu trau mình"
+    snippet = make_snippet([text], parse_query("tiet hanh trau minh"), words=12)
+    assert "[[tiết]] [[hạnh]] là câu [[trau]] [[mình]]" in snippet

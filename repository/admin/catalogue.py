@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from .. import get_storage
 from ..extensions import db
-from ..models import Item
+from ..models import Item, PageText
 from ..services.audit import record
 from ..services.cataloguing import (
     DC_FIELDS,
@@ -24,9 +24,10 @@ from ..services.cataloguing import (
     set_outline,
 )
 from ..services.publish import publish_item, withdraw_item
+from ..tasks import ocr_worker
 from ..web import client_address, publish_settings
 from . import bp
-from .forms import BulkForm, ItemEditForm, OutlineForm, PublishForm
+from .forms import INHERIT, BulkForm, ItemEditForm, OutlineForm, PublishForm, ocr_choices
 
 
 def actor() -> Actor:
@@ -40,6 +41,7 @@ def _fill(form: ItemEditForm, item: Item) -> None:
     form.viewing_direction.data, form.behavior.data = item.viewing_direction, item.behavior
     form.rights.data, form.access.data = item.rights, item.access
     form.embargo_until.data = item.embargo_until
+    form.ocr_languages.data = INHERIT if item.ocr_languages is None else item.ocr_languages
     for name in DC_FIELDS:
         getattr(form, f"dc_{name}").data = format_values(item.dc.get(name, []))
 
@@ -56,6 +58,7 @@ def _description(form: ItemEditForm) -> ItemDescription:
         rights=form.rights.data or "",
         access=form.access.data,
         embargo_until=form.embargo_until.data,
+        ocr_languages=None if form.ocr_languages.data == INHERIT else form.ocr_languages.data,
     )
 
 
@@ -64,19 +67,37 @@ def edit_item(item_id: str) -> str | Response:
     """The catalogue record: Dublin Core, dates, layout, access and embargo."""
     item = db.get_or_404(Item, item_id)
     form = ItemEditForm()
+    form.ocr_languages.choices = ocr_choices(inherit=True)
     if request.method == "GET":
         _fill(form, item)
     elif form.validate_on_submit():
         try:
-            describe_item(item, _description(form), actor(), get_storage(), publish_settings())
+            queued = describe_item(
+                item, _description(form), actor(), get_storage(), publish_settings()
+            )
         except CatalogueError as exc:
             for name, problem in exc.problems.items():
                 getattr(form, name).errors.append(_(problem))
         else:
             flash(_("Saved."))
+            if queued:
+                ocr_worker(current_app._get_current_object()).wake()  # type: ignore[attr-defined]
+                flash(_("%(num)d pages wait for text recognition.", num=queued))
             return redirect(url_for("admin.edit_item", item_id=item.id))
+    ocr_status = dict(
+        db.session.execute(
+            db.select(PageText.status, db.func.count())
+            .filter_by(item_id=item.id)
+            .group_by(PageText.status)
+        ).all()
+    )
     return render_template(
-        "admin/item_edit.html", item=item, form=form, workflow=PublishForm(), dc_fields=DC_FIELDS
+        "admin/item_edit.html",
+        item=item,
+        form=form,
+        workflow=PublishForm(),
+        dc_fields=DC_FIELDS,
+        ocr_status=ocr_status,
     )
 
 

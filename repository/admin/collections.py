@@ -37,6 +37,7 @@ from ..services.collections_admin import (
 )
 from ..web import client_address, localized
 from . import bp
+from .forms import ocr_choices
 
 ACCESS_NAMES = {
     AccessLevel.OPEN: _l("Open to everyone"),
@@ -73,6 +74,7 @@ class CollectionForm(FlaskForm):
         choices=[SelectChoice(level.value, name) for level, name in ACCESS_NAMES.items()],
         default=AccessLevel.OPEN.value,
     )
+    ocr_languages = SelectField(_l("Text recognition (OCR) of new pages"), default="")
     parent = SelectField(_l("Inside collection"), default="")
     featured = BooleanField(_l("Feature on the home page"))
     cover = SelectField(_l("Cover image"), default="")
@@ -111,6 +113,7 @@ def _offer_choices(form: CollectionForm, editing: Collection | None) -> None:
     groups = db.session.execute(db.select(ReaderGroup).order_by(ReaderGroup.name)).scalars()
     form.groups.choices = [SelectChoice(g.id, localized(g.label) or g.name) for g in groups]
     form.cover.choices = [SelectChoice("", _("The first page of the first item"))]
+    form.ocr_languages.choices = ocr_choices()
     if editing is not None:
         pages = db.session.execute(
             db.select(Image, Item)
@@ -136,6 +139,7 @@ def _form_data(collection: Collection) -> dict[str, Any]:
         "featured": collection.featured,
         "groups": [g.id for g in collection.groups],
         "cover": collection.cover_image_id or "",
+        "ocr_languages": collection.ocr_languages,
     }
 
 
@@ -148,6 +152,7 @@ def _draft(form: CollectionForm) -> CollectionDraft:
         featured=bool(form.featured.data),
         group_ids=frozenset(form.groups.data or ()),
         cover_image_id=form.cover.data or None,
+        ocr_languages=form.ocr_languages.data or "",
     )
 
 

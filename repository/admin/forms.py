@@ -16,6 +16,30 @@ from wtforms import (
 from wtforms.fields import SelectChoice
 from wtforms.validators import URL, DataRequired, Length, NumberRange, Optional
 
+# Tesseract language packs a curator may choose; only the installed ones are offered.
+OCR_LANGUAGES = [
+    SelectChoice("", _l("No text recognition")),
+    SelectChoice("vie", _l("Vietnamese (Quốc ngữ)")),
+    SelectChoice("vie+eng", _l("Vietnamese and English")),
+    SelectChoice("vie+fra", _l("Vietnamese and French")),
+    SelectChoice("eng", _l("English")),
+    SelectChoice("fra", _l("French")),
+    SelectChoice("chi_tra", _l("Classical Chinese (Hán)")),
+    SelectChoice("chi_tra_vert", _l("Classical Chinese (Hán), vertical lines")),
+]
+INHERIT = "collection"
+
+
+def ocr_choices(inherit: bool = False) -> list[SelectChoice]:
+    from ..services.ocr import installed_languages
+
+    installed = set(installed_languages())
+    offered = [c for c in OCR_LANGUAGES if set(c.value.split("+")) <= installed or not c.value]
+    if inherit:
+        offered.insert(0, SelectChoice(INHERIT, _l("As the collection says")))
+    return offered
+
+
 DIRECTIONS = [
     SelectChoice("left-to-right", _l("Left to right")),
     SelectChoice("right-to-left", _l("Right to left (Hán-Nôm)")),
@@ -84,6 +108,7 @@ class ItemEditForm(FlaskForm):
     )
     access = SelectField(_l("Access"), choices=ACCESS_LEVELS)
     embargo_until = DateField(_l("Embargo until"), validators=[Optional()])
+    ocr_languages = SelectField(_l("Text recognition (OCR)"), default=INHERIT)
 
 
 for _name, _label in DC_LABELS.items():

@@ -138,3 +138,6 @@ def collection(slug: str) -> Response:
 @bp.get("/2/collection/<slug>")
 def collection_2(slug: str) -> Response:
     return _collection(slug, 2)
+
+
+from . import text as _text  # noqa: E402,F401  (registers the text and Content Search views)

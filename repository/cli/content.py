@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from ..models import Collection, Item
 from ..search import SearchDocument
 from ..services.batch import BatchError, BatchItem, files_of, read_csv
 from ..services.ingest import IngestError, ItemDraft, ingest_item, recover_interrupted
+from ..services.ocr import queue_pages
 
 
 def ensure_collection(slug: str, title: str | None = None) -> Collection:
@@ -133,6 +135,7 @@ def ingest(
     items, problems = _batch(sources, slug, title, title_en, direction)
     for problem in problems:
         click.echo(f"Error: {problem}", err=True)
+    queued = 0
     for batch_item in items:
         ensure_collection(batch_item.collection_slug)
         bar = PageBar(batch_item.draft.title["vi"])
@@ -150,8 +153,13 @@ def ingest(
         item = result.item
         verb = "ingested" if result.created else "already ingested, skipped:"
         click.echo(f"{verb} item {item.id} ({len(item.images)} pages) from {batch_item.where}")
+        if result.created and queue_pages(item):
+            db.session.commit()
+            queued += len(item.images)
         if publish and item.status != "published":
             _publish(item)
+    if queued:
+        click.echo(f"{queued} pages wait for text recognition: run `tangthu ocr` to read them")
     if problems:
         sys.exit(1)
 
@@ -225,8 +233,26 @@ def load_sample() -> None:
             access=book.access,
         )
         result = ingest_item(draft, get_storage(), ingest_settings())
+        if book.ocr_languages and result.created:
+            result.item.ocr_languages = book.ocr_languages
+            queue_pages(result.item)
+            db.session.commit()
         if result.item.status != "published":
             _publish(result.item)
+    _read_queued_pages()
+
+
+def _read_queued_pages() -> None:
+    """Read the sample's printed pages now, so the demo can search inside them."""
+    from ..services.ocr import drain, installed_languages
+    from ..tasks import ocr_settings, refresh_item
+
+    if "vie" not in installed_languages():
+        click.echo("Tesseract with Vietnamese is not installed: the sample has no OCR text")
+        return
+    read = drain(get_storage(), ocr_settings(current_app), refresh_item)
+    if read:
+        click.echo(f"read the text of {read} sample pages")
 
 
 @click.command("access")
@@ -309,4 +335,59 @@ def reindex() -> None:
     click.echo(f"indexed {count} items")
 
 
-COMMANDS = (ingest, publish, access, withdraw, reindex, fixity, cleanup, load_sample)
+@click.command("ocr")
+@click.option("--item", "item_ids", multiple=True, help="Queue this item's pages (repeatable).")
+@click.option("--collection", "slug", help="Queue the pages of every item in this collection.")
+@click.option(
+    "--languages",
+    help="Tesseract languages for the items named (e.g. vie, vie+eng); saved on them.",
+)
+@click.option("--force", is_flag=True, help="Read pages again even if they have been read.")
+@with_appcontext
+def ocr(item_ids: tuple[str, ...], slug: str | None, languages: str | None, force: bool) -> None:
+    """Recognise the text of queued pages (after queueing any named here), with progress."""
+    from ..models import PageText
+    from ..services.ocr import LANGUAGE, drain, installed_languages
+    from ..tasks import ocr_settings, refresh_item
+
+    ensure_database()
+    if languages is not None:
+        if not re.match(LANGUAGE, languages):
+            raise click.ClickException(f"not a Tesseract language list: {languages!r}")
+        missing = set(languages.split("+")) - set(installed_languages())
+        if missing:
+            raise click.ClickException(f"Tesseract has no {', '.join(sorted(missing))} here")
+    chosen = [db.session.get(Item, item_id) for item_id in item_ids]
+    if None in chosen:
+        raise click.ClickException("no item has the id " + repr(item_ids[chosen.index(None)]))
+    if slug:
+        collection = db.session.execute(db.select(Collection).filter_by(slug=slug)).scalar()
+        if collection is None:
+            raise click.ClickException(f"no collection is called {slug!r}")
+        chosen += collection.items
+    for item in chosen:
+        assert item is not None
+        if languages is not None:
+            item.ocr_languages = languages
+        queue_pages(item, force=force)
+    db.session.commit()
+    waiting = db.session.execute(
+        db.select(db.func.count()).select_from(PageText).filter_by(status="queued")
+    ).scalar_one()
+    failed: list[PageText] = []
+
+    def done(page: PageText) -> None:
+        bar.update()
+        if page.status == "failed":
+            failed.append(page)
+
+    with tqdm(total=waiting, desc="reading", unit="page", file=sys.stderr, disable=None) as bar:
+        read = drain(get_storage(), ocr_settings(current_app), refresh_item, done)
+    for page in failed:
+        click.echo(f"failed: page {page.image_id}: {page.message}", err=True)
+    click.echo(f"read {read - len(failed)} pages; {len(failed)} failed")
+    if failed:
+        sys.exit(1)
+
+
+COMMANDS = (ocr, ingest, publish, access, withdraw, reindex, fixity, cleanup, load_sample)

@@ -178,22 +178,29 @@ def parse_filters(args: Mapping[str, list[str]]) -> Filters:
 
 
 def make_snippet(texts: list[str], query: Query, words: int = 30) -> str:
-    """A window of the original text around the first match, matches in [[ ]]."""
+    """The window of original text where most query words meet, matches in [[ ]]."""
     terms = query.terms
     for text in texts:
         tokens = list(_WORD.finditer(text))
-        marked = [i for i, m in enumerate(tokens) if fold(m.group()) in terms]
+        folded = [fold(m.group()) for m in tokens]
+        marked = [i for i, word in enumerate(folded) if word in terms]
         if not marked:
             continue
-        start = max(0, marked[0] - words // 3)
-        end = min(len(tokens), start + words)
-        pieces, position = [], tokens[start].start()
-        for match in tokens[start:end]:
+        best, best_count = 0, -1
+        for first in marked[:200]:
+            start = max(0, first - words // 3)
+            count = len({folded[i] for i in marked if start <= i < start + words})
+            if count > best_count:
+                best, best_count = start, count
+        end = min(len(tokens), best + words)
+        pieces, position = [], tokens[best].start()
+        for index in range(best, end):
+            match = tokens[index]
             pieces.append(text[position : match.start()])
             word = match.group()
-            pieces.append(f"[[{word}]]" if fold(word) in terms else word)
+            pieces.append(f"[[{word}]]" if folded[index] in terms else word)
             position = match.end()
-        prefix = "…" if start > 0 else ""
+        prefix = "…" if best > 0 else ""
         suffix = "…" if end < len(tokens) else ""
         return prefix + " ".join("".join(pieces).split()) + suffix
     first = next((t for t in texts if t.strip()), "")

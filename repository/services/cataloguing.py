@@ -15,6 +15,7 @@ from ..extensions import db
 from ..models import Item
 from ..storage import Storage
 from .audit import record
+from .ocr import languages_for, queue_pages
 from .publish import PublishSettings, publish_item
 
 DC_FIELDS = (
@@ -73,6 +74,7 @@ class ItemDescription:
     rights: str
     access: str
     embargo_until: date | None
+    ocr_languages: str | None = None  # None: as the collection says
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +89,11 @@ def describe_item(
     actor: Actor,
     storage: Storage,
     settings: PublishSettings,
-) -> None:
-    """Save a curator's description; a published item is republished at once."""
+) -> int:
+    """Save a curator's description; a published item is republished at once.
+
+    Returns how many pages were queued for text recognition by a change of its languages.
+    """
     start, end = description.year_start, description.year_end
     if start is not None and end is not None and start > end:
         raise CatalogueError({"year_end": "The last year comes before the first."})
@@ -104,6 +109,9 @@ def describe_item(
     item.rights = description.rights
     item.access = description.access
     item.embargo_until = description.embargo_until
+    ocr_before = languages_for(item)
+    item.ocr_languages = description.ocr_languages
+    queued = queue_pages(item) if languages_for(item) != ocr_before else 0
     db.session.commit()
     record("item-updated", actor.username, target=item.id, address=actor.address)
     if (item.access, item.embargo_until) != before:
@@ -117,6 +125,7 @@ def describe_item(
         )
     if item.status == "published":
         publish_item(item, storage, settings)
+    return queued
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,6 +41,7 @@ class CollectionDraft:
     featured: bool = False
     group_ids: frozenset[int] = frozenset()
     cover_image_id: str | None = None  # a page of one of the collection's items
+    ocr_languages: str = ""  # Tesseract languages for new pages; empty: none
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +170,8 @@ def _changes(
         changes.append(f"parent {old} → {new}")
     if collection.featured != draft.featured:
         changes.append("featured" if draft.featured else "not featured")
+    if collection.ocr_languages != draft.ocr_languages:
+        changes.append(f"OCR {collection.ocr_languages or '-'} → {draft.ocr_languages or '-'}")
     if set(collection.groups) != set(groups):
         changes.append(f"groups {_names(collection.groups)} → {_names(groups)}")
     return tuple(changes)
@@ -185,6 +188,7 @@ def _apply(
     collection.default_access = draft.default_access.value
     collection.parent = parent
     collection.featured = draft.featured
+    collection.ocr_languages = draft.ocr_languages
     collection.groups = groups
     collection.cover_image_id = _cover(collection, draft.cover_image_id)
 

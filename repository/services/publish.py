@@ -113,6 +113,11 @@ def _ranges(
     return tuple(ranges)
 
 
+def has_text(image: Image) -> bool:
+    """Whether the page's words have been recognised."""
+    return image.page_text is not None and image.page_text.status == "done"
+
+
 def _canvas(image: Image, urls: Urls, policy: Policy | None) -> CanvasRecord:
     auth1: tuple[dict[str, object], ...] = ()
     auth2: tuple[dict[str, object], ...] = ()
@@ -120,7 +125,9 @@ def _canvas(image: Image, urls: Urls, policy: Policy | None) -> CanvasRecord:
         auth1 = tuple(auth1_services(urls.base, policy))
         auth2 = tuple(auth2_services(urls.base, urls.image_service(image.id)))
     label = {"none": [image.label or str(image.position)]}
-    return CanvasRecord(image.id, label, image.width, image.height, auth2, auth1)
+    return CanvasRecord(
+        image.id, label, image.width, image.height, auth2, auth1, text=has_text(image)
+    )
 
 
 def _auth_policy(item: Item) -> Policy | None:
@@ -182,7 +189,29 @@ def manifest_record(item: Item, settings: PublishSettings) -> ManifestRecord:
         ),
         rendering=rendering,
         canvases=tuple(_canvas(image, urls, policy) for image in item.images),
+        services=search_services(urls, item.id) if any(map(has_text, item.images)) else (),
         part_of=(item.collection.slug,) if item.collection else (),
+    )
+
+
+def search_services(urls: Urls, item_id: str) -> tuple[dict[str, object], ...]:
+    """Content Search 2.0, and 1.0 for Mirador 4 and other older viewers."""
+    return (
+        {
+            "id": urls.search(item_id),
+            "type": "SearchService2",
+            "service": [{"id": urls.autocomplete(item_id), "type": "AutoCompleteService2"}],
+        },
+        {
+            "@id": urls.search(item_id, 1),
+            "@type": "SearchService1",
+            "profile": "http://iiif.io/api/search/1/search",
+            "service": {
+                "@id": urls.autocomplete(item_id, 1),
+                "@type": "AutoCompleteService1",
+                "profile": "http://iiif.io/api/search/1/autocomplete",
+            },
+        },
     )
 
 
@@ -237,10 +266,16 @@ def search_document(item: Item) -> SearchDocument:
     def dc_values(element: str) -> tuple[str, ...]:
         return tuple(str(e.get("value", "")).strip() for e in item.dc.get(element, []))
 
+    # The words on the pages are as open as the pages: only images everyone may read
+    # in full lend their text to the public index.
+    ocr = ""
+    if public_access(item) == FULL:
+        ocr = "\n".join(image.page_text.text for image in item.images if has_text(image))
     return SearchDocument(
         item.id,
         " ".join(t for t in item.title.values() if t),
         " \n".join(v for v in values if v),
+        ocr=ocr,
         collection=item.collection.slug if item.collection else "",
         languages=dc_values("language"),
         types=dc_values("type"),

@@ -140,4 +140,5 @@ def collection_2(slug: str) -> Response:
     return _collection(slug, 2)
 
 
+from . import discovery as _discovery  # noqa: E402,F401  (registers Change Discovery)
 from . import text as _text  # noqa: E402,F401  (registers the text and Content Search views)

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
 from ..extensions import db
-from ..models import Collection, Image, Item, ReaderGroup
+from ..models import Collection, Event, Image, Item, ReaderGroup
 from .access import AccessLevel
 from .audit import record
 
@@ -229,6 +229,7 @@ def create_collection(slug: str, draft: CollectionDraft, by: Actor) -> Collectio
     except IntegrityError:  # another curator took the slug a moment ago
         db.session.rollback()
         raise _slug_refusal(slug) from None
+    db.session.add(Event(activity="Create", object_type="Collection", object_id=slug))
     record(
         "collection-created",
         by.username,
@@ -249,6 +250,10 @@ def update_collection(
     groups_changed = set(collection.groups) != set(groups)
     _apply(collection, clean, parent, groups)
     detail = "; ".join(changes) or "nothing changed"
+    if changes:
+        db.session.add(
+            Event(activity="Update", object_type="Collection", object_id=collection.slug)
+        )
     record(
         "collection-updated", by.username, target=collection.slug, detail=detail, address=by.address
     )
@@ -280,4 +285,5 @@ def delete_collection(collection: Collection, by: Actor) -> None:
         raise CollectionRefused(*(("", reason) for reason in blockers))
     slug, title = collection.slug, collection.title.get("vi", "")
     db.session.delete(collection)
+    db.session.add(Event(activity="Delete", object_type="Collection", object_id=slug))
     record("collection-deleted", by.username, target=slug, detail=title, address=by.address)

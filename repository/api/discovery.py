@@ -1,0 +1,129 @@
+"""IIIF Change Discovery 1.0: every Create, Update and Delete of a published manifest or
+collection, oldest first, as an Activity Streams OrderedCollection in pages.
+
+It reads the same change events as OAI-PMH and the sitemap. Staff-only and embargoed
+items do not exist here either: their activities are left out until they are public.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from flask import Response, abort, current_app
+from sqlalchemy import and_, or_
+
+from ..extensions import db
+from ..models import Event, Item
+from ..services.access import ANONYMOUS, visible_items
+from ..web import public_urls
+from . import bp, iiif_json
+
+CONTEXT = "http://iiif.io/api/discovery/1/context.json"
+
+
+def _visible_events() -> Any:
+    """Events whose object may be shown: public items, withdrawn ones (their Delete and
+    history), and collections."""
+    shown_items = db.select(Item.id).where(
+        or_(
+            visible_items(ANONYMOUS),
+            and_(Item.status == "withdrawn", Item.published_at.isnot(None), Item.access != "staff"),
+        )
+    )
+    return db.select(Event).where(
+        or_(
+            Event.object_type == "Collection",
+            and_(Event.object_type == "Manifest", Event.object_id.in_(shown_items)),
+        )
+    )
+
+
+def _page_size() -> int:
+    return int(current_app.config.get("DISCOVERY_PAGE_SIZE", 100))
+
+
+def _count() -> int:
+    return int(
+        db.session.execute(
+            db.select(db.func.count()).select_from(_visible_events().subquery())
+        ).scalar_one()
+    )
+
+
+def _url(tail: str) -> str:
+    return f"{public_urls().base}/iiif/discovery/{tail}"
+
+
+def _time(moment: datetime) -> str:
+    return moment.replace(microsecond=0).isoformat() + "Z"
+
+
+def _activity(event: Event) -> dict[str, Any]:
+    urls = public_urls()
+    if event.object_type == "Collection":
+        target = {"id": urls.collection(event.object_id), "type": "Collection"}
+    else:
+        target = {"id": urls.manifest(event.object_id), "type": "Manifest"}
+    return {
+        "id": _url(f"activity/{event.id}"),
+        "type": event.activity,
+        "object": target,
+        "endTime": _time(event.at),
+    }
+
+
+def _json(document: dict[str, Any]) -> Response:
+    response = iiif_json(json.dumps(document, ensure_ascii=False).encode(), 3)
+    response.headers["Content-Type"] = 'application/ld+json;profile="' + CONTEXT + '"'
+    response.headers["Cache-Control"] = "public, max-age=60"
+    return response
+
+
+@bp.get("/discovery/collection")
+def discovery_collection() -> Response:
+    total = _count()
+    last = max(0, -(-total // _page_size()) - 1)
+    document = {
+        "@context": CONTEXT,
+        "id": _url("collection"),
+        "type": "OrderedCollection",
+        "totalItems": total,
+        "first": {"id": _url("page/0"), "type": "OrderedCollectionPage"},
+        "last": {"id": _url(f"page/{last}"), "type": "OrderedCollectionPage"},
+    }
+    return _json(document)
+
+
+@bp.get("/discovery/page/<int:number>")
+def discovery_page(number: int) -> Response:
+    size = _page_size()
+    total = _count()
+    pages = max(1, -(-total // size))
+    if number >= pages:
+        abort(404, "there is no such page of changes")
+    events = db.session.execute(
+        _visible_events().order_by(Event.at, Event.id).offset(number * size).limit(size)
+    ).scalars()
+    document: dict[str, Any] = {
+        "@context": CONTEXT,
+        "id": _url(f"page/{number}"),
+        "type": "OrderedCollectionPage",
+        "partOf": {"id": _url("collection"), "type": "OrderedCollection"},
+        "startIndex": number * size,
+        "orderedItems": [_activity(event) for event in events],
+    }
+    if number > 0:
+        document["prev"] = {"id": _url(f"page/{number - 1}"), "type": "OrderedCollectionPage"}
+    if number + 1 < pages:
+        document["next"] = {"id": _url(f"page/{number + 1}"), "type": "OrderedCollectionPage"}
+    return _json(document)
+
+
+@bp.get("/discovery/activity/<int:event_id>")
+def discovery_activity(event_id: int) -> Response:
+    event = db.session.execute(_visible_events().where(Event.id == event_id)).scalar()
+    if event is None:
+        abort(404, "no such activity")
+    return _json({"@context": CONTEXT, **_activity(event)})

@@ -23,6 +23,8 @@ DEFAULTS: dict[str, Any] = {
     # What a manifest asks users to credit, and the rights URI when an item has none.
     "ATTRIBUTION": {"vi": "Thư viện Tàng Thư", "en": "Tàng Thư Library"},
     "DEFAULT_RIGHTS": "http://rightsstatements.org/vocab/InC-EDU/1.0/",
+    # The licence of the published metadata in the open-data export (not of the images).
+    "OPEN_DATA_LICENSE": "https://creativecommons.org/publicdomain/zero/1.0/",
     # A collection with more manifests than this is served in pages of this size.
     "COLLECTION_PAGE_SIZE": 1000,
     "PDF_MAX_PAGES": 600,

@@ -390,4 +390,35 @@ def ocr(item_ids: tuple[str, ...], slug: str | None, languages: str | None, forc
         sys.exit(1)
 
 
-COMMANDS = (ocr, ingest, publish, access, withdraw, reindex, fixity, cleanup, load_sample)
+@click.command("export-opendata")
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+@with_appcontext
+def export_opendata(dest: Path) -> None:
+    """Write the open-data export (items.jsonld, items.csv) of every public item to DEST;
+    the same files are served at /opendata/items.jsonld and /opendata/items.csv."""
+    from ..public.opendata import csv_chunks, jsonld_chunks
+
+    ensure_database()
+    dest.mkdir(parents=True, exist_ok=True)
+    for name, chunks in (("items.jsonld", jsonld_chunks), ("items.csv", csv_chunks)):
+        partial = dest / f".{name}.partial"
+        with partial.open("w", encoding="utf-8", newline="") as out:
+            for chunk in chunks():
+                out.write(chunk)
+        partial.replace(dest / name)  # whole files only, never half an export
+    licence = current_app.config["OPEN_DATA_LICENSE"]
+    click.echo(f"wrote {dest / 'items.jsonld'} and {dest / 'items.csv'} (licence {licence})")
+
+
+COMMANDS = (
+    export_opendata,
+    ocr,
+    ingest,
+    publish,
+    access,
+    withdraw,
+    reindex,
+    fixity,
+    cleanup,
+    load_sample,
+)

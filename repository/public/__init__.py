@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 from flask import (
@@ -35,6 +36,7 @@ from ..search import (
 )
 from ..services.access import FULL, can_see_item, public_access, visible_items
 from ..services.downloads import TooLarge, item_pdf
+from ..services.linked_data import schema_org
 from ..services.publish import downloadable
 from ..web import current_viewer, get_search, localized, public_urls, safe_next
 
@@ -84,8 +86,13 @@ def item(item_id: str) -> str:
         f'<iframe src="{escape(embed_url)}" width="100%" height="600" allowfullscreen '
         f'title="{escape(localized(found.title))}"></iframe>'
     )
+    config = current_app.config
+    linked = schema_org(found, urls, config["LIBRARY_NAME"], config["DEFAULT_RIGHTS"])
     return render_template(
         "public/item.html",
+        linked_data=Markup(json.dumps(linked, ensure_ascii=False).replace("<", "\\u003c")),
+        share_image=linked.get("image", ""),
+        item_page_url=urls.item_page(found.id),
         item=found,
         manifest_url=manifest_url,
         embed_snippet=snippet,
@@ -287,3 +294,6 @@ def set_language(code: str) -> Response:
     if code in current_app.config["LANGUAGES"]:
         session["lang"] = code
     return redirect(safe_next(request.args.get("next"), url_for("public.index")))
+
+
+from . import opendata as _opendata  # noqa: E402,F401  (registers sitemaps and the export)

@@ -70,6 +70,16 @@ class Item(db.Model):
     ocr_languages: Mapped[str | None] = mapped_column(String(60), default=None)
     embargo_until: Mapped[date | None] = mapped_column(default=None)
     status: Mapped[str] = mapped_column(String(20), default="draft", index=True)
+    # Union catalogue: a record described here but held elsewhere (imported or harvested)
+    # names its institution and links to it; its pages may be a remote IIIF manifest.
+    source_institution: Mapped[str] = mapped_column(String(255), default="")
+    source_url: Mapped[str] = mapped_column(String(1000), default="")
+    remote_manifest: Mapped[str] = mapped_column(String(1000), default="")
+    # The OAI identifier at the source, for records kept up to date by harvesting.
+    harvest_id: Mapped[str | None] = mapped_column(String(500), unique=True, default=None)
+    harvest_source_id: Mapped[int | None] = mapped_column(
+        ForeignKey("harvest_source.id"), default=None, index=True
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -186,6 +196,24 @@ class UploadTask(db.Model):
     pages: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class HarvestSource(db.Model):
+    """Another repository's OAI-PMH endpoint whose records join our union catalogue."""
+
+    __tablename__ = "harvest_source"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(String(1000), unique=True)
+    institution: Mapped[str] = mapped_column(String(255), default="")
+    metadata_prefix: Mapped[str] = mapped_column(String(40), default="oai_dc")
+    set_spec: Mapped[str] = mapped_column(String(200), default="")
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collection.id"))
+    # The source's responseDate when the last complete harvest began: the next `from`.
+    harvested_until: Mapped[str] = mapped_column(String(40), default="")
+    last_run_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_message: Mapped[str] = mapped_column(String(1000), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    collection: Mapped[Collection] = relationship()
 
 
 class PageText(db.Model):

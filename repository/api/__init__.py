@@ -7,7 +7,7 @@ import hashlib
 import json
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, request, send_file
+from flask import Blueprint, Response, abort, current_app, redirect, request, send_file
 
 from manifests import collection_json, collection_v2
 
@@ -70,6 +70,10 @@ def _visible_item(item_id: str) -> Item:
 
 def _manifest(item_id: str, version: int) -> Response:
     item = _visible_item(item_id)
+    if item.remote_manifest:  # a union-catalogue record: its pages live at its institution
+        return redirect(item.remote_manifest, 303)  # type: ignore[return-value]
+    if not item.images:
+        abort(404, "this record has no digitised pages here")
     if item.status != "published":  # a curator previewing a draft: built fresh, not stored
         v3, v2 = render_manifests(item, publish_settings())
         return iiif_json(v3 if version == 3 else v2, version, public=False)

@@ -80,7 +80,8 @@ def item(item_id: str) -> str:
     if not can_see_item(current_viewer(), found):
         abort(404)
     urls = public_urls()
-    manifest_url = urls.manifest(found.id)
+    # A record held elsewhere shows its institution's manifest, if it has one.
+    manifest_url = found.remote_manifest or (urls.manifest(found.id) if found.images else "")
     embed_url = f"{urls.base}{url_for('viewer.embed', manifest=manifest_url)}"
     snippet = (
         f'<iframe src="{escape(embed_url)}" width="100%" height="600" allowfullscreen '

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from sqlalchemy import or_
+
 from manifests import CanvasRecord, CollectionRecord, ManifestSummary, language_map
 
 from ..extensions import db
@@ -40,7 +42,11 @@ def collection_record(
     query = (
         db.select(Item)
         .where(
-            Item.collection_id == collection.id, Item.status == "published", visible_items(viewer)
+            Item.collection_id == collection.id,
+            Item.status == "published",
+            visible_items(viewer),
+            # Catalogue records without pages have no manifest to list.
+            or_(Item.remote_manifest != "", Item.images.any()),
         )
         .order_by(Item.created_at, Item.id)
     )

@@ -243,7 +243,8 @@ def publish_item(item: Item, storage: Storage, settings: PublishSettings) -> Pub
     # The files describe the item as published; the row says so only once they exist.
     item.status = "published"
     try:
-        write_manifests(item, storage, settings)
+        if item.images:  # a catalogue record without pages here has no manifest of ours
+            write_manifests(item, storage, settings)
         write_policies(item, storage, settings)
     except BaseException:
         db.session.rollback()

@@ -122,9 +122,10 @@ def _register_blueprints(app: Flask) -> None:
     from .admin import bp as admin_bp
     from .api import bp as api_bp
     from .auth import bp as auth_bp
+    from .oai import bp as oai_bp
     from .public import bp as public_bp
 
-    for blueprint in (public_bp, api_bp, auth_bp, admin_bp, viewer_bp):
+    for blueprint in (public_bp, api_bp, auth_bp, admin_bp, viewer_bp, oai_bp):
         app.register_blueprint(blueprint)
 
 

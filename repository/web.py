@@ -80,13 +80,21 @@ def make_search_backend() -> SearchBackend:
 
         return OpenSearchBackend(url, index=str(current_app.config["SEARCH_INDEX"]))
     if url.startswith("sqlite:"):
-        return SqliteFts(create_engine(url))
+        return SqliteFts(create_engine(url))  # `tangthu reindex` fills a new file
     if url:
         raise ValueError(f"TANGTHU_SEARCH_URL must be empty, sqlite:///… or http(s)://…: {url!r}")
     if db.engine.dialect.name == "sqlite":
-        return SqliteFts(db.engine)
-    path = Path(current_app.instance_path) / "search.sqlite"
-    return SqliteFts(create_engine(f"sqlite:///{path}"))
+        backend = SqliteFts(db.engine)
+    else:
+        path = Path(current_app.instance_path) / "search.sqlite"
+        backend = SqliteFts(create_engine(f"sqlite:///{path}"))
+    if backend.needs_rebuild:  # an index of an older layout was dropped: refill it now
+        from .models import Item
+        from .services.publish import search_document
+
+        published = db.session.execute(db.select(Item).filter_by(status="published")).scalars()
+        backend.rebuild([[search_document(item) for item in published]])
+    return backend
 
 
 def ingest_settings() -> IngestSettings:

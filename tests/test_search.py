@@ -333,3 +333,17 @@ def test_snippets_show_where_most_words_meet() -> None:
     text = "Minh " + "chữ " * 40 + "Gái thời tiết hạnh là câu trau mình"
     snippet = make_snippet([text], parse_query("tiet hanh trau minh"), words=12)
     assert "[[tiết]] [[hạnh]] là câu [[trau]] [[mình]]" in snippet
+
+
+def test_an_index_of_an_older_layout_is_rebuilt(
+    app: Flask, client: FlaskClient, catalogue: dict[str, str]
+) -> None:
+    from sqlalchemy import text
+
+    from repository.extensions import db
+
+    with app.app_context():
+        with db.engine.begin() as connection:  # as a version-1 index left it
+            connection.execute(text("DROP TABLE search_meta"))
+        app.extensions.pop("tangthu.search", None)
+    assert catalogue["Đại Việt sử ký toàn thư"] in hits(client, "dai viet")

@@ -24,7 +24,7 @@ from .cache import DiskCache, MemoryCache
 from .errors import IIIFError, NotFound, Overloaded, Unauthorized
 from .gate import Gate
 from .info import CONTEXT_2, CONTEXT_3, PROFILE_2, PROFILE_3, info_json
-from .objects import open_reader
+from .objects import LocalReader, open_reader
 from .plan import Limits, Plan, plan
 from .policy import Policy, PolicyStore
 from .request import (
@@ -37,6 +37,7 @@ from .request import (
     parse_path,
 )
 from .sources import Source, SourceStore
+from .telemetry import cache_lookup
 from .tiff import TiffLayoutError, read_tile
 
 log = logging.getLogger(__name__)
@@ -170,6 +171,8 @@ class ImageServer:
         path = raw_path(environ)
         if path == "/health":
             return text_response(200, "ok")
+        if path == "/ready":
+            return self.ready()
         if not path.startswith("/iiif/"):
             raise NotFound("not found; image URLs start with /iiif/3/ or /iiif/2/")
         route = parse_path(path[len("/iiif/") :])
@@ -180,6 +183,22 @@ class ImageServer:
         response = self.answer(environ, route, base, policy)
         response.private = not policy.is_public
         return response
+
+    def ready(self) -> Response:
+        """Ready when the object storage answers: a missing probe object is an answer."""
+        reader = self.policies.reader
+        try:
+            if isinstance(reader, LocalReader) and not reader.root.is_dir():
+                raise FileNotFoundError(str(reader.root))
+            reader.local_path("ready/probe")
+        except KeyError:
+            pass
+        except Exception as exc:  # noqa: BLE001 - any failure means not ready; say which
+            log.warning("not ready: storage: %s", exc)
+            return json_response(
+                503, {"storage": f"unreachable: {type(exc).__name__}"}, private=True
+            )
+        return json_response(200, {"storage": "ok"}, private=True)
 
     def answer(self, environ: dict[str, Any], route: Route, base: str, policy: Policy) -> Response:
         grant = decide(policy, self.held(environ, policy))
@@ -318,9 +337,12 @@ class ImageServer:
         if body is not None:
             return body
         body = self.memory.get(key)
+        cache_lookup("image", "memory", body is not None)
         if body is not None:
             return body
         body = self.disk.get(key) if self.disk else None
+        if self.disk:
+            cache_lookup("image", "disk", body is not None)
         if body is None:
             body = self.decode_and_encode(source, image_plan)
             if self.disk:

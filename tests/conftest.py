@@ -161,4 +161,5 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
             "rtl_item": rtl,
             "restricted_item": restricted,
             "text_item": printed,
+            "instance": str(instance),
         }

@@ -290,6 +290,44 @@ def health() -> tuple[str, int, dict[str, str]]:
     return "ok\n", 200, {"Content-Type": "text/plain; charset=utf-8"}
 
 
+def _storage_answers() -> None:
+    storage = get_storage()
+    root = getattr(storage, "root", None)
+    if root is not None and not root.is_dir():
+        raise FileNotFoundError(str(root))
+    storage.exists("ready/probe")
+
+
+@bp.get("/ready")
+def ready() -> tuple[Response, int]:
+    """Ready when the database, the object storage and the search index all answer."""
+    from sqlalchemy import text
+
+    from ..search import SearchRequest, parse_query
+
+    checks: dict[str, str] = {}
+    for name, probe in (
+        ("database", lambda: db.session.execute(text("SELECT 1")).scalar_one()),
+        ("storage", _storage_answers),
+        (
+            "search",
+            lambda: get_search().search(SearchRequest(parse_query("ready"), limit=1, facets=False)),
+        ),
+    ):
+        try:
+            probe()
+        except Exception as exc:  # noqa: BLE001 - any failure means not ready; say which
+            db.session.rollback()
+            current_app.logger.warning("not ready: %s: %s", name, exc)
+            checks[name] = f"unreachable: {type(exc).__name__}"
+        else:
+            checks[name] = "ok"
+    status = 200 if all(v == "ok" for v in checks.values()) else 503
+    response = jsonify(checks)
+    response.headers["Cache-Control"] = "no-store"
+    return response, status
+
+
 @bp.get("/lang/<code>")
 def set_language(code: str) -> Response:
     if code in current_app.config["LANGUAGES"]:

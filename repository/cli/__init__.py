@@ -5,11 +5,11 @@ from __future__ import annotations
 from flask import Flask
 from flask.cli import FlaskGroup
 
-from . import accounts, content, operations, serve
+from . import accounts, content, interop, operations, serve
 
 
 def register_commands(app: Flask) -> None:
-    for module in (accounts, content, operations, serve):
+    for module in (accounts, content, interop, operations, serve):
         for command in module.COMMANDS:
             app.cli.add_command(command)
 

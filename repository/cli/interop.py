@@ -1,0 +1,236 @@
+"""Commands for the union catalogue: import partners' files, harvest their OAI-PMH
+endpoints, and register single remote IIIF manifests."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import click
+import requests
+from flask import current_app
+from flask.cli import with_appcontext
+from tqdm import tqdm
+
+from .. import get_storage
+from ..extensions import db, ensure_database
+from ..models import Collection, HarvestSource
+from ..services.harvest import HarvestError, HarvestLimits, HarvestResult, harvest
+from ..services.union import (
+    ImportResult,
+    ManifestError,
+    UnionImportError,
+    http_url,
+    import_csv,
+    import_marc,
+    register_manifest,
+)
+from .content import ensure_collection
+
+MARC_SUFFIXES = (".mrc", ".marc", ".xml")
+
+
+def _collection(slug: str) -> Collection:
+    """The collection, or a new one that is only saved if the import succeeds."""
+    found: Collection | None = db.session.execute(
+        db.select(Collection).filter_by(slug=slug)
+    ).scalar()
+    if found is not None:
+        return found
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,79}", slug):
+        raise click.ClickException(
+            f"a collection's short name is lower-case letters, digits and '-': {slug!r}"
+        )
+    return Collection(slug=slug, title={"vi": slug})
+
+
+@click.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--collection", "slug", required=True, help="The collection's short name.")
+@click.option("--institution", default="", help="The institution that holds the records.")
+@click.option("--publish", is_flag=True, help="Publish the records so they are found.")
+@with_appcontext
+def import_records(file: Path, slug: str, institution: str, publish: bool) -> None:
+    """Import catalogue records (no images): an open-data CSV, MARC 21 (.mrc) or MARCXML.
+
+    A CSV is all or nothing. In MARC files, unreadable records are skipped and reported
+    (exit code 1); a file that cannot be read at all imports nothing.
+    """
+    ensure_database()
+    suffix = file.suffix.lower()
+    if suffix != ".csv" and suffix not in MARC_SUFFIXES:
+        raise click.ClickException(f"{file.name}: import takes .csv, .mrc or .xml files")
+    collection = _collection(slug)
+    bars: dict[str, tqdm] = {}
+
+    def progress(phase: str, count: int) -> None:
+        if phase not in bars:
+            for bar in bars.values():
+                bar.close()
+            label = "reading" if phase == "read" else "publishing"
+            bars[phase] = tqdm(desc=label, unit="record", file=sys.stderr, disable=None)
+        bars[phase].update(count)
+
+    try:
+        if suffix == ".csv":
+            result: ImportResult = import_csv(
+                file, collection, institution, publish, progress=progress
+            )
+        else:
+            result = import_marc(file, collection, institution, publish, progress=progress)
+    except UnionImportError as exc:
+        db.session.rollback()
+        for problem in exc.problems[:50]:
+            click.echo(f"  {problem}", err=True)
+        if len(exc.problems) > 50:
+            click.echo(f"  ... and {len(exc.problems) - 50} more", err=True)
+        raise click.ClickException(str(exc)) from None
+    finally:
+        for bar in bars.values():
+            bar.close()
+    for problem in result.problems[:50]:
+        click.echo(f"skipped {problem}", err=True)
+    click.echo(
+        f"imported {result.created + result.updated} records into {slug}: {result.created}"
+        f" new, {result.updated} updated, {result.published} published, {result.skipped} skipped"
+    )
+    if result.skipped:
+        sys.exit(1)
+
+
+def default_slug(url: str) -> str:
+    """harvest-<host>[-<port>], in the characters a collection's short name may have."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "source") + (f"-{parts.port}" if parts.port else "")
+    return ("harvest-" + re.sub(r"[^a-z0-9]+", "-", host.lower()).strip("-"))[:80]
+
+
+def _source(url: str, institution: str, slug: str | None, set_spec: str | None) -> HarvestSource:
+    """The source for this endpoint, made on first use; options given change it."""
+    source = db.session.execute(db.select(HarvestSource).filter_by(url=url)).scalar()
+    if source is None:
+        collection = ensure_collection(
+            slug or default_slug(url), institution or urlsplit(url).hostname
+        )
+        source = HarvestSource(url=url, institution=institution, collection_id=collection.id)
+        db.session.add(source)
+    else:
+        if institution:
+            source.institution = institution
+        if slug:
+            source.collection_id = ensure_collection(slug).id
+    if set_spec is not None:
+        source.set_spec = set_spec
+    db.session.commit()
+    return source
+
+
+def _limits() -> HarvestLimits:
+    config = current_app.config
+    default = HarvestLimits()
+    return HarvestLimits(
+        connect_timeout=float(config.get("HARVEST_CONNECT_TIMEOUT", default.connect_timeout)),
+        read_timeout=float(config.get("HARVEST_READ_TIMEOUT", default.read_timeout)),
+        deadline=float(config.get("HARVEST_DEADLINE", default.deadline)),
+        max_bytes=int(config.get("HARVEST_MAX_BYTES", default.max_bytes)),
+        max_pages=int(config.get("HARVEST_MAX_PAGES", default.max_pages)),
+    )
+
+
+def _run(source: HarvestSource, full: bool) -> HarvestResult:
+    from ..web import publish_settings
+
+    def progress(page: int, so_far: HarvestResult) -> None:
+        click.echo(
+            f"page {page}: {so_far.created} created, {so_far.updated} updated,"
+            f" {so_far.deleted} deleted, {so_far.skipped} skipped",
+            err=True,
+        )
+
+    with requests.Session() as session:
+        return harvest(
+            source,
+            get_storage(),
+            publish_settings(),
+            session=session,
+            progress=progress,
+            full=full,
+            limits=_limits(),
+        )
+
+
+@click.command("harvest")
+@click.argument("url", required=False)
+@click.option("--institution", default="", help="Who holds the records (default: its name).")
+@click.option("--collection", "slug", help="Where records go (default: harvest-<host>).")
+@click.option("--set", "set_spec", help="Harvest only this OAI set.")
+@click.option("--full", is_flag=True, help="Everything again, not only what changed.")
+@click.option("--all", "everything", is_flag=True, help="Harvest every known source.")
+@with_appcontext
+def harvest_command(
+    url: str | None,
+    institution: str,
+    slug: str | None,
+    set_spec: str | None,
+    full: bool,
+    everything: bool,
+) -> None:
+    """Harvest oai_dc records from an OAI-PMH endpoint into the union catalogue.
+
+    Runs after the first fetch only what changed since the last complete run.
+    """
+    ensure_database()
+    if everything == bool(url):
+        raise click.ClickException("name one OAI-PMH base URL, or use --all")
+    if url:
+        if not http_url(url):
+            raise click.ClickException(f"not an http(s) address: {url!r}")
+        sources = [_source(url, institution, slug, set_spec)]
+    else:
+        sources = list(
+            db.session.execute(db.select(HarvestSource).order_by(HarvestSource.id)).scalars()
+        )
+        if not sources:
+            click.echo("no sources yet: harvest a URL first")
+    failed = []
+    for source in sources:
+        click.echo(f"harvesting {source.url}", err=True)
+        try:
+            result = _run(source, full)
+        except HarvestError as exc:
+            failed.append(f"{source.url}: {exc}")
+            click.echo(f"Error: {source.url}: {exc}", err=True)
+            continue
+        click.echo(
+            f"{source.url}: {result.created} created, {result.updated} updated,"
+            f" {result.deleted} deleted, {result.skipped} skipped ({result.pages} pages)"
+        )
+        for problem in result.problems:
+            click.echo(f"  skipped {problem}", err=True)
+    if failed:
+        if len(sources) == 1:
+            raise click.ClickException(f"harvest failed: {failed[0]}")
+        sys.exit(1)
+
+
+@click.command("register-manifest")
+@click.argument("url")
+@click.option("--collection", "slug", required=True, help="The collection's short name.")
+@click.option("--institution", default="", help="Who holds it (default: its provider).")
+@click.option("--draft", is_flag=True, help="Keep it unpublished.")
+@with_appcontext
+def register_manifest_command(url: str, slug: str, institution: str, draft: bool) -> None:
+    """Describe a remote IIIF manifest (3.0 or 2.1) here; its pages stay at its source."""
+    ensure_database()
+    collection = _collection(slug)
+    try:
+        item = register_manifest(url, collection, institution, publish=not draft)
+    except ManifestError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"registered item {item.id} ({item.status}) for {url}")
+
+
+COMMANDS = (import_records, harvest_command, register_manifest_command)

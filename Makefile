@@ -36,6 +36,10 @@ $(MO): repository/translations/vi/LC_MESSAGES/messages.po $(PY_STAMP)
 /usr/bin/chromium:
 	$(APT) update -q && $(APT) install -y -q chromium
 
+# The deploy/ configs are checked with Debian's nginx (nginx -t, and a real cache run).
+/usr/sbin/nginx:
+	$(APT) update -q && $(APT) install -y -q nginx openssl
+
 # Text recognition: Tesseract with its Vietnamese model.
 $(TESSDATA_VIE):
 	$(APT) update -q && $(APT) install -y -q tesseract-ocr tesseract-ocr-vie
@@ -54,8 +58,10 @@ lint: $(PY_STAMP)
 typecheck: $(PY_STAMP)
 	$(BIN)/mypy image_server manifests
 
-test: install /usr/bin/chromium lint typecheck
+# The whole suite, then the database tests again on a throwaway PostgreSQL cluster.
+test: install /usr/bin/chromium /usr/sbin/nginx lint typecheck
 	$(BIN)/pytest
+	bash tests/postgres-lane.sh
 
 translations: $(PY_STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output \

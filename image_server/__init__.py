@@ -41,3 +41,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> ImageServer:
     if settings["VIPS_LOCKDOWN"]:
         lock_down_vips()
     return ImageServer(settings)
+
+
+def serve() -> Any:
+    """The image server as deployed: JSON logs with request ids, and /metrics."""
+    from .telemetry import Observed, configure_logging, image_request_class
+
+    configure_logging("image")
+    return Observed(create_app(), "image", image_request_class)

@@ -162,3 +162,13 @@ def get_storage() -> Storage:
 
     storage: Storage = current_app.extensions["tangthu.storage"]
     return storage
+
+
+def serve() -> Flask:
+    """The repository as deployed: JSON logs with request ids, and /metrics."""
+    from image_server.telemetry import Observed, configure_logging, repository_request_class
+
+    configure_logging("repository")
+    app = create_app()
+    app.wsgi_app = Observed(app.wsgi_app, "repository", repository_request_class)  # type: ignore[method-assign]
+    return app

@@ -59,15 +59,73 @@ def instance(tmp_path: Path) -> Path:
     return tmp_path / "instance"
 
 
+POSTGRES = os.environ.get("TANGTHU_TEST_POSTGRES", "")  # the scale-out lane's server
+
+
+class Databases:
+    """Fresh databases for one test: SQLite files by default, or, in the PostgreSQL lane
+    (tests/postgres-lane.sh), new databases on its server, dropped afterwards."""
+
+    def __init__(self) -> None:
+        self.made: list[str] = []
+
+    def url(self, instance: Path) -> str:
+        if not POSTGRES:
+            return ""  # the app's own SQLite file in its instance folder
+        import uuid
+
+        import psycopg
+
+        name = f"t_{uuid.uuid4().hex[:16]}"
+        with psycopg.connect(POSTGRES.replace("+psycopg", ""), autocommit=True) as admin:
+            admin.execute(f"CREATE DATABASE {name}")
+        self.made.append(name)
+        return POSTGRES.rsplit("/", 1)[0] + f"/{name}"
+
+    def drop(self) -> None:
+        if not self.made:
+            return
+        import psycopg
+
+        with psycopg.connect(POSTGRES.replace("+psycopg", ""), autocommit=True) as admin:
+            for name in self.made:
+                admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 @pytest.fixture
-def app_config(instance: Path) -> dict[str, Any]:
-    return {
+def databases() -> Iterator[Databases]:
+    made = Databases()
+    yield made
+    made.drop()
+
+
+@pytest.fixture
+def app_config(instance: Path, databases: Databases) -> dict[str, Any]:
+    config = {
         "INSTANCE_PATH": str(instance),
         "TESTING": True,
         "SECRET_KEY": "test-only-secret",
         "SESSION_COOKIE_SECURE": False,
         "REMEMBER_COOKIE_SECURE": False,
     }
+    url = databases.url(instance)
+    if url:
+        config["DATABASE_URL"] = url
+    return config
+
+
+@pytest.fixture
+def second_config(
+    app_config: dict[str, Any], databases: Databases, tmp_path: Path
+) -> dict[str, Any]:
+    """Another instance's configuration, with a database of its own."""
+    instance = tmp_path / "second"
+    config = {**app_config, "INSTANCE_PATH": str(instance)}
+    config.pop("DATABASE_URL", None)
+    url = databases.url(instance)
+    if url:
+        config["DATABASE_URL"] = url
+    return config
 
 
 @pytest.fixture
@@ -78,6 +136,10 @@ def app(app_config: dict[str, Any]) -> Iterator[Flask]:
 
         db.create_all()
     yield app
+    with app.app_context():
+        from repository.extensions import db
+
+        db.engine.dispose()  # let the PostgreSQL lane drop the database
 
 
 @pytest.fixture
@@ -124,6 +186,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         "TANGTHU_SESSION_COOKIE_SECURE": "false",
         "TANGTHU_STORAGE_URL": (instance / "storage").as_uri(),
     }
+    site_databases = Databases()
+    database = site_databases.url(instance)
+    if database:
+        env["TANGTHU_DATABASE_URL"] = database
     app: Flask = create_app(
         {
             "INSTANCE_PATH": str(instance),
@@ -163,3 +229,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
             "text_item": printed,
             "instance": str(instance),
         }
+    with app.app_context():
+        db.engine.dispose()
+    site_databases.drop()

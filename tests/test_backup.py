@@ -57,7 +57,7 @@ def _first_item(app: Flask) -> str:
 
 
 def test_backup_and_restore_round_trip(
-    sample: Flask, client: FlaskClient, runner, tmp_path: Path, app_config: dict[str, Any]
+    sample: Flask, client: FlaskClient, runner, tmp_path: Path, second_config: dict[str, Any]
 ) -> None:  # type: ignore[no-untyped-def]
     before = snapshot(sample, client)
     assert before["search tay minh"], "the sample's OCR text should be searchable"
@@ -67,8 +67,8 @@ def test_backup_and_restore_round_trip(
     assert bag.is_valid()
     assert runner.invoke(args=["backup", str(tmp_path / "backup")]).exit_code != 0  # not empty
 
-    fresh = tmp_path / "fresh"
-    restored_app = create_app({**app_config, "INSTANCE_PATH": str(fresh)})
+    fresh = Path(second_config["INSTANCE_PATH"])
+    restored_app = create_app(second_config)
     restored = restored_app.test_cli_runner().invoke(args=["restore", str(tmp_path / "backup")])
     assert restored.exit_code == 0, restored.output
     after = snapshot(restored_app, restored_app.test_client())
@@ -85,12 +85,12 @@ def test_backup_and_restore_round_trip(
 
 
 def test_a_damaged_backup_restores_nothing(
-    sample: Flask, runner, tmp_path: Path, app_config: dict[str, Any]
+    sample: Flask, runner, tmp_path: Path, second_config: dict[str, Any]
 ) -> None:  # type: ignore[no-untyped-def]
     assert runner.invoke(args=["backup", str(tmp_path / "b")]).exit_code == 0
     victim = next((tmp_path / "b" / "data" / "objects").rglob("*.tif"))
     victim.write_bytes(victim.read_bytes()[:-10] + b"0123456789")
-    fresh = create_app({**app_config, "INSTANCE_PATH": str(tmp_path / "fresh")})
+    fresh = create_app(second_config)
     result = fresh.test_cli_runner().invoke(args=["restore", str(tmp_path / "b")])
     assert result.exit_code != 0 and "not a whole" in result.output
     from repository.extensions import db

@@ -293,7 +293,7 @@ def test_a_researcher_searches_inside_a_book_in_mirador(site: dict[str, str], br
     page.get_by_role("button", name="Submit search").click()
     hit = page.locator("aside li").filter(has=page.locator("strong", has_text="Nguyễn Đình Chiểu"))
     hit.first.wait_for(timeout=20_000)
-    assert page.get_by_text("1 of 1").count() == 1
+    assert page.locator("aside").get_by_text("1 of 1").count() >= 1  # the one hit
     assert any(status == 200 and "/search/1?q=" in url for status, url in searches), searches
     # Mirador turns to the page of the hit and paints a highlight over the words.
     highlighted = 0

@@ -45,6 +45,8 @@ def test_a_killed_ingest_is_cleaned_up_by_the_next_run(
         "TANGTHU_INSTANCE_PATH": str(instance),
         "TANGTHU_SECRET_KEY": "test-only-secret",
     }
+    if app.config.get("DATABASE_URL"):  # the PostgreSQL lane: the same database
+        env["TANGTHU_DATABASE_URL"] = app.config["DATABASE_URL"]
     args = [str(TANGTHU), "ingest", str(folder), "--collection", "c", "--title", "t"]
     for delay in (0.5, 1.0, 1.6, 2.4):
         process = subprocess.Popen(

@@ -340,10 +340,10 @@ def test_an_index_of_an_older_layout_is_rebuilt(
 ) -> None:
     from sqlalchemy import text
 
-    from repository.extensions import db
+    from repository.web import get_search
 
     with app.app_context():
-        with db.engine.begin() as connection:  # as a version-1 index left it
+        with get_search().engine.begin() as connection:  # as a version-1 index left it
             connection.execute(text("DROP TABLE search_meta"))
         app.extensions.pop("tangthu.search", None)
     assert catalogue["Đại Việt sử ký toàn thư"] in hits(client, "dai viet")

@@ -266,3 +266,18 @@ def test_pages_upload_in_the_background_with_a_status_per_file(
     html = client.get(page_url).get_data(as_text=True)
     assert "hỏng.jpg" in html and "tờ 2" in html
     assert not list((Path(app.instance_path) / "staging").rglob("*-*-*/*"))
+
+
+def test_a_staff_only_manifest_never_goes_to_shared_caches(
+    client: FlaskClient, runner: FlaskCliRunner, published: Published, curator: tuple[str, str]
+) -> None:
+    from tests.helpers import sign_in
+
+    url = f"/iiif/{published.id}/manifest"
+    assert "public" in client.get(url).headers["Cache-Control"]
+    assert runner.invoke(args=["access", published.id, "staff"]).exit_code == 0
+    assert client.get(url).status_code == 404
+    sign_in(client, *curator)
+    for encoding in ("gzip", "identity"):
+        seen = client.get(url, headers={"Accept-Encoding": encoding})
+        assert seen.status_code == 200 and seen.headers["Cache-Control"] == "private, no-store"

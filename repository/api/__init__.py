@@ -14,7 +14,7 @@ from manifests import collection_json, collection_v2
 from .. import get_storage
 from ..extensions import db
 from ..models import Collection, Item
-from ..services.access import can_see_item
+from ..services.access import ANONYMOUS, can_see_item
 from ..services.collections import NoSuchPage, collection_record, top_collection
 from ..services.publish import manifest_key, render_manifests
 from ..web import current_viewer, publish_settings
@@ -77,10 +77,12 @@ def _manifest(item_id: str, version: int) -> Response:
     if item.status != "published":  # a curator previewing a draft: built fresh, not stored
         v3, v2 = render_manifests(item, publish_settings())
         return iiif_json(v3 if version == 3 else v2, version, public=False)
-    return stored_json(item.id, version)
+    # Only what exists for everyone may sit in shared caches; a staff-only item's manifest
+    # is shown to its curators alone.
+    return stored_json(item.id, version, public=can_see_item(ANONYMOUS, item))
 
 
-def stored_json(item_id: str, version: int) -> Response:
+def stored_json(item_id: str, version: int, public: bool = True) -> Response:
     """The stored manifest file itself: sendfile, ETag and 304 by Flask, gzip if taken."""
     gzipped = version == 3 and "gzip" in request.headers.get("Accept-Encoding", "")
     try:
@@ -91,6 +93,8 @@ def stored_json(item_id: str, version: int) -> Response:
         path, mimetype=content_type(version), conditional=True, etag=True, max_age=300
     )
     response.headers["Vary"] = "Accept, Accept-Encoding"
+    if not public:
+        response.headers["Cache-Control"] = "private, no-store"
     if gzipped:
         response.headers["Content-Encoding"] = "gzip"
     return response

@@ -110,10 +110,11 @@ def backup(
     if partial.exists():
         shutil.rmtree(partial)
     try:
-        with db.engine.connect() as connection:
-            if connection.dialect.name == "postgresql":
-                connection.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
-            with connection.begin():  # one snapshot for every table
+        engine = db.engine
+        if engine.dialect.name == "postgresql":  # one snapshot for every table
+            engine = engine.execution_options(isolation_level="REPEATABLE READ")
+        with engine.connect() as connection:
+            with connection.begin():  # SQLite: one read transaction sees one state
                 revision = _revision(connection)
                 rows, needed = _dump(connection, partial / "database")
         objects = 0

@@ -50,7 +50,7 @@ def collection_record(
         )
         .order_by(Item.created_at, Item.id)
     )
-    total = db.session.execute(query.with_only_columns(db.func.count())).scalar_one()
+    total = db.session.execute(query.with_only_columns(db.func.count()).order_by(None)).scalar_one()
     pages = max(1, math.ceil(total / page_size))
     common = {
         "slug": collection.slug,

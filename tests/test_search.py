@@ -347,3 +347,15 @@ def test_an_index_of_an_older_layout_is_rebuilt(
             connection.execute(text("DROP TABLE search_meta"))
         app.extensions.pop("tangthu.search", None)
     assert catalogue["Đại Việt sử ký toàn thư"] in hits(client, "dai viet")
+
+
+def test_facet_filters_join_the_match_as_our_own_tokens() -> None:
+    from repository.search.sqlite_fts import facet_token
+
+    hostile = 'kien-truc" OR "x'
+    expression = match_expression(parse_query("truyen"), Filters(collection=(hostile, "maps")))
+    token = facet_token("collection", hostile)
+    assert (
+        expression == f'"truyen" AND facets : ("{token}" OR "{facet_token("collection", "maps")}")'
+    )
+    assert token.isalnum() and token != facet_token("type", hostile)

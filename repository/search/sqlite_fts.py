@@ -16,6 +16,7 @@ Tables, all rebuilt by `tangthu reindex` and never migrated:
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
@@ -41,7 +42,7 @@ DOC, TEXT, FTS, FACET, META = (
     "search_facet",
     "search_meta",
 )
-VERSION = "2"
+VERSION = "3"
 FACET_LIMIT = 30
 SEPARATOR = "|"
 SCHEMA = (
@@ -57,9 +58,11 @@ SCHEMA = (
     " WHERE hidden = 1 OR embargo_until IS NOT NULL",
     f"CREATE TABLE IF NOT EXISTS {TEXT} (rowid INTEGER PRIMARY KEY, title TEXT NOT NULL,"
     " body TEXT NOT NULL, ocr TEXT NOT NULL)",
-    f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS} USING fts5(title, body, ocr,"
+    # "facets" holds one made-up token per facet value, so a facet filter is part of the
+    # MATCH and FTS5 intersects it with the words itself; it does not count for ranking.
+    f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS} USING fts5(title, body, ocr, facets,"
     " tokenize='unicode61 remove_diacritics 2')",
-    f"INSERT INTO {FTS} ({FTS}, rank) VALUES ('rank', 'bm25(5.0, 1.0, 1.0)')",
+    f"INSERT INTO {FTS} ({FTS}, rank) VALUES ('rank', 'bm25(5.0, 1.0, 1.0, 0.0)')",
     f"CREATE TABLE IF NOT EXISTS {FACET} (doc INTEGER NOT NULL, facet TEXT NOT NULL,"
     " value TEXT NOT NULL)",
     f"CREATE INDEX IF NOT EXISTS {FACET}_value ON {FACET} (facet, value, doc)",
@@ -73,18 +76,32 @@ ORDER = {
 }
 
 
-def match_expression(query: Query) -> str:
-    """An FTS5 MATCH string built only from word tokens, each quoted: no syntax gets in."""
+def match_expression(query: Query, filters: Filters | None = None) -> str:
+    """An FTS5 MATCH string built only from word tokens, each quoted, and our own facet
+    tokens: no syntax typed by anyone gets in."""
     terms = [f'"{word}"' for word in query.words]
     terms += ['"' + " ".join(phrase) + '"' for phrase in query.phrases]
+    for facet in FACETS:
+        values = filters.values(facet) if filters else ()
+        if values:
+            tokens = " OR ".join(f'"{facet_token(facet, v)}"' for v in values)
+            terms.append(f"facets : ({tokens})")
     return " AND ".join(terms)
+
+
+def facet_token(facet: str, value: str) -> str:
+    """A word no text contains, standing for one facet value."""
+    digest = hashlib.blake2b(f"{facet}\x00{value}".encode(), digest_size=8).hexdigest()
+    return f"zz{facet[0]}{digest}"
 
 
 def century(year: int | None) -> int | None:
     return None if year is None else year // 100
 
 
-def conditions(request: SearchRequest, column: str) -> tuple[list[str], dict[str, Any]]:
+def conditions(
+    request: SearchRequest, column: str, facets: bool = True
+) -> tuple[list[str], dict[str, Any]]:
     """SQL conditions on a rowid ``column`` for visibility and facets, with parameters.
 
     Each is a membership test, so it can stand beside an FTS5 MATCH without reading the
@@ -92,6 +109,9 @@ def conditions(request: SearchRequest, column: str) -> tuple[list[str], dict[str
     """
     where: list[str] = []
     params: dict[str, Any] = {}
+    # Beside a MATCH, "+rowid" keeps SQLite from handing FTS5 each candidate rowid to
+    # match one by one (seconds for a common facet); FTS5 matches once, then we filter.
+    column = f"+{column}" if column == "rowid" else column
     if not request.staff:
         where.append(
             f"{column} NOT IN (SELECT rowid FROM {DOC} WHERE (hidden = 1 OR embargo_until IS NOT"
@@ -99,7 +119,7 @@ def conditions(request: SearchRequest, column: str) -> tuple[list[str], dict[str
         )
         params["today"] = request.today.isoformat()
     filters: Filters = request.filters
-    for facet in FACETS:
+    for facet in FACETS if facets else ():
         values = filters.values(facet)
         if not values:
             continue
@@ -199,12 +219,20 @@ class SqliteFts:
                 {"r": rowid, "t": document.title, "b": document.text, "o": document.ocr},
             )
             connection.execute(
-                text(f"INSERT INTO {FTS} (rowid, title, body, ocr) VALUES (:r, :t, :b, :o)"),
+                text(
+                    f"INSERT INTO {FTS} (rowid, title, body, ocr, facets)"
+                    " VALUES (:r, :t, :b, :o, :f)"
+                ),
                 {
                     "r": rowid,
                     "t": fold(document.title),
                     "b": fold(document.text),
                     "o": fold(document.ocr),
+                    "f": " ".join(
+                        facet_token(facet, value)
+                        for facet, chosen in values.items()
+                        for value in chosen
+                    ),
                 },
             )
             facets = [
@@ -242,12 +270,14 @@ class SqliteFts:
         if request.browsing and request.filters.empty:
             return Results()
         params: dict[str, Any] = {"limit": request.limit, "offset": request.offset}
-        if request.browsing:
+        by_facet = any(request.filters.values(facet) for facet in FACETS)
+        direct = request.browsing and not by_facet  # only years: no MATCH at all
+        if direct:
             where, extra = conditions(request, "d.rowid")
             matches = " AND ".join(where) or "1"
         else:
-            where, extra = conditions(request, "rowid")
-            params["match"] = match_expression(request.query)
+            where, extra = conditions(request, "rowid", facets=False)
+            params["match"] = match_expression(request.query, request.filters)
             matches = " AND ".join([f"{FTS} MATCH :match", *where])
         params.update(extra)
         if request.order == "relevance":  # FTS5 ranks and sorts by itself
@@ -256,11 +286,7 @@ class SqliteFts:
             )
             matched = f"d.rowid IN (SELECT rowid FROM {FTS} WHERE {matches})"
         else:
-            matched = (
-                matches
-                if request.browsing
-                else f"d.rowid IN (SELECT rowid FROM {FTS} WHERE {matches})"
-            )
+            matched = matches if direct else f"d.rowid IN (SELECT rowid FROM {FTS} WHERE {matches})"
             page_sql = (
                 f"SELECT d.rowid FROM {DOC} d WHERE {matched} ORDER BY {ORDER[request.order]}"
                 " LIMIT :limit OFFSET :offset"

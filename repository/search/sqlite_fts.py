@@ -42,17 +42,19 @@ DOC, TEXT, FTS, FACET, META = (
     "search_facet",
     "search_meta",
 )
-VERSION = "3"
+VERSION = "4"
 FACET_LIMIT = 30
 SEPARATOR = "|"
 SCHEMA = (
     f"CREATE TABLE IF NOT EXISTS {META} (version TEXT NOT NULL)",
     f"CREATE TABLE IF NOT EXISTS {DOC} (rowid INTEGER PRIMARY KEY, item_id TEXT NOT NULL UNIQUE,"
-    " sort_title TEXT NOT NULL, year_start INTEGER, year_end INTEGER, century INTEGER,"
+    " sort_title TEXT NOT NULL, year_start INTEGER, year_end INTEGER, year_last INTEGER,"
+    " century INTEGER,"
     " collection TEXT NOT NULL, languages TEXT NOT NULL, types TEXT NOT NULL,"
     " hidden INTEGER NOT NULL, embargo_until TEXT)",
     f"CREATE INDEX IF NOT EXISTS {DOC}_title ON {DOC} (sort_title)",
-    f"CREATE INDEX IF NOT EXISTS {DOC}_year ON {DOC} (year_start)",
+    # Both ends of an item's years in one index: a year range is read from it alone.
+    f"CREATE INDEX IF NOT EXISTS {DOC}_year ON {DOC} (year_start, year_last)",
     # The few documents the public may not see, found without reading the others.
     f"CREATE INDEX IF NOT EXISTS {DOC}_restricted ON {DOC} (embargo_until)"
     " WHERE hidden = 1 OR embargo_until IS NOT NULL",
@@ -136,7 +138,7 @@ def conditions(
         years.append("year_start <= :year_to")
         params["year_to"] = filters.year_to
     if filters.year_from is not None:
-        years.append("coalesce(year_end, year_start) >= :year_from")
+        years.append("year_last >= :year_from")
         params["year_from"] = filters.year_from
     if years:
         where.append(f"{column} IN (SELECT rowid FROM {DOC} WHERE {' AND '.join(years)})")
@@ -194,9 +196,10 @@ class SqliteFts:
             }
             rowid = connection.execute(
                 text(
-                    f"INSERT INTO {DOC} (item_id, sort_title, year_start, year_end, century,"
-                    " collection, languages, types, hidden, embargo_until) VALUES (:id, :sort,"
-                    " :ys, :ye, :century, :collection, :languages, :types, :hidden, :embargo)"
+                    f"INSERT INTO {DOC} (item_id, sort_title, year_start, year_end, year_last,"
+                    " century, collection, languages, types, hidden, embargo_until) VALUES (:id,"
+                    " :sort, :ys, :ye, :last, :century, :collection, :languages, :types, :hidden,"
+                    " :embargo)"
                     " RETURNING rowid"
                 ),
                 {
@@ -204,6 +207,7 @@ class SqliteFts:
                     "sort": document.sort_title,
                     "ys": document.year_start,
                     "ye": document.year_end,
+                    "last": document.year_start if document.year_end is None else document.year_end,
                     "century": century(document.year_start),
                     "collection": document.collection[:200],
                     "languages": SEPARATOR.join(sorted(values["language"])),

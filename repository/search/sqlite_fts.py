@@ -113,7 +113,7 @@ def conditions(
     params: dict[str, Any] = {}
     # Beside a MATCH, "+rowid" keeps SQLite from handing FTS5 each candidate rowid to
     # match one by one (seconds for a common facet); FTS5 matches once, then we filter.
-    column = f"+{column}" if column == "rowid" else column
+    column = column if column.startswith("d.") else f"+{column}"
     if not request.staff:
         where.append(
             f"{column} NOT IN (SELECT rowid FROM {DOC} WHERE (hidden = 1 OR embargo_until IS NOT"
@@ -280,7 +280,7 @@ class SqliteFts:
             where, extra = conditions(request, "d.rowid")
             matches = " AND ".join(where) or "1"
         else:
-            where, extra = conditions(request, "rowid", facets=False)
+            where, extra = conditions(request, f"{FTS}.rowid", facets=False)
             params["match"] = match_expression(request.query, request.filters)
             matches = " AND ".join([f"{FTS} MATCH :match", *where])
         params.update(extra)
@@ -295,13 +295,15 @@ class SqliteFts:
                 f"SELECT d.rowid FROM {DOC} d WHERE {matched} ORDER BY {ORDER[request.order]}"
                 " LIMIT :limit OFFSET :offset"
             )
+        # Counted from the match itself, each matching row joined to its narrow document.
+        source = f"{DOC} d" if direct else f"{FTS} JOIN {DOC} d ON d.rowid = {FTS}.rowid"
         if request.facets:
             counts_sql = (
-                f"SELECT d.collection, d.languages, d.types, d.century, count(*) FROM {DOC} d"
-                f" WHERE {matched} GROUP BY 1, 2, 3, 4"
+                f"SELECT d.collection, d.languages, d.types, d.century, count(*) FROM {source}"
+                f" WHERE {matches} GROUP BY 1, 2, 3, 4"
             )
         else:
-            counts_sql = f"SELECT '', '', '', NULL, count(*) FROM {DOC} d WHERE {matched}"
+            counts_sql = f"SELECT '', '', '', NULL, count(*) FROM {source} WHERE {matches}"
         with self.engine.connect() as connection:
             page = [row[0] for row in connection.execute(text(page_sql), params)]
             counted = connection.execute(text(counts_sql), params).all()

@@ -1,0 +1,838 @@
+"""Search latency: SQLite FTS5 at 100,000 items, beside a LIKE scan measured in the same run.
+
+    .venv/bin/python benchmarks/search/run.py [--items 100000] [--queries 300]
+    .venv/bin/python benchmarks/search/run.py --items 2000 --queries 30   # smoke test
+    .venv/bin/python benchmarks/search/run.py --explain                  # where the time goes
+
+1. N seeded items with Vietnamese metadata (``data.py``) are indexed into ``SqliteFts`` on a
+   fresh SQLite file with ``rebuild()`` in batches of 1,000; the rate is items/s.
+2. Three kinds of query, ``--queries`` of each, shuffled together so that noise from other
+   sessions falls on all kinds alike: words typed without diacritics, "phrases" in double
+   quotes, and a word with facet choices and/or a year range. Each is timed with
+   ``time.perf_counter`` around ``backend.search(SearchRequest(...))`` as the search page
+   asks (facets on, 20 hits, not staff). Target: p95 under 50 ms at 100,000 items.
+3. The peer: what many repositories fall back to without a full-text index (Omeka S's
+   default fulltext search among them): ``folded LIKE '%word%'`` for every word (a phrase
+   is one LIKE) over a plain table of the same folded title and text, the same visibility
+   filter, ``ORDER BY title LIMIT 20`` and a ``count(*)``, without facets. On the first
+   ``--peer-queries`` word and phrase queries, right after ours, ours runs again without
+   facets (the peer's work: a page and a total), then the peer; ratios compare them on
+   exactly those queries.
+4. With TANGTHU_OPENSEARCH_URL set, the same queries against ``OpenSearchBackend``
+   (index ``tangthu-bench``, deleted at the end).
+5. ``--explain`` adds a pass that re-runs, alone, each statement ``SqliteFts.search``
+   sends — captured from the engine, so the SQL is exactly the backend's — plus, where
+   the SQL has the expected shape, the matching alone and the counts without grouping.
+
+The search code is being worked on while benchmarks run, so the JSON records a hash of
+each file in ``repository/search/`` at the start and says if any changed during the run.
+
+Prints Markdown tables and writes everything to benchmarks/search/last-run.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import platform
+import re
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import OperationalError
+
+from repository.search import Query, SearchDocument, SearchRequest, fold, parse_query
+from repository.search.sqlite_fts import SqliteFts
+
+if __package__:
+    from . import data
+else:  # run as a script: this folder is sys.path[0]
+    import data  # type: ignore[no-redef]
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+LAST_RUN = HERE / "last-run.json"
+KINDS = ("word", "phrase", "faceted")
+TARGET_P95_MS = 50.0
+BATCH = 1_000
+WARMUP = 10
+OPENSEARCH_INDEX = "tangthu-bench"
+SHARE_TOP = ("page SQL", "counts SQL", "texts SQL", "python")
+SHARE_WITHIN = ("matching", "page: ranking adds", "counts: grouping adds")
+EXPLAIN_COLUMNS = (
+    "search",
+    "page SQL",
+    "counts SQL",
+    "texts SQL",
+    "python",
+    "matching",
+    "page: ranking adds",
+    "counts: grouping adds",
+)
+
+
+# -- measuring
+
+
+def percentile(values: list[float], share: float) -> float:
+    """Nearest-rank percentile: the smallest value with at least ``share`` of them below."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+def summary(times_ms: list[float]) -> dict[str, float]:
+    if not times_ms:
+        return {}
+    return {
+        "count": len(times_ms),
+        "p50_ms": round(statistics.median(times_ms), 2),
+        "p95_ms": round(percentile(times_ms, 0.95), 2),
+        "max_ms": round(max(times_ms), 2),
+        "mean_ms": round(statistics.fmean(times_ms), 2),
+    }
+
+
+def totals_summary(totals: list[int]) -> dict[str, int]:
+    if not totals:
+        return {}
+    return {
+        "median": int(statistics.median(totals)),
+        "min": min(totals),
+        "max": max(totals),
+        "empty": sum(1 for t in totals if t == 0),
+    }
+
+
+class CpuWatch:
+    """CPU taken by other processes (and hypervisor steal) while a phase ran, in % of all cores."""
+
+    def __init__(self) -> None:
+        self.wall = time.perf_counter()
+        self.machine = self._machine_busy()
+        self.own = self._own()
+
+    @staticmethod
+    def _machine_busy() -> float:
+        try:
+            with open("/proc/stat") as stat:
+                fields = [int(v) for v in stat.readline().split()[1:]]
+        except OSError:
+            return math.nan
+        # user nice system idle iowait irq softirq steal: all but idle and iowait
+        busy = sum(fields[:3]) + sum(fields[5:8])
+        return busy / os.sysconf("SC_CLK_TCK")
+
+    @staticmethod
+    def _own() -> float:
+        times = os.times()
+        return times.user + times.system
+
+    def others_percent(self) -> float:
+        wall = time.perf_counter() - self.wall
+        others = (self._machine_busy() - self.machine) - (self._own() - self.own)
+        cores = os.cpu_count() or 1
+        return round(max(0.0, 100 * others / (wall * cores)), 1) if wall > 0 else math.nan
+
+
+# -- the peer
+
+
+class LikeScan:
+    """The naive search: a plain table of folded text, LIKE '%word%' for each word."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "CREATE TABLE naive_doc (rowid INTEGER PRIMARY KEY, item_id TEXT NOT NULL,"
+                    " title TEXT NOT NULL, sort_title TEXT NOT NULL, folded TEXT NOT NULL,"
+                    " access TEXT NOT NULL, embargo_until TEXT)"
+                )
+            )
+            connection.execute(text("CREATE INDEX naive_doc_title ON naive_doc (sort_title)"))
+
+    def load(self, documents: list[SearchDocument]) -> None:
+        rows = [
+            {
+                "id": d.item_id,
+                "title": d.title,
+                "sort": d.sort_title,
+                "folded": fold(d.title) + "\n" + fold(d.text),
+                "access": d.access,
+                "embargo": d.embargo_until.isoformat() if d.embargo_until else None,
+            }
+            for d in documents
+        ]
+        with self.engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO naive_doc (item_id, title, sort_title, folded, access,"
+                    " embargo_until) VALUES (:id, :title, :sort, :folded, :access, :embargo)"
+                ),
+                rows,
+            )
+
+    def search(self, query: Query, today: str) -> tuple[list[Any], int]:
+        """One page of 20 by title and the total, visible items only."""
+        patterns = list(query.words) + [" ".join(phrase) for phrase in query.phrases]
+        params: dict[str, Any] = {"today": today}
+        where = []
+        for number, pattern in enumerate(patterns):
+            escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            params[f"p{number}"] = f"%{escaped}%"
+            where.append(f"folded LIKE :p{number} ESCAPE '\\'")
+        where.append("access != 'staff' AND (embargo_until IS NULL OR embargo_until <= :today)")
+        condition = " AND ".join(where)
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                text(
+                    f"SELECT item_id, title FROM naive_doc WHERE {condition}"
+                    " ORDER BY sort_title LIMIT 20"
+                ),
+                params,
+            ).all()
+            total = connection.execute(
+                text(f"SELECT count(*) FROM naive_doc WHERE {condition}"), params
+            ).scalar_one()
+        return rows, int(total)
+
+
+# -- running the queries
+
+
+@dataclass
+class Timings:
+    """Per kind: latencies (ms), totals, and the slowest queries."""
+
+    times: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in KINDS})
+    # None: the query was stopped at the cap, so its total is unknown
+    totals: dict[str, list[int | None]] = field(default_factory=lambda: {k: [] for k in KINDS})
+    cases: dict[str, list[str]] = field(default_factory=lambda: {k: [] for k in KINDS})
+
+    def add(self, kind: str, ms: float, total: int | None, label: str) -> None:
+        self.times[kind].append(ms)
+        self.totals[kind].append(total)
+        self.cases[kind].append(label)
+
+    def report(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for kind in KINDS:
+            if not self.times[kind]:
+                continue
+            ranked = sorted(
+                zip(self.times[kind], self.totals[kind], self.cases[kind], strict=True),
+                key=lambda row: row[0],
+                reverse=True,
+            )
+            out[kind] = {
+                **summary(self.times[kind]),
+                "capped": sum(1 for t in self.totals[kind] if t is None),
+                "totals": totals_summary([t for t in self.totals[kind] if t is not None]),
+                "slowest": [
+                    {"ms": round(ms, 2), "total": total, "query": label}
+                    for ms, total, label in ranked[:5]
+                ],
+            }
+        return out
+
+
+def label(case: data.Case) -> str:
+    f = case.filters
+    parts = [case.text]
+    for facet in ("collection", "language", "type"):
+        if f.values(facet):
+            parts.append(f"{facet}={','.join(f.values(facet))}")
+    if f.year_from is not None or f.year_to is not None:
+        parts.append(f"years={f.year_from}-{f.year_to}")
+    return " ".join(parts)
+
+
+def request_for(case: data.Case) -> SearchRequest:
+    return SearchRequest(
+        parse_query(case.text),
+        case.filters,
+        limit=20,
+        staff=False,
+        today=data.TODAY,
+        facets=True,
+    )
+
+
+class Cap:
+    """Stops any statement on an engine once a deadline passes, with SQLite's progress
+    handler, so that a pathological query costs ``ms`` and the run still ends."""
+
+    def __init__(self, engine: Engine, ms: float) -> None:
+        self.ms = ms
+        self.deadline = math.inf
+        event.listen(engine, "connect", self._install)
+        engine.dispose()  # connections made from now on get the handler
+
+    def _install(self, dbapi_connection: Any, record: Any) -> None:
+        # Every 100,000 virtual-machine steps: a few ms apart, no measurable overhead.
+        dbapi_connection.set_progress_handler(self._check, 100_000)
+
+    def _check(self) -> int:
+        return 1 if time.perf_counter() > self.deadline else 0
+
+    @contextmanager
+    def armed(self) -> Iterator[None]:
+        self.deadline = time.perf_counter() + self.ms / 1000
+        try:
+            yield
+        finally:
+            self.deadline = math.inf
+
+
+def interrupted(error: Exception) -> bool:
+    return isinstance(error, OperationalError) and "interrupted" in str(error)
+
+
+def capped(search: Callable[[SearchRequest], Any], cap: Cap | None) -> Callable[..., Any]:
+    """``search``, returning None when the cap stopped it."""
+    if cap is None:
+        return search
+
+    def run(request: SearchRequest) -> Any:
+        with cap.armed():
+            try:
+                return search(request)
+            except OperationalError as error:
+                if interrupted(error):
+                    return None
+                raise
+
+    return run
+
+
+def run_queries(
+    search: Callable[[SearchRequest], Any],
+    cases: list[data.Case],
+    warmup: list[data.Case],
+    peer: LikeScan | None = None,
+    peer_queries: int = 0,
+) -> tuple[Timings, dict[str, Timings]]:
+    """Ours on every case. On the first ``peer_queries`` word and phrase cases, right after
+    ours: ours again without facets (what the peer does: a page and a total), then the peer.
+    Returns (ours, {"ours": ours on those cases, "bare": ours without facets, "like": peer})."""
+    for case in warmup:
+        search(request_for(case))
+        if peer is not None:
+            search(replace(request_for(case), facets=False))
+            peer.search(parse_query(case.text), data.TODAY.isoformat())
+    ours = Timings()
+    paired = {"ours": Timings(), "bare": Timings(), "like": Timings()}
+    peer_done = {kind: 0 for kind in KINDS}
+    for number, case in enumerate(cases, 1):
+        if number % 150 == 0:
+            print(f"  {number} of {len(cases)} queries", flush=True)
+        request = request_for(case)
+        start = time.perf_counter()
+        results = search(request)
+        ms = (time.perf_counter() - start) * 1000
+        total = None if results is None else results.total
+        ours.add(case.kind, ms, total, label(case))
+        if peer is not None and case.kind != "faceted" and peer_done[case.kind] < peer_queries:
+            peer_done[case.kind] += 1
+            paired["ours"].add(case.kind, ms, total, label(case))
+            start = time.perf_counter()
+            bare = search(replace(request, facets=False))
+            paired["bare"].add(
+                case.kind,
+                (time.perf_counter() - start) * 1000,
+                None if bare is None else bare.total,
+                label(case),
+            )
+            start = time.perf_counter()
+            _, total = peer.search(request.query, data.TODAY.isoformat())
+            paired["like"].add(case.kind, (time.perf_counter() - start) * 1000, total, label(case))
+    return ours, paired
+
+
+def by_hits(timings: Timings) -> dict[str, dict[str, Any]]:
+    """p50/p95 per kind for queries matching < 1,000, 1,000–9,999 and ≥ 10,000 items."""
+    bands = (("< 1,000", 0, 1_000), ("1,000–9,999", 1_000, 10_000), ("≥ 10,000", 10_000, None))
+    out: dict[str, dict[str, Any]] = {}
+    for kind in KINDS:
+        pairs = [
+            (ms, total)
+            for ms, total in zip(timings.times[kind], timings.totals[kind], strict=True)
+            if total is not None
+        ]
+        for name, low, high in bands:
+            times = [ms for ms, total in pairs if total >= low and (high is None or total < high)]
+            if times:
+                out.setdefault(kind, {})[name] = summary(times)
+    return out
+
+
+def faceted_by_filter(timings: Timings) -> dict[str, dict[str, Any]]:
+    """Faceted queries with a year range, and with facet values only."""
+    groups: dict[str, list[float]] = {"with a year range": [], "facet values only": []}
+    for ms, name in zip(timings.times["faceted"], timings.cases["faceted"], strict=True):
+        groups["with a year range" if " years=" in name else "facet values only"].append(ms)
+    return {name: summary(times) for name, times in groups.items() if times}
+
+
+# -- explain: the statements SqliteFts.search sends, timed apart
+
+
+class Capture:
+    """Records (statement, parameters) as the engine hands them to the sqlite3 cursor."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.statements: list[tuple[str, Any]] = []
+        event.listen(engine, "before_cursor_execute", self._record)
+
+    def _record(self, conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        self.statements.append((statement, parameters))
+
+    def close(self) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._record)
+
+
+def role(statement: str) -> str:
+    """What a captured statement is for: the page of hits, the counts, or the rest."""
+    if "count(" in statement:
+        return "counts SQL"
+    if "LIMIT" in statement:
+        return "page SQL"
+    return "texts SQL"
+
+
+def _leading(params: Any, sql: str) -> Any:
+    """Parameters for ``sql`` cut from the end of a statement: positional ones are trimmed."""
+    if isinstance(params, list | tuple):
+        return type(params)(params[: sql.count("?")])
+    return params
+
+
+def variants(page: tuple[str, Any] | None, counts: tuple[str, Any] | None) -> dict[str, Any]:
+    """Derived statements, when the SQL has the shape they are cut from.
+
+    - ``matching``: the page statement's FROM … WHERE with count(*) and no ORDER BY: the
+      FTS5 MATCH with the visibility and facet conditions, nothing sorted or grouped;
+    - ``counts, no grouping``: the counts statement's FROM … WHERE with count(*) alone.
+    """
+    out: dict[str, Any] = {}
+    if page is not None:
+        sql, params = page
+        found = re.match(r"SELECT .+? FROM (search_fts .+?) ORDER BY [^?]+( LIMIT .*)$", sql)
+        if found:
+            head = f"SELECT count(*) FROM {found.group(1)}"
+            out["matching"] = (head, _leading(params, head))
+    if counts is not None:
+        sql, params = counts
+        found = re.match(r"SELECT .+? FROM (search_doc d .+?) GROUP BY [^?]+$", sql)
+        if found:
+            out["counts, no grouping"] = (f"SELECT count(*) FROM {found.group(1)}", params)
+    return out
+
+
+def explain(fts: SqliteFts, cases: list[data.Case], cap: Cap | None) -> dict[str, Any]:
+    """Per kind, p50/p95 of the whole search and of each statement it sends, re-run alone.
+
+    Under the cap a stopped statement counts as the time it ran (about the cap)."""
+    capture = Capture(fts.engine)
+    search = capped(fts.search, cap)
+    parts: dict[str, dict[str, list[float]]] = {kind: {} for kind in KINDS}
+    plans: dict[str, Any] = {}
+    stopped = {kind: 0 for kind in KINDS}
+
+    def run(connection: Any, sql: str, params: Any) -> float:
+        start = time.perf_counter()
+        with cap.armed() if cap is not None else nullcontext():
+            try:
+                connection.exec_driver_sql(sql, params).all()
+            except OperationalError as error:
+                if not interrupted(error):
+                    raise
+        return (time.perf_counter() - start) * 1000
+
+    try:
+        for case in cases:
+            capture.statements.clear()
+            start = time.perf_counter()
+            results = search(request_for(case))
+            whole = (time.perf_counter() - start) * 1000
+            stopped[case.kind] += results is None
+            statements = [(role(sql), sql, params) for sql, params in capture.statements]
+            capture.statements.clear()
+            timed: dict[str, float] = {"search": whole}
+            named = {name: (sql, params) for name, sql, params in statements}
+            derived = variants(named.get("page SQL"), named.get("counts SQL"))
+            with fts.engine.connect() as connection:
+                for name, sql, params in statements:
+                    timed[name] = timed.get(name, 0.0) + run(connection, sql, params)
+                for name, (sql, params) in derived.items():
+                    timed[name] = run(connection, sql, params)
+                if case.kind not in plans:
+                    plans[case.kind] = {"query": label(case)}
+                    for name, sql, params in statements:
+                        rows = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params)
+                        plans[case.kind][name] = {
+                            "sql": sql,
+                            "plan": [str(row[-1]) for row in rows.all()],
+                        }
+            if results is not None:
+                timed["python"] = whole - sum(timed[name] for name in named)
+            if "matching" in timed and "page SQL" in timed:
+                timed["page: ranking adds"] = timed["page SQL"] - timed["matching"]
+            if "counts, no grouping" in timed and "counts SQL" in timed:
+                timed["counts: grouping adds"] = timed["counts SQL"] - timed["counts, no grouping"]
+            for name, ms in timed.items():
+                parts[case.kind].setdefault(name, []).append(ms)
+    finally:
+        capture.close()
+    shares: dict[str, dict[str, float]] = {}
+    for kind, values in parts.items():
+        if not values:
+            continue
+        whole = sum(values["search"])
+        shares[kind] = {
+            name: round(100 * sum(values[name]) / whole, 1)
+            for name in (*SHARE_TOP, *SHARE_WITHIN)
+            if name in values
+        }
+    return {
+        "parts": {
+            kind: {name: summary(values) for name, values in named.items()}
+            for kind, named in parts.items()
+            if named
+        },
+        "share_of_time_percent": shares,
+        "searches_stopped_at_cap": stopped,
+        "plans": plans,
+    }
+
+
+# -- OpenSearch
+
+
+def opensearch_pass(
+    url: str, docs: list[SearchDocument], cases: list[data.Case], warmup: list[data.Case]
+) -> dict[str, Any]:
+    from repository.search.opensearch import OpenSearchBackend
+
+    backend = OpenSearchBackend(url, index=OPENSEARCH_INDEX, timeout=60.0)
+    try:
+        start = time.perf_counter()
+        backend.rebuild(batches(docs))
+        seconds = time.perf_counter() - start
+        watch = CpuWatch()
+        ours, _ = run_queries(backend.search, cases, warmup)
+        return {
+            "url": url,
+            "index_seconds": round(seconds, 1),
+            "index_rate": round(len(docs) / seconds),
+            "kinds": ours.report(),
+            "by_hits": by_hits(ours),
+            "others_cpu_percent": watch.others_percent(),
+        }
+    finally:
+        client = backend.client
+        names: set[str] = set()
+        try:
+            names |= set(backend.aliased())
+            names |= set(client.indices.get(index=f"{OPENSEARCH_INDEX}-*"))
+        except Exception:  # noqa: BLE001 - best effort listing
+            pass
+        for name in sorted(names):
+            try:
+                client.indices.delete(index=name)
+            except Exception as error:  # noqa: BLE001 - say so, and let the run finish
+                print(f"could not delete OpenSearch index {name}: {error}", flush=True)
+
+
+# -- report
+
+
+def code_hashes() -> dict[str, str]:
+    """A short SHA-256 of each search source file: which code a run measured."""
+    folder = ROOT / "repository" / "search"
+    return {
+        path.name: hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+        for path in sorted(folder.glob("*.py"))
+    }
+
+
+def batches(docs: list[SearchDocument]) -> Iterator[list[SearchDocument]]:
+    for start in range(0, len(docs), BATCH):
+        yield docs[start : start + BATCH]
+
+
+def markdown(result: dict[str, Any]) -> str:
+    cap = result.get("cap_ms") or math.inf
+
+    def ms(value: float) -> str:
+        """A latency; '≥' when the search was stopped at the cap, so it took longer."""
+        return f"≥ {cap:,.0f}" if value >= cap else f"{value:,.1f}"
+
+    lines = [
+        f"{result['items']:,} items; SQLite {result['sqlite_version']};"
+        f" indexing {result['sqlite']['index_rate']:,} items/s"
+        f" ({result['sqlite']['index_seconds']} s, index file {result['sqlite']['file_mb']} MB);"
+        f" others' CPU while querying {result['sqlite']['others_cpu_percent']} %",
+        "",
+        "| backend | kind | queries | p50 ms | p95 ms | max ms | p95 < 50 ms"
+        " | median total | totals min–max | empty | stopped at cap |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | --- | ---: | ---: |",
+    ]
+    backends = [("SQLite FTS5", result["sqlite"]["kinds"])]
+    if result.get("opensearch"):
+        backends.append(("OpenSearch", result["opensearch"]["kinds"]))
+    for name, kinds in backends:
+        for kind in KINDS:
+            k = kinds.get(kind)
+            if not k:
+                continue
+            t = k["totals"] or {"median": 0, "min": 0, "max": 0, "empty": 0}
+            met = "yes" if k["p95_ms"] < TARGET_P95_MS else "**no**"
+            lines.append(
+                f"| {name} | {kind} | {k['count']} | {ms(k['p50_ms'])} | {ms(k['p95_ms'])}"
+                f" | {ms(k['max_ms'])} | {met} | {t['median']:,} | {t['min']:,}–{t['max']:,}"
+                f" | {t['empty']} | {k.get('capped', 0)} |"
+            )
+    peer = result.get("peer", {})
+    if peer:
+        lines += [
+            "",
+            f"Peer: LIKE scan on the first {peer['queries_per_kind']} word and phrase queries,"
+            " each run right after ours (ours below are on those queries only).",
+            "",
+            "| kind | queries | ours p50 / p95 | ours, no facets p50 / p95 | LIKE p50 / p95"
+            " | LIKE/ours p50 / p95 | LIKE/ours no facets p50 / p95 | median total ours / LIKE |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        ]
+        for kind, row in peer["kinds"].items():
+            lines.append(
+                f"| {kind} | {row['count']} | {row['ours_p50_ms']:.1f} / {row['ours_p95_ms']:.1f}"
+                f" | {row['bare_p50_ms']:.1f} / {row['bare_p95_ms']:.1f}"
+                f" | {row['like_p50_ms']:.1f} / {row['like_p95_ms']:.1f}"
+                f" | **{row['ratio_p50']:.2f}×** / **{row['ratio_p95']:.2f}×**"
+                f" | {row['bare_ratio_p50']:.2f}× / {row['bare_ratio_p95']:.2f}×"
+                f" | {row['ours_median_total']:,} / {row['like_median_total']:,} |"
+            )
+    bands = result["sqlite"].get("by_hits", {})
+    if bands:
+        names = ("< 1,000", "1,000–9,999", "≥ 10,000")
+        lines += [
+            "",
+            "SQLite FTS5 by how many items a query matched (queries, p50 / p95 ms):",
+            "",
+            "| kind | " + " | ".join(names) + " |",
+            "| --- |" + " ---: |" * len(names),
+        ]
+        for kind, row in bands.items():
+            cells = [
+                f"{row[n]['count']}: {row[n]['p50_ms']:.1f} / {row[n]['p95_ms']:.1f}"
+                if n in row
+                else "–"
+                for n in names
+            ]
+            lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+    split = result["sqlite"].get("faceted_by_filter", {})
+    if split:
+        lines += ["", "SQLite FTS5 faceted queries by filter (queries, p50 / p95 ms):", ""]
+        for name, row in split.items():
+            lines.append(f"- {name}: {row['count']}: {ms(row['p50_ms'])} / {ms(row['p95_ms'])}")
+    if result.get("explain"):
+        present = {n for parts in result["explain"]["parts"].values() for n in parts}
+        names = [n for n in EXPLAIN_COLUMNS if n in present]
+        lines += [
+            "",
+            "Explain, p50 / p95 ms: each statement `SqliteFts.search` sent, re-run alone on"
+            " the same connection (`texts SQL` reads the page's original text for snippets);"
+            " `python` is the search less its statements (snippets, SQLAlchemy). Derived:"
+            " `matching` is the page statement's FROM … WHERE with count(*) (the FTS5 MATCH"
+            " and the visibility and facet conditions, nothing sorted); `page: ranking adds`"
+            " is page − matching; `counts: grouping adds` is the counts statement less the"
+            " same statement with count(*) and no GROUP BY.",
+            "",
+            "| kind | " + " | ".join(names) + " |",
+            "| --- |" + " ---: |" * len(names),
+        ]
+        for kind, parts in result["explain"]["parts"].items():
+            cells = [
+                f"{parts[n]['p50_ms']:.1f} / {parts[n]['p95_ms']:.1f}" if n in parts else "–"
+                for n in names
+            ]
+            lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+        lines += ["", "Share of all the time searches took (summed over the queries):", ""]
+        for kind, share in result["explain"]["share_of_time_percent"].items():
+            top = [f"{n} {v:.0f} %" for n, v in share.items() if n in SHARE_TOP]
+            within = [f"{n} {v:.0f} %" for n, v in share.items() if n not in SHARE_TOP]
+            inner = "; derived: " + ", ".join(within) if within else ""
+            lines.append(f"- {kind}: " + ", ".join(top) + inner)
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=300, help="per kind (300)")
+    parser.add_argument(
+        "--peer-queries", type=int, default=50, help="word and phrase queries for LIKE (50)"
+    )
+    parser.add_argument("--seed", type=int, default=20261122)
+    parser.add_argument(
+        "--explain", action="store_true", help="then time the page and counts SQL apart"
+    )
+    parser.add_argument(
+        "--explain-queries", type=int, default=100, help="per kind in the explain pass (100)"
+    )
+    parser.add_argument(
+        "--cap-ms",
+        type=float,
+        default=2000,
+        help="stop a SQLite search after this long and count it as that long (2000; 0: never)",
+    )
+    parser.add_argument("--output", type=Path, default=LAST_RUN)
+    args = parser.parse_args()
+
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    print(f"generating {args.items:,} items (seed {args.seed}) …", flush=True)
+    docs = data.documents(args.items, args.seed)
+    cases = data.cases(docs, args.queries, seed=args.seed + 1)
+    warmup = data.cases(docs, WARMUP, seed=args.seed + 2)[: WARMUP * 2]
+    result: dict[str, Any] = {
+        "started": started,
+        "items": args.items,
+        "queries_per_kind": args.queries,
+        "seed": args.seed,
+        "sqlite_version": sqlite3.sqlite_version,
+        "python": platform.python_version(),
+        "machine": {"cores": os.cpu_count(), "platform": platform.platform()},
+        "target_p95_ms": TARGET_P95_MS,
+        "search_code": code_hashes(),
+        "cap_ms": args.cap_ms or None,
+    }
+
+    with tempfile.TemporaryDirectory(prefix="tangthu-search-bench-") as tmp:
+        path = Path(tmp) / "search.sqlite"
+        fts = SqliteFts(create_engine(f"sqlite:///{path}"))
+        print(f"indexing into SQLite FTS5 ({path}) …", flush=True)
+        start = time.perf_counter()
+        count = fts.rebuild(batches(docs))
+        seconds = time.perf_counter() - start
+        print(f"  {count:,} items in {seconds:.1f} s: {count / seconds:,.0f} items/s", flush=True)
+
+        peer = LikeScan(create_engine(f"sqlite:///{Path(tmp) / 'peer.sqlite'}"))
+        start = time.perf_counter()
+        peer.load(docs)
+        peer_load = time.perf_counter() - start
+        cap = Cap(fts.engine, args.cap_ms) if args.cap_ms > 0 else None
+
+        print(
+            f"querying: {args.queries} per kind, LIKE peer on {args.peer_queries} word and"
+            " phrase queries …",
+            flush=True,
+        )
+        watch = CpuWatch()
+        ours, paired = run_queries(
+            capped(fts.search, cap), cases, warmup, peer=peer, peer_queries=args.peer_queries
+        )
+        result["sqlite"] = {
+            "index_seconds": round(seconds, 1),
+            "index_rate": round(count / seconds),
+            "file_mb": round(path.stat().st_size / 1e6, 1),
+            "kinds": ours.report(),
+            "by_hits": by_hits(ours),
+            "faceted_by_filter": faceted_by_filter(ours),
+            "others_cpu_percent": watch.others_percent(),
+        }
+        peer_kinds: dict[str, Any] = {}
+        for kind in ("word", "phrase"):
+            if not paired["like"].times[kind]:
+                continue
+            a, c, b = (summary(paired[n].times[kind]) for n in ("ours", "bare", "like"))
+            peer_kinds[kind] = {
+                "count": a["count"],
+                "ours_p50_ms": a["p50_ms"],
+                "ours_p95_ms": a["p95_ms"],
+                "bare_p50_ms": c["p50_ms"],
+                "bare_p95_ms": c["p95_ms"],
+                "like_p50_ms": b["p50_ms"],
+                "like_p95_ms": b["p95_ms"],
+                "ratio_p50": round(b["p50_ms"] / a["p50_ms"], 2),
+                "ratio_p95": round(b["p95_ms"] / a["p95_ms"], 2),
+                "bare_ratio_p50": round(b["p50_ms"] / c["p50_ms"], 2),
+                "bare_ratio_p95": round(b["p95_ms"] / c["p95_ms"], 2),
+                "ours_median_total": totals_summary(
+                    [t for t in paired["ours"].totals[kind] if t is not None]
+                ).get("median", 0),
+                "like_median_total": totals_summary(
+                    [t for t in paired["like"].totals[kind] if t is not None]
+                ).get("median", 0),
+                "like_slowest": paired["like"].report()[kind]["slowest"],
+            }
+        result["peer"] = {
+            "name": "LIKE '%word%' scan, ORDER BY sort_title LIMIT 20 + count(*)",
+            "bare": "ours with facets=False: a page and a total, as the peer",
+            "queries_per_kind": min(args.peer_queries, args.queries),
+            "load_seconds": round(peer_load, 1),
+            "kinds": peer_kinds,
+        }
+
+        if args.explain:
+            print("explain: timing the page and counts statements apart …", flush=True)
+            chosen = [
+                case
+                for kind in KINDS
+                for case in [c for c in cases if c.kind == kind][: args.explain_queries]
+            ]
+            result["explain"] = explain(fts, chosen, cap)
+        fts.engine.dispose()
+        peer.engine.dispose()
+
+    url = os.environ.get("TANGTHU_OPENSEARCH_URL", "").strip()
+    if url:
+        print(f"indexing into OpenSearch at {url} (index {OPENSEARCH_INDEX}) …", flush=True)
+        try:
+            result["opensearch"] = opensearch_pass(url, docs, cases, warmup)
+        except Exception as error:  # noqa: BLE001 - the SQLite figures are still worth writing
+            result["opensearch"] = None
+            result["opensearch_error"] = f"{type(error).__name__}: {error}"[:500]
+            print(f"OpenSearch failed: {result['opensearch_error']}", flush=True)
+    else:
+        result["opensearch"] = None
+        print("OpenSearch skipped: TANGTHU_OPENSEARCH_URL is not set", flush=True)
+
+    kinds = result["sqlite"]["kinds"]
+    result["target_met"] = all(k["p95_ms"] < TARGET_P95_MS for k in kinds.values())
+    result["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    result["search_code_changed_during_run"] = code_hashes() != result["search_code"]
+    if result["search_code_changed_during_run"]:
+        print(
+            "NOTE: repository/search/ changed on disk during this run. The figures are for the"
+            " code as imported at the start (search_code in the JSON); measure again for the"
+            " new code."
+        )
+    print()
+    print(markdown(result))
+    print()
+    slow = [kind for kind, k in kinds.items() if k["p95_ms"] >= TARGET_P95_MS]
+    print(
+        "target p95 < 50 ms: "
+        + ("met for every kind" if not slow else f"NOT met for {', '.join(slow)}")
+    )
+    args.output.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    print(f"written {args.output}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -78,6 +78,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config["SQLALCHEMY_DATABASE_URI"] = (
         app.config.get("DATABASE_URL") or f"sqlite:///{instance / 'tangthu.sqlite'}"
     )
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # A SQLite connection is cheap, and one opened while the file was read-only stays
+        # read-only: a connection per use sees the file as it is now.
+        from sqlalchemy.pool import NullPool
+
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+            **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
+            "poolclass": NullPool,
+        }
     app.config["STORAGE_URL"] = app.config.get("STORAGE_URL") or (instance / "storage").as_uri()
     app.config.setdefault("STAGING_DIR", str(instance / "staging"))
 

@@ -7,6 +7,7 @@ import logging
 from flask import Flask, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -20,6 +21,19 @@ def render_error(status: int, title: str, message: str) -> tuple[str, int, dict[
     if _wants_text():
         return f"{message}\n", status, {"Content-Type": "text/plain; charset=utf-8"}
     return render_template("error.html", status=status, title=title, message=message), status, {}
+
+
+def _reset_database() -> None:
+    """Roll back this request's transaction, so the error page itself can be drawn, and
+    drop pooled connections: SQLite keeps a connection read-only once it opened the file
+    that way, and only a new one sees the file writable again."""
+    from .extensions import db
+
+    try:
+        db.session.rollback()
+        db.engine.dispose()
+    except Exception:  # noqa: BLE001 - the page must still be drawn
+        log.exception("could not reset the database session")
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -43,10 +57,26 @@ def register_error_handlers(app: Flask) -> None:
             message = _("There is nothing at this address.")
         return render_error(status, titles.get(status, _("Error")), message)
 
+    @app.errorhandler(OperationalError)
+    def database_unavailable(error: OperationalError) -> tuple[str, int, dict[str, str]]:
+        """The database refused (read-only, full, locked, gone): nothing was saved."""
+        log.error("database unavailable on %s: %s", request.path, error.orig)
+        _reset_database()
+        body, status, headers = render_error(
+            503,
+            _("Cannot save right now"),
+            _(
+                "The catalogue cannot be changed at the moment, so nothing was saved. "
+                "Reading still works. Please try again in a few minutes."
+            ),
+        )
+        return body, status, {**headers, "Retry-After": "60"}
+
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> tuple[str, int, dict[str, str]]:
         if isinstance(error, HTTPException):
             return http_error(error)
+        _reset_database()
         log.exception("unhandled error on %s", request.path)
         return render_error(
             500,

@@ -141,7 +141,7 @@ def configure_logging(app: str, level: str = "INFO") -> None:
     else:
         handler.setFormatter(JsonFormatter(app))
     root.addHandler(handler)
-    root.setLevel(os.environ.get("TANGTHU_LOG_LEVEL", level))
+    root.setLevel(os.environ.get("TANGTHU_LOG_LEVEL", level).upper())  # gunicorn says "info"
 
 
 def metrics_body() -> bytes:

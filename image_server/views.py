@@ -24,6 +24,7 @@ from .cache import DiskCache, MemoryCache
 from .errors import IIIFError, NotFound, Overloaded, Unauthorized
 from .gate import Gate
 from .info import CONTEXT_2, CONTEXT_3, PROFILE_2, PROFILE_3, info_json
+from .memory import TRIM_EVERY, Trimmer
 from .objects import LocalReader, open_reader
 from .plan import Limits, Plan, plan
 from .policy import Policy, PolicyStore
@@ -136,6 +137,7 @@ class ImageServer:
         self.access_cookie = str(config["ACCESS_COOKIE"])
         self.public_url = str(config["PUBLIC_URL"])
         self.jpeg_quality = int(config["JPEG_QUALITY"])
+        self.trimmer = Trimmer(int(config.get("TRIM_EVERY", TRIM_EVERY)))
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
@@ -351,6 +353,12 @@ class ImageServer:
         return body
 
     def decode_and_encode(self, source: Source, image_plan: Plan) -> bytes:
+        try:
+            return self._decode_and_encode(source, image_plan)
+        finally:
+            self.trimmer.rendered()
+
+    def _decode_and_encode(self, source: Source, image_plan: Plan) -> bytes:
         if image_plan.is_tile:
             image = transform.render(image_plan, source.pages[image_plan.page])
             return transform.encode(image, image_plan.format, self.jpeg_quality)

@@ -131,3 +131,10 @@ def test_qualities(client: Client, quality: str, bands: int) -> None:
     if quality == "bitonal":
         values = {v for v in range(256) if image.hist_find()(v, 0)[0] > 0}
         assert values <= {0, 255}
+
+
+def test_the_c_heap_is_trimmed_every_so_many_renders() -> None:
+    from image_server.memory import Trimmer
+
+    trimmer = Trimmer(every=3)
+    assert [trimmer.rendered() for _ in range(6)] == [False, False, True, False, False, True]

@@ -358,6 +358,17 @@ def _record(
     return images
 
 
+def _remove_partial_writes(storage: Storage, keys: Iterable[str]) -> None:
+    """A process killed while writing a file leaves its temporary twin beside the key:
+    the folders of a dead ingest's keys are that ingest's alone, so any there go too."""
+    root = getattr(storage, "root", None)
+    if root is None:  # object stores show an upload only once it is whole
+        return
+    for folder in {(Path(root) / key).parent for key in keys}:
+        for partial in folder.glob(".tmp-*"):
+            partial.unlink(missing_ok=True)
+
+
 def _remove(storage: Storage, keys: Iterable[str]) -> None:
     remaining = list(keys)
     for key in remaining:
@@ -401,6 +412,7 @@ def recover_interrupted(storage: Storage, staging_dir: Path) -> int:
     stale = [p.key for p in pending if _is_dead(p.owner, now - p.created_at)]
     if stale:
         log.warning("removing %d objects left by an interrupted ingest", len(stale))
+        _remove_partial_writes(storage, stale)
         _remove(storage, stale)
     if staging_dir.is_dir():
         for folder in staging_dir.glob("*-*-*"):

@@ -12,6 +12,7 @@ The ``page_text`` table is the queue: pages wait there as 'queued' and any proce
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import subprocess
@@ -57,15 +58,22 @@ class OcrError(Exception):
 
 def installed_languages(binary: str = "tesseract") -> list[str]:
     """The Tesseract language packs on this machine, e.g. ['eng', 'vie']."""
+    return list(_installed_languages(binary))
+
+
+@functools.lru_cache(maxsize=4)
+def _installed_languages(binary: str) -> tuple[str, ...]:
     if shutil.which(binary) is None:
-        return []
+        return ()
     try:
         listed = subprocess.run(
-            [binary, "--list-langs"], capture_output=True, text=True, timeout=30, check=True
+            [binary, "--list-langs"], capture_output=True, text=True, timeout=120, check=True
         )
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return [line.strip() for line in listed.stdout.splitlines()[1:] if line.strip() != "osd"]
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.warning("could not list Tesseract's languages: %s", exc)
+        _installed_languages.cache_clear()
+        return ()
+    return tuple(line.strip() for line in listed.stdout.splitlines()[1:] if line.strip() != "osd")
 
 
 def languages_for(item: Item) -> str:

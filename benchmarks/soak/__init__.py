@@ -1,0 +1,1 @@
+"""Soak (long mixed load) and fault-injection runs against both apps."""

@@ -46,17 +46,22 @@ def sample(app: Flask, runner) -> Flask:  # type: ignore[no-untyped-def]
     read = runner.invoke(args=["ocr"])  # whatever the sample left queued
     assert read.exit_code == 0, loaded.output + read.output
     runner.invoke(args=["create-user", "--curator", "thuthu", "--password", "mat-khau-thu-thu"])
-    items = runner.invoke(args=["withdraw", _first_item(app)])
+    items = runner.invoke(args=["withdraw", _book_to_withdraw(app)])
     assert items.exit_code == 0
     return app
 
 
-def _first_item(app: Flask) -> str:
+def _book_to_withdraw(app: Flask) -> str:
+    """A sample book to withdraw: not the printed one whose OCR text the test searches."""
     from repository.extensions import db
     from repository.models import Item
 
     with app.app_context():
-        return str(db.session.execute(db.select(Item.id).order_by(Item.id)).scalar())
+        return str(
+            db.session.execute(
+                db.select(Item.id).filter_by(viewing_direction="right-to-left")
+            ).scalar_one()
+        )
 
 
 def test_backup_and_restore_round_trip(

@@ -89,11 +89,9 @@ def make_search_backend() -> SearchBackend:
         path = Path(current_app.instance_path) / "search.sqlite"
         backend = SqliteFts(create_engine(f"sqlite:///{path}"))
     if backend.needs_rebuild:  # an index of an older layout was dropped: refill it now
-        from .models import Item
-        from .services.publish import search_document
+        from .services.publish import published_ids, search_batches
 
-        published = db.session.execute(db.select(Item).filter_by(status="published")).scalars()
-        backend.rebuild([[search_document(item) for item in published]])
+        backend.rebuild(search_batches(published_ids()))
     return backend
 
 

@@ -311,27 +311,20 @@ def withdraw(item_id: str) -> None:
 @with_appcontext
 def reindex() -> None:
     """Rebuild the search index from the database."""
-    from ..services.publish import search_document
+    from ..services.publish import published_ids, search_batches
     from ..web import get_search
 
     ensure_database()
-    ids = (
-        db.session.execute(db.select(Item.id).filter_by(status="published").order_by(Item.id))
-        .scalars()
-        .all()
-    )
-    bar = tqdm(total=len(ids), desc="indexing", unit="item", file=sys.stderr, disable=None)
+    ids = published_ids()
 
-    def batches() -> Iterator[list[SearchDocument]]:
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            items = db.session.execute(db.select(Item).where(Item.id.in_(chunk))).scalars()
-            yield [search_document(item) for item in items]
-            bar.update(len(chunk))
+    def counted() -> Iterator[list[SearchDocument]]:
+        for batch in search_batches(ids):
+            yield batch
+            bar.update(len(batch))
             db.session.expunge_all()  # a national library's catalogue does not fit in memory
 
-    with bar:
-        count = get_search().rebuild(batches())
+    with tqdm(total=len(ids), desc="indexing", unit="item", file=sys.stderr, disable=None) as bar:
+        count = get_search().rebuild(counted())
     click.echo(f"indexed {count} items")
 
 

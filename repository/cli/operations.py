@@ -45,7 +45,7 @@ def restore_command(source: Path) -> None:
     """Rebuild this (empty) instance from a backup: rows, objects, then the manifests,
     access sidecars and search index made from them."""
     from ..services.backup import BackupError, restore
-    from ..services.publish import search_document, write_manifests, write_policies
+    from ..services.publish import search_batches, write_manifests, write_policies
     from ..web import get_search, publish_settings
 
     ensure_database()
@@ -64,7 +64,7 @@ def restore_command(source: Path) -> None:
     withdrawn = db.session.execute(db.select(Item).filter_by(status="withdrawn")).scalars()
     for item in withdrawn:
         write_policies(item, get_storage(), settings)
-    count = get_search().rebuild([[search_document(item) for item in published]])
+    count = get_search().rebuild(search_batches([item.id for item in published]))
     click.echo(f"restored {rows} rows and {objects} objects; {count} items searchable")
 
 

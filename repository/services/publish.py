@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -285,6 +286,22 @@ def search_document(item: Item) -> SearchDocument:
         access=item.access,
         embargo_until=item.embargo_until,
     )
+
+
+def published_ids() -> list[str]:
+    return list(
+        db.session.execute(
+            db.select(Item.id).filter_by(status="published").order_by(Item.id)
+        ).scalars()
+    )
+
+
+def search_batches(ids: Sequence[str], size: int = 500) -> Iterator[list[SearchDocument]]:
+    """Search documents for these items, loaded a batch at a time, for a rebuild."""
+    for start in range(0, len(ids), size):
+        chunk = ids[start : start + size]
+        items = db.session.execute(db.select(Item).where(Item.id.in_(chunk))).scalars()
+        yield [search_document(item) for item in items]
 
 
 def withdraw_item(item: Item, storage: Storage, settings: PublishSettings) -> None:

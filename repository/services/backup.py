@@ -20,6 +20,7 @@ import base64
 import json
 import shutil
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -100,16 +101,29 @@ def _dump(connection: Connection, folder: Path) -> tuple[int, set[str]]:
     return rows, needed
 
 
+@contextmanager
+def _bag_folder(dest: Path, refusal: str) -> Iterator[Path]:
+    """A folder to fill beside ``dest``: it becomes ``dest`` whole, or vanishes on failure."""
+    if dest.exists() and any(dest.iterdir()):
+        raise BackupError(refusal)
+    partial = dest.with_name(f".{dest.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    try:
+        yield partial
+        if dest.exists():
+            dest.rmdir()
+        partial.rename(dest)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+
+
 def backup(
     storage: Storage, dest: Path, progress: Callable[[str], None] | None = None
 ) -> BackupResult:
     """Write a consistent snapshot of the database and the objects into ``dest``."""
-    if dest.exists() and any(dest.iterdir()):
-        raise BackupError(f"{dest} is not empty; a backup goes into a new folder")
-    partial = dest.with_name(f".{dest.name}.partial")
-    if partial.exists():
-        shutil.rmtree(partial)
-    try:
+    with _bag_folder(dest, f"{dest} is not empty; a backup goes into a new folder") as partial:
         engine = db.engine
         if engine.dialect.name == "postgresql":  # one snapshot for every table
             engine = engine.execution_options(isolation_level="REPEATABLE READ")
@@ -141,12 +155,6 @@ def backup(
             {"Source-Organization": "Tàng Thư", "External-Description": "Tàng Thư backup"},
             checksums=["sha256"],
         )
-        if dest.exists():
-            dest.rmdir()
-        partial.rename(dest)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
     return BackupResult(dest, rows, objects, revision)
 
 
@@ -241,15 +249,16 @@ def export_item_bag(
 ) -> Path:
     """One item as a BagIt bag for preservation: its masters (as ingested, checked against
     the SHA-256 recorded then), recognised text as ALTO, the IIIF manifest and the record."""
-    if dest.exists() and any(dest.iterdir()):
-        raise BackupError(f"{dest} is not empty")
-    partial = dest.with_name(f".{dest.name}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    try:
+    with _bag_folder(dest, f"{dest} is not empty") as partial:
         masters = partial / "masters"
-        masters.mkdir(parents=True)
+        masters.mkdir()
         copied: set[str] = set()
         for image in item.images:
+            if image.page_text is not None and image.page_text.alto_key:
+                text_dir = partial / "text"
+                text_dir.mkdir(exist_ok=True)
+                alto = storage.local_path(image.page_text.alto_key)
+                shutil.copyfile(alto, text_dir / f"{image.position:04d}.alto.xml")
             if image.master_key in copied:  # pages of one PDF or TIFF share their master
                 continue
             copied.add(image.master_key)
@@ -259,11 +268,6 @@ def export_item_bag(
                 raise BackupError(
                     f"the master of page {image.position} no longer matches its checksum"
                 )
-            if image.page_text is not None and image.page_text.alto_key:
-                text_dir = partial / "text"
-                text_dir.mkdir(exist_ok=True)
-                alto = storage.local_path(image.page_text.alto_key)
-                shutil.copyfile(alto, text_dir / f"{image.position:04d}.alto.xml")
         (partial / "manifest.json").write_bytes(manifest)
         record = {
             "id": item.id,
@@ -294,10 +298,4 @@ def export_item_bag(
         if identifiers:
             info["Internal-Sender-Identifier"] = identifiers[0]
         bagit.make_bag(str(partial), info, checksums=["sha256"])
-        if dest.exists():
-            dest.rmdir()
-        partial.rename(dest)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
     return dest

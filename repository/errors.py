@@ -23,15 +23,18 @@ def render_error(status: int, title: str, message: str) -> tuple[str, int, dict[
     return render_template("error.html", status=status, title=title, message=message), status, {}
 
 
-def _reset_database() -> None:
-    """Roll back this request's transaction, so the error page itself can be drawn, and
-    drop pooled connections: SQLite keeps a connection read-only once it opened the file
-    that way, and only a new one sees the file writable again."""
+def _reset_database(drop_connections: bool = False) -> None:
+    """Roll back this request's transaction, so the error page itself can be drawn.
+
+    After a refusal from the database itself, also drop pooled connections (PostgreSQL
+    keeps a pool; SQLite opens one per use): only new ones see it as it is now.
+    """
     from .extensions import db
 
     try:
         db.session.rollback()
-        db.engine.dispose()
+        if drop_connections:
+            db.engine.dispose()
     except Exception:  # noqa: BLE001 - the page must still be drawn
         log.exception("could not reset the database session")
 
@@ -61,7 +64,7 @@ def register_error_handlers(app: Flask) -> None:
     def database_unavailable(error: OperationalError) -> tuple[str, int, dict[str, str]]:
         """The database refused (read-only, full, locked, gone): nothing was saved."""
         log.error("database unavailable on %s: %s", request.path, error.orig)
-        _reset_database()
+        _reset_database(drop_connections=True)
         body, status, headers = render_error(
             503,
             _("Cannot save right now"),

@@ -253,7 +253,7 @@ def oai_dc_draft(metadata: etree._Element) -> RecordDraft:
         year_end=end,
         source_url=source_url,
         remote_manifest=remote_manifest,
-        rights=rights if len(rights) <= 255 else "",
+        rights=rights,
     )
 
 

@@ -313,7 +313,7 @@ def apply_draft(item: Item, draft: RecordDraft, institution: str) -> None:
     item.year_start, item.year_end = draft.year_start, draft.year_end
     item.source_url = draft.source_url
     item.remote_manifest = draft.remote_manifest
-    item.rights = draft.rights if len(draft.rights) <= 255 else ""
+    item.rights = draft.rights if len(draft.rights) <= 255 else ""  # the column holds a URI
     item.source_institution = clean_text(institution, 255)
     item.access = "open"
 
@@ -631,7 +631,7 @@ def marc_draft(record: pymarc.Record) -> RecordDraft:
         year_end=end,
         source_url=source_url,
         remote_manifest=remote_manifest,
-        rights=rights if len(rights) <= 255 else "",
+        rights=rights,
     )
 
 
@@ -875,7 +875,7 @@ def manifest_draft(document: Any, url: str) -> tuple[RecordDraft, str]:
         year_start=year_start,
         source_url=_link(document.get("homepage")) or _link(document.get("related")),
         remote_manifest=url,
-        rights=rights if len(rights) <= 255 else "",
+        rights=rights,
     )
     return draft, clean_text(provider, 255)
 

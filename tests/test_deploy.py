@@ -407,6 +407,12 @@ def test_pages_are_not_cached_and_carry_security_headers(site: Site) -> None:
     assert "X-Frame-Options" not in embed_headers  # partners frame the embed page
 
 
+def test_metrics_stay_private(site: Site) -> None:
+    for host, upstream in ((REPOSITORY_HOST, site.repository), (IMAGE_HOST, site.image)):
+        status, _, _ = site.get(host, "/metrics")
+        assert status == 404 and upstream.count("/metrics") == 0
+
+
 def test_uploads_up_to_the_limit_reach_admin_only(site: Site) -> None:
     body = b"\0" * (20 * 1024 * 1024)
     status, _, answer = site.get(REPOSITORY_HOST, "/admin/items/x/pages", method="POST", body=body)

@@ -359,3 +359,62 @@ def test_facet_filters_join_the_match_as_our_own_tokens() -> None:
         expression == f'"truyen" AND facets : ("{token}" OR "{facet_token("collection", "maps")}")'
     )
     assert token.isalnum() and token != facet_token("type", hostile)
+
+
+def test_embargoes_are_left_out_by_year_or_by_day(tmp_path: Path) -> None:
+    """Restrictions are tokens inside the MATCH: a later year's embargo by its year, one
+    ending later this year by its day; an embargo lifts on its day without a reindex."""
+    from repository.search.sqlite_fts import hidden_tokens
+
+    ends = {
+        "next-year": date(2027, 3, 1),
+        "this-december": date(2026, 12, 15),
+        "today": date(2026, 11, 22),
+        "last-january": date(2026, 1, 1),
+        "long-ago": date(2001, 5, 5),
+    }
+    fts = SqliteFts(create_engine(f"sqlite:///{tmp_path / 'search.sqlite'}"))
+    fts.rebuild(
+        [
+            [
+                SearchDocument(name, f"Địa bạ {name}", "Địa bạ", "", "maps", embargo_until=end)
+                for name, end in ends.items()
+            ]
+            + [SearchDocument("staff", "Địa bạ mật", "Địa bạ", "", "maps", access="staff")]
+        ]
+    )
+    today = date(2026, 11, 22)
+    visible = {"today", "last-january", "long-ago"}
+    assert set(ids(fts, "dia ba", today=today)) == visible
+    # The same with facets alone (no words), and with a year range alone.
+    browse = Filters(collection=("maps",))
+    assert set(ids(fts, "", filters=browse, today=today)) == visible
+    assert fts.search(SearchRequest(filters=browse, today=today)).total == 3
+    assert set(ids(fts, "dia ba", today=today, staff=True)) == {*ends, "staff"}
+    # On the December day it ends, and in the next year, when the tokens are by day.
+    assert "this-december" in ids(fts, "dia ba", today=date(2026, 12, 15))
+    assert set(ids(fts, "dia ba", today=date(2027, 3, 1))) == set(ends)
+    assert hidden_tokens(["2027-03-01", "2027-05-01", "2026-12-15"], today) == [
+        "zzed20261215",
+        "zzey2027",
+        "zzhidden",
+    ]
+    assert match_expression(parse_query("a"), None, ["zzhidden"]) == (
+        '("a") NOT facets : (zzhidden)'
+    )
+
+
+def test_facet_counts_group_items_with_the_same_values(backend: SqliteFts) -> None:
+    """Items sharing collection, languages, types and century are one combination."""
+    backend.index(
+        [
+            SearchDocument("b1", "Địa bạ Phú Xuân", "", "", "maps", ("vi",), ("Map",), 1820),
+            SearchDocument("b2", "Địa bạ Gia Định", "", "", "maps", ("vi",), ("Map",), 1836),
+        ]
+    )
+    with backend.engine.connect() as connection:
+        combos = connection.exec_driver_sql("SELECT count(*) FROM search_combo").scalar()
+    assert combos == 7  # b1 and b2 join a3 (maps, vi, Map, 19th century): no new one
+    results = backend.search(SearchRequest(parse_query("dia"), filters=Filters(type=("Map",))))
+    assert results.total == 2
+    assert dict(results.facets["century"]) == {"18": 2}

@@ -2,14 +2,16 @@
 
 Tables, all rebuilt by `tangthu reindex` and never migrated:
 - ``search_doc``: one narrow row per published item, what filters, sorts and facet
-  counts read (sort title, years, century, collection, languages and types joined with
-  "|", and whether it is hidden from the public). Narrow rows keep facet counting over
-  tens of thousands of matches cheap;
+  counts read: sort title, years, its facet combination, and whether it is hidden from
+  the public (staff only, or embargoed until a day);
+- ``search_combo``: each distinct combination of collection, languages, types and
+  century once. Facets are counted by grouping matches on that one integer;
 - ``search_text``: the original title, metadata and OCR text, read only for the page of
   hits, to cut snippets with their diacritics;
 - ``search_fts``: the FTS5 index of the folded texts, sharing ``search_doc``'s rowid,
-  ranked by BM25 with the title weighted five times;
-- ``search_facet``: (doc, facet, value) for filtering by facet values;
+  ranked by BM25 with the title weighted five times. Its ``facets`` column holds
+  made-up tokens for facet values and for restrictions, so facet filters and the
+  public's visibility are decided inside the MATCH, on FTS5's own lists;
 - ``search_meta``: the layout's version; another version's tables are dropped and the
   index is rebuilt from the database.
 """
@@ -19,6 +21,8 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
@@ -35,42 +39,46 @@ from . import (
     make_snippet,
 )
 
-DOC, TEXT, FTS, FACET, META = (
+DOC, TEXT, FTS, COMBO, META = (
     "search_doc",
     "search_text",
     "search_fts",
-    "search_facet",
+    "search_combo",
     "search_meta",
 )
-VERSION = "4"
+VERSION = "5"
 FACET_LIMIT = 30
 SEPARATOR = "|"
+UNIT = "\x1f"  # between the parts of a combination's key
+RANK = f"bm25({FTS}, 5.0, 1.0, 1.0, 0.0)"  # the title counts five times; facet tokens not
+HIDDEN = "zzhidden"
 SCHEMA = (
     f"CREATE TABLE IF NOT EXISTS {META} (version TEXT NOT NULL)",
     f"CREATE TABLE IF NOT EXISTS {DOC} (rowid INTEGER PRIMARY KEY, item_id TEXT NOT NULL UNIQUE,"
-    " sort_title TEXT NOT NULL, year_start INTEGER, year_end INTEGER, year_last INTEGER,"
-    " century INTEGER,"
-    " collection TEXT NOT NULL, languages TEXT NOT NULL, types TEXT NOT NULL,"
-    " hidden INTEGER NOT NULL, embargo_until TEXT)",
+    " sort_title TEXT NOT NULL, year_start INTEGER, year_last INTEGER,"
+    " combo INTEGER NOT NULL, hidden INTEGER NOT NULL, embargo_until TEXT)",
     f"CREATE INDEX IF NOT EXISTS {DOC}_title ON {DOC} (sort_title)",
     # Both ends of an item's years in one index: a year range is read from it alone.
     f"CREATE INDEX IF NOT EXISTS {DOC}_year ON {DOC} (year_start, year_last)",
-    # The few documents the public may not see, found without reading the others.
-    f"CREATE INDEX IF NOT EXISTS {DOC}_restricted ON {DOC} (embargo_until)"
-    " WHERE hidden = 1 OR embargo_until IS NOT NULL",
+    # Embargoes still running today, found without reading the other documents.
+    f"CREATE INDEX IF NOT EXISTS {DOC}_embargo ON {DOC} (embargo_until)"
+    " WHERE embargo_until IS NOT NULL",
+    # Each distinct (collection, languages, types, century) once: facets are counted by
+    # grouping the matches on one small integer, then read back as values.
+    f"CREATE TABLE IF NOT EXISTS {COMBO} (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE,"
+    " collection TEXT NOT NULL, languages TEXT NOT NULL, types TEXT NOT NULL, century INTEGER)",
     f"CREATE TABLE IF NOT EXISTS {TEXT} (rowid INTEGER PRIMARY KEY, title TEXT NOT NULL,"
     " body TEXT NOT NULL, ocr TEXT NOT NULL)",
-    # "facets" holds one made-up token per facet value, so a facet filter is part of the
-    # MATCH and FTS5 intersects it with the words itself; it does not count for ranking.
+    # "facets" holds made-up tokens: one per facet value, so a facet filter is part of the
+    # MATCH and FTS5 intersects it with the words itself, and those that keep an item from
+    # the public (staff only, embargoed until a year or a day), so that the public's
+    # searches leave them out with a NOT inside the MATCH. They do not count for ranking.
     f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS} USING fts5(title, body, ocr, facets,"
     " tokenize='unicode61 remove_diacritics 2')",
-    f"INSERT INTO {FTS} ({FTS}, rank) VALUES ('rank', 'bm25(5.0, 1.0, 1.0, 0.0)')",
-    f"CREATE TABLE IF NOT EXISTS {FACET} (doc INTEGER NOT NULL, facet TEXT NOT NULL,"
-    " value TEXT NOT NULL)",
-    f"CREATE INDEX IF NOT EXISTS {FACET}_value ON {FACET} (facet, value, doc)",
-    f"CREATE INDEX IF NOT EXISTS {FACET}_doc ON {FACET} (doc)",
+    f"INSERT INTO {FTS} ({FTS}, rank) VALUES ('rank', '{RANK.replace(FTS + ', ', '')}')",
 )
-TABLES = (FTS, FACET, TEXT, DOC)
+TABLES = (FTS, TEXT, DOC, COMBO)
+RETIRED = ("search_facet",)  # tables of older layouts
 ORDER = {
     "title": "d.sort_title, d.rowid",
     "date": "d.year_start IS NULL, d.year_start, d.sort_title",
@@ -78,9 +86,12 @@ ORDER = {
 }
 
 
-def match_expression(query: Query, filters: Filters | None = None) -> str:
-    """An FTS5 MATCH string built only from word tokens, each quoted, and our own facet
-    tokens: no syntax typed by anyone gets in."""
+def match_expression(
+    query: Query, filters: Filters | None = None, hidden: Iterable[str] = ()
+) -> str:
+    """An FTS5 MATCH string built only from word tokens, each quoted, and our own tokens
+    for facet values and for what the reader may not see: no syntax typed by anyone gets in.
+    """
     terms = [f'"{word}"' for word in query.words]
     terms += ['"' + " ".join(phrase) + '"' for phrase in query.phrases]
     for facet in FACETS:
@@ -88,7 +99,11 @@ def match_expression(query: Query, filters: Filters | None = None) -> str:
         if values:
             tokens = " OR ".join(f'"{facet_token(facet, v)}"' for v in values)
             terms.append(f"facets : ({tokens})")
-    return " AND ".join(terms)
+    expression = " AND ".join(terms)
+    hidden = list(hidden)
+    if hidden and expression:
+        expression = f"({expression}) NOT facets : ({' OR '.join(hidden)})"
+    return expression
 
 
 def facet_token(facet: str, value: str) -> str:
@@ -97,51 +112,41 @@ def facet_token(facet: str, value: str) -> str:
     return f"zz{facet[0]}{digest}"
 
 
+def restriction_tokens(hidden: bool, embargo_until: date | None) -> list[str]:
+    """The tokens that keep a document from the public while they apply."""
+    tokens = [HIDDEN] if hidden else []
+    if embargo_until is not None:
+        tokens += [f"zzey{embargo_until.year:04d}", f"zzed{embargo_until:%Y%m%d}"]
+    return tokens
+
+
+def hidden_tokens(embargoes: Iterable[str], today: date) -> list[str]:
+    """What to leave out of a public search today: staff-only documents, and those
+    embargoed past today, by year for later years and by day for the rest of this one."""
+    tokens = {HIDDEN}
+    for value in embargoes:
+        until = date.fromisoformat(value)
+        if until.year > today.year:
+            tokens.add(f"zzey{until.year:04d}")
+        elif until > today:
+            tokens.add(f"zzed{until:%Y%m%d}")
+    return sorted(tokens)
+
+
 def century(year: int | None) -> int | None:
     return None if year is None else year // 100
 
 
-def conditions(
-    request: SearchRequest, column: str, facets: bool = True
-) -> tuple[list[str], dict[str, Any]]:
-    """SQL conditions on a rowid ``column`` for visibility and facets, with parameters.
-
-    Each is a membership test, so it can stand beside an FTS5 MATCH without reading the
-    document rows.
-    """
+def year_conditions(filters: Filters) -> tuple[list[str], dict[str, Any]]:
+    """A year range on the document row ``d``: overlapping items are in."""
     where: list[str] = []
     params: dict[str, Any] = {}
-    # Beside a MATCH, "+rowid" keeps SQLite from handing FTS5 each candidate rowid to
-    # match one by one (seconds for a common facet); FTS5 matches once, then we filter.
-    column = column if column.startswith("d.") else f"+{column}"
-    if not request.staff:
-        where.append(
-            f"{column} NOT IN (SELECT rowid FROM {DOC} WHERE (hidden = 1 OR embargo_until IS NOT"
-            " NULL) AND (hidden = 1 OR embargo_until > :today))"
-        )
-        params["today"] = request.today.isoformat()
-    filters: Filters = request.filters
-    for facet in FACETS if facets else ():
-        values = filters.values(facet)
-        if not values:
-            continue
-        names = []
-        for number, value in enumerate(values):
-            params[f"{facet}{number}"] = value
-            names.append(f":{facet}{number}")
-        where.append(
-            f"{column} IN (SELECT doc FROM {FACET} WHERE facet = '{facet}'"
-            f" AND value IN ({', '.join(names)}))"
-        )
-    years = []
     if filters.year_to is not None:
-        years.append("year_start <= :year_to")
+        where.append("d.year_start <= :year_to")
         params["year_to"] = filters.year_to
     if filters.year_from is not None:
-        years.append("year_last >= :year_from")
+        where.append("d.year_last >= :year_from")
         params["year_from"] = filters.year_from
-    if years:
-        where.append(f"{column} IN (SELECT rowid FROM {DOC} WHERE {' AND '.join(years)})")
     return where, params
 
 
@@ -164,7 +169,7 @@ class SqliteFts:
             if version == VERSION:
                 return
             # Another layout (or none): start again; the caller refills it.
-            for table in (*TABLES, META):
+            for table in (*TABLES, *RETIRED, META):
                 connection.execute(text(f"DROP TABLE IF EXISTS {table}"))
             for statement in SCHEMA:
                 connection.execute(text(statement))
@@ -190,29 +195,40 @@ class SqliteFts:
     def _index(self, connection: Connection, documents: list[SearchDocument]) -> None:
         for document in documents:
             self._delete(connection, document.item_id)
-            values = {  # "|" joins values in search_doc, so it may not be inside one
+            values = {  # "|" joins values in search_combo, so it may not be inside one
                 facet: tuple(v.replace(SEPARATOR, "/")[:200] for v in chosen if v)
                 for facet, chosen in document.facet_values().items()
             }
+            combo = {
+                "collection": SEPARATOR.join(values["collection"]),
+                "languages": SEPARATOR.join(sorted(values["language"])),
+                "types": SEPARATOR.join(sorted(values["type"])),
+                "century": century(document.year_start),
+            }
+            combo["key"] = UNIT.join(str(v) if v is not None else "" for v in combo.values())
+            connection.execute(
+                text(
+                    f"INSERT INTO {COMBO} (key, collection, languages, types, century)"
+                    " VALUES (:key, :collection, :languages, :types, :century)"
+                    " ON CONFLICT (key) DO NOTHING"
+                ),
+                combo,
+            )
+            hidden = document.access == "staff"
             rowid = connection.execute(
                 text(
-                    f"INSERT INTO {DOC} (item_id, sort_title, year_start, year_end, year_last,"
-                    " century, collection, languages, types, hidden, embargo_until) VALUES (:id,"
-                    " :sort, :ys, :ye, :last, :century, :collection, :languages, :types, :hidden,"
-                    " :embargo)"
-                    " RETURNING rowid"
+                    f"INSERT INTO {DOC} (item_id, sort_title, year_start, year_last, combo,"
+                    " hidden, embargo_until)"
+                    f" SELECT :id, :sort, :ys, :last, id, :hidden, :embargo FROM {COMBO}"
+                    " WHERE key = :key RETURNING rowid"
                 ),
                 {
                     "id": document.item_id,
                     "sort": document.sort_title,
                     "ys": document.year_start,
-                    "ye": document.year_end,
                     "last": document.year_start if document.year_end is None else document.year_end,
-                    "century": century(document.year_start),
-                    "collection": document.collection[:200],
-                    "languages": SEPARATOR.join(sorted(values["language"])),
-                    "types": SEPARATOR.join(sorted(values["type"])),
-                    "hidden": int(document.access == "staff"),
+                    "key": combo["key"],
+                    "hidden": int(hidden),
                     "embargo": document.embargo_until.isoformat()
                     if document.embargo_until
                     else None,
@@ -222,6 +238,10 @@ class SqliteFts:
                 text(f"INSERT INTO {TEXT} (rowid, title, body, ocr) VALUES (:r, :t, :b, :o)"),
                 {"r": rowid, "t": document.title, "b": document.text, "o": document.ocr},
             )
+            tokens = [
+                facet_token(facet, value) for facet, chosen in values.items() for value in chosen
+            ]
+            tokens += restriction_tokens(hidden, document.embargo_until)
             connection.execute(
                 text(
                     f"INSERT INTO {FTS} (rowid, title, body, ocr, facets)"
@@ -232,23 +252,9 @@ class SqliteFts:
                     "t": fold(document.title),
                     "b": fold(document.text),
                     "o": fold(document.ocr),
-                    "f": " ".join(
-                        facet_token(facet, value)
-                        for facet, chosen in values.items()
-                        for value in chosen
-                    ),
+                    "f": " ".join(tokens),
                 },
             )
-            facets = [
-                {"doc": rowid, "facet": facet, "value": value}
-                for facet, chosen in values.items()
-                for value in chosen
-            ]
-            if facets:
-                connection.execute(
-                    text(f"INSERT INTO {FACET} (doc, facet, value) VALUES (:doc, :facet, :value)"),
-                    facets,
-                )
 
     @staticmethod
     def _delete(connection: Connection, item_id: str) -> None:
@@ -257,8 +263,8 @@ class SqliteFts:
         ).scalar()
         if rowid is None:
             return
-        for table, column in ((FTS, "rowid"), (FACET, "doc"), (TEXT, "rowid"), (DOC, "rowid")):
-            connection.execute(text(f"DELETE FROM {table} WHERE {column} = :r"), {"r": rowid})
+        for table in (FTS, TEXT, DOC):
+            connection.execute(text(f"DELETE FROM {table} WHERE rowid = :r"), {"r": rowid})
 
     def remove(self, item_id: str) -> None:
         with self.engine.begin() as connection:
@@ -270,44 +276,27 @@ class SqliteFts:
                 connection.execute(text(f"DELETE FROM {table}"))
 
     def search(self, request: SearchRequest) -> Results:
-        """One page of hits, the total, and facet counts over everything that matched."""
+        """One page of hits, the total, and facet counts over everything that matched.
+
+        The page and the counts are two statements over the same match, sent at once on
+        two connections: for a common word each walks every match (ranking it, or
+        grouping it), and SQLite lets go of the GIL while it does.
+        """
         if request.browsing and request.filters.empty:
             return Results()
-        params: dict[str, Any] = {"limit": request.limit, "offset": request.offset}
-        by_facet = any(request.filters.values(facet) for facet in FACETS)
-        direct = request.browsing and not by_facet  # only years: no MATCH at all
-        if direct:
-            where, extra = conditions(request, "d.rowid")
-            matches = " AND ".join(where) or "1"
-        else:
-            where, extra = conditions(request, f"{FTS}.rowid", facets=False)
-            params["match"] = match_expression(request.query, request.filters)
-            matches = " AND ".join([f"{FTS} MATCH :match", *where])
-        params.update(extra)
-        if request.order == "relevance":  # FTS5 ranks and sorts by itself
-            page_sql = (
-                f"SELECT rowid FROM {FTS} WHERE {matches} ORDER BY rank LIMIT :limit OFFSET :offset"
-            )
-            matched = f"d.rowid IN (SELECT rowid FROM {FTS} WHERE {matches})"
-        else:
-            matched = matches if direct else f"d.rowid IN (SELECT rowid FROM {FTS} WHERE {matches})"
-            page_sql = (
-                f"SELECT d.rowid FROM {DOC} d WHERE {matched} ORDER BY {ORDER[request.order]}"
-                " LIMIT :limit OFFSET :offset"
-            )
-        # Counted from the match itself, each matching row joined to its narrow document.
-        source = f"{DOC} d" if direct else f"{FTS} JOIN {DOC} d ON d.rowid = {FTS}.rowid"
-        if request.facets:
-            counts_sql = (
-                f"SELECT d.collection, d.languages, d.types, d.century, count(*) FROM {source}"
-                f" WHERE {matches} GROUP BY 1, 2, 3, 4"
-            )
-        else:
-            counts_sql = f"SELECT '', '', '', NULL, count(*) FROM {source} WHERE {matches}"
         with self.engine.connect() as connection:
-            page = [row[0] for row in connection.execute(text(page_sql), params)]
-            counted = connection.execute(text(counts_sql), params).all()
-            texts = self._texts(connection, page)
+            hidden = (
+                ()
+                if request.staff
+                else hidden_tokens(_embargoes(connection, request.today), request.today)
+            )
+            page_sql, counts_sql, params = statements(request, hidden)
+            counting = _POOL.submit(self._rows, counts_sql, params)
+            try:
+                page = [row[0] for row in connection.execute(text(page_sql), params)]
+                texts = self._texts(connection, page)
+            finally:
+                counted = counting.result()
         total = sum(int(row[4]) for row in counted)
         facets = _facets(counted) if request.facets else {}
         hits = tuple(
@@ -315,6 +304,10 @@ class SqliteFts:
             for item_id, title, body, ocr in (texts[rowid] for rowid in page if rowid in texts)
         )
         return Results(hits, total, facets)
+
+    def _rows(self, sql: str, params: dict[str, Any]) -> list[Any]:
+        with self.engine.connect() as connection:
+            return list(connection.execute(text(sql), params).all())
 
     @staticmethod
     def _texts(connection: Connection, rowids: list[int]) -> dict[int, tuple[str, str, str, str]]:
@@ -328,6 +321,66 @@ class SqliteFts:
             )
         )
         return {int(r[0]): (str(r[1]), str(r[2]), str(r[3]), str(r[4])) for r in rows}
+
+
+def statements(request: SearchRequest, hidden: Iterable[str]) -> tuple[str, str, dict[str, Any]]:
+    """The page statement, the counts statement and their parameters.
+
+    ``hidden``: the restriction tokens to leave out (none for staff).
+    """
+    by_facet = any(request.filters.values(facet) for facet in FACETS)
+    years, params = year_conditions(request.filters)
+    params.update(limit=request.limit, offset=request.offset)
+    if request.browsing and not by_facet:  # only years: the document rows alone
+        if not request.staff:
+            years.append("d.hidden = 0 AND (d.embargo_until IS NULL OR d.embargo_until <= :today)")
+            params["today"] = request.today.isoformat()
+        source, where = f"{DOC} d", " AND ".join(years)
+        page_sql = (
+            f"SELECT d.rowid FROM {source} WHERE {where} ORDER BY {ORDER[request.order]}"
+            " LIMIT :limit OFFSET :offset"
+        )
+    else:
+        params["match"] = match_expression(request.query, request.filters, hidden)
+        # FTS5 first, each match then joined to its narrow document row by rowid.
+        source = f"{FTS} CROSS JOIN {DOC} d ON d.rowid = {FTS}.rowid"
+        where = " AND ".join([f"{FTS} MATCH :match", *years])
+        if request.order == "relevance":  # only the rows that pass are ranked
+            page_sql = (
+                f"SELECT {FTS}.rowid FROM {source if years else FTS} WHERE {where}"
+                f" ORDER BY {RANK} LIMIT :limit OFFSET :offset"
+            )
+        else:
+            matched = f"d.rowid IN (SELECT rowid FROM {FTS} WHERE {FTS} MATCH :match)"
+            page_sql = (
+                f"SELECT d.rowid FROM {DOC} d WHERE {' AND '.join([matched, *years])}"
+                f" ORDER BY {ORDER[request.order]} LIMIT :limit OFFSET :offset"
+            )
+    if request.facets:
+        counts_sql = (
+            "SELECT c.collection, c.languages, c.types, c.century, g.n FROM (SELECT d.combo"
+            f" AS combo, count(*) AS n FROM {source} WHERE {where} GROUP BY d.combo) g"
+            f" JOIN {COMBO} c ON c.id = g.combo"
+        )
+    else:
+        counts_sql = f"SELECT '', '', '', NULL, count(*) FROM {source} WHERE {where}"
+    return page_sql, counts_sql, params
+
+
+def _embargoes(connection: Connection, today: date) -> list[str]:
+    """The days on which the embargoes still running today end."""
+    rows = connection.execute(
+        text(
+            f"SELECT DISTINCT embargo_until FROM {DOC}"
+            " WHERE embargo_until IS NOT NULL AND embargo_until > :today"
+        ),
+        {"today": today.isoformat()},
+    )
+    return [str(value) for (value,) in rows]
+
+
+# The counts statement runs here, beside the page.
+_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="search-counts")
 
 
 def _facets(counted: list[Any]) -> dict[str, tuple[tuple[str, int], ...]]:

@@ -8,6 +8,7 @@ from typing import Any
 import pyvips
 
 from .config import load_config
+from .memory import fix_mmap_threshold
 from .views import ImageServer
 
 # Loaders an attacker could reach through a crafted derivative are never needed here:
@@ -37,6 +38,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> ImageServer:
     process-wide, so a process that also ingests (a test, say) turns it off.
     """
     settings = load_config(config)
+    fix_mmap_threshold(int(settings["MALLOC_MMAP_THRESHOLD"]))
     bound_vips_caches()
     if settings["VIPS_LOCKDOWN"]:
         lock_down_vips()

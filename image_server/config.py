@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .memory import MMAP_THRESHOLD, TRIM_EVERY
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 DEFAULTS: dict[str, Any] = {
@@ -32,6 +34,11 @@ DEFAULTS: dict[str, Any] = {
     "EXPENSIVE_WAIT": 1.0,
     "RETRY_AFTER": 2,
     "VIPS_LOCKDOWN": True,
+    # glibc: buffers from this many bytes up are mmapped and given back when freed (0:
+    # glibc's dynamic default, which lets the heaps fragment); the heaps are trimmed
+    # every TRIM_EVERY renders. See image_server/memory.py.
+    "MALLOC_MMAP_THRESHOLD": MMAP_THRESHOLD,
+    "TRIM_EVERY": TRIM_EVERY,
     # With s3:// storage, how long a cached pyramid is trusted before a HEAD request
     # checks it. Pyramids are written once under fresh ids, so this can be long.
     "S3_REVALIDATE_SECONDS": 3600,

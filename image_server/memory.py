@@ -1,31 +1,55 @@
 """Give freed image memory back to the system.
 
-libvips allocates and frees large buffers on many threads; glibc keeps freed memory in
-its arenas, so a server making arbitrary regions grows by tens of MB a minute and never
-shrinks (benchmarks/soak). Asking glibc to trim every so many renders keeps the
-resident size level at a cost of about a millisecond each time.
+libvips allocates and frees large buffers (regions, JPEG output) on many threads. glibc
+serves a buffer over its mmap threshold from mmap, and gives it back whole when freed,
+but its threshold is dynamic: after the first such buffer is freed it rises to that
+size (up to 32 MB), and from then on the big buffers come from the heaps, where the
+holes they leave fragment. Under mixed renders the heaps then grew to 3.5 GB of address
+space in five minutes and the resident size by about 30 MB a minute (benchmarks/soak).
+
+So the server fixes the threshold (``MALLOC_MMAP_THRESHOLD``, 128 kB: big buffers are
+mmapped and returned on free; 0 leaves glibc's default, as does an explicit
+``MALLOC_MMAP_THRESHOLD_`` in the environment), and asks glibc to trim its heaps every
+so many renders, at a cost of about a millisecond each time.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import threading
 from collections.abc import Callable
+from typing import Any
 
 TRIM_EVERY = 64  # renders
+MMAP_THRESHOLD = 128 * 1024  # bytes
+M_MMAP_THRESHOLD = -3  # mallopt's parameter number in glibc's malloc.h
 
 
-def _find_trim() -> Callable[[int], int] | None:
+def _glibc(function: str) -> Any:
+    """A function of the C library, when it is glibc's; None elsewhere (musl, macOS)."""
     name = ctypes.util.find_library("c")
     if not name:
         return None
     try:
-        libc = ctypes.CDLL(name)
-        trim: Callable[[int], int] = libc.malloc_trim
-    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to do
+        return getattr(ctypes.CDLL(name), function)
+    except (OSError, AttributeError):
         return None
+
+
+def _find_trim() -> Callable[[int], int] | None:
+    trim: Callable[[int], int] | None = _glibc("malloc_trim")
     return trim
+
+
+def fix_mmap_threshold(threshold: int = MMAP_THRESHOLD) -> bool:
+    """Serve buffers of ``threshold`` bytes and more from mmap from now on, with glibc's
+    dynamic threshold off. True when it was set; the environment's setting wins."""
+    if threshold <= 0 or "MALLOC_MMAP_THRESHOLD_" in os.environ:
+        return False
+    mallopt = _glibc("mallopt")
+    return mallopt is not None and bool(mallopt(M_MMAP_THRESHOLD, int(threshold)))
 
 
 class Trimmer:

@@ -24,7 +24,7 @@ from .cache import DiskCache, MemoryCache
 from .errors import IIIFError, NotFound, Overloaded, Unauthorized
 from .gate import Gate
 from .info import CONTEXT_2, CONTEXT_3, PROFILE_2, PROFILE_3, info_json
-from .memory import TRIM_EVERY, Trimmer
+from .memory import Trimmer
 from .objects import LocalReader, open_reader
 from .plan import Limits, Plan, plan
 from .policy import Policy, PolicyStore
@@ -137,7 +137,7 @@ class ImageServer:
         self.access_cookie = str(config["ACCESS_COOKIE"])
         self.public_url = str(config["PUBLIC_URL"])
         self.jpeg_quality = int(config["JPEG_QUALITY"])
-        self.trimmer = Trimmer(int(config.get("TRIM_EVERY", TRIM_EVERY)))
+        self.trimmer = Trimmer(int(config["TRIM_EVERY"]))
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")

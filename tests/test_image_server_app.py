@@ -138,3 +138,20 @@ def test_the_c_heap_is_trimmed_every_so_many_renders() -> None:
 
     trimmer = Trimmer(every=3)
     assert [trimmer.rendered() for _ in range(6)] == [False, False, True, False, False, True]
+
+
+def test_big_buffers_are_mmapped_with_a_fixed_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
+    """glibc's dynamic threshold would send libvips' big buffers to the heaps after the
+    first one is freed; the server fixes it unless the environment already does."""
+    import image_server.memory as memory
+
+    calls: list[tuple[int, int]] = []
+    monkeypatch.setattr(memory, "_glibc", lambda name: lambda p, v: calls.append((p, v)) or 1)
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    assert memory.fix_mmap_threshold(131072) and calls == [(memory.M_MMAP_THRESHOLD, 131072)]
+    assert not memory.fix_mmap_threshold(0)
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
+    assert not memory.fix_mmap_threshold(131072) and len(calls) == 1
+    monkeypatch.undo()
+    # The real call, on this machine's glibc, takes the value.
+    assert memory.fix_mmap_threshold(memory.MMAP_THRESHOLD)

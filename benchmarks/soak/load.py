@@ -1,6 +1,6 @@
 """Soak: mixed traffic against both apps for minutes, and whether their memory levels off.
 
-    .venv/bin/python benchmarks/soak/load.py [--seconds 300] [--concurrency 8] [--max-requests N]
+    .venv/bin/python benchmarks/soak/load.py [--seconds 600] [--concurrency 8] [--max-requests N]
 
 1. A throwaway instance in a temp folder gets the sample collection (`tangthu load-sample`:
    four books, 15 pages, two of them read by Tesseract).
@@ -383,7 +383,7 @@ def parse_mix(text: str) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--seconds", type=float, default=300)
+    parser.add_argument("--seconds", type=float, default=600)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--max-requests", type=int, default=0, help="0: no limit")
     parser.add_argument("--image-server", choices=["granian", "gunicorn"], default="granian")

@@ -418,3 +418,23 @@ def test_facet_counts_group_items_with_the_same_values(backend: SqliteFts) -> No
     results = backend.search(SearchRequest(parse_query("dia"), filters=Filters(type=("Map",))))
     assert results.total == 2
     assert dict(results.facets["century"]) == {"18": 2}
+
+
+def test_a_forked_worker_searches(backend: SqliteFts) -> None:
+    """gunicorn forks workers from a process that may have searched already: the counts
+    threads must be made again in the child, not inherited as ghosts."""
+    import os
+    import signal
+
+    assert backend.search(SearchRequest(parse_query("nguyen"))).total == 3
+    pid = os.fork()
+    if pid == 0:  # the child: a search that hangs is stopped by the alarm
+        signal.alarm(20)
+        ok = False
+        try:
+            ok = backend.search(SearchRequest(parse_query("nguyen"))).total == 3
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    assert backend.search(SearchRequest(parse_query("dai viet"))).total == 1

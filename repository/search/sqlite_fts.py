@@ -19,6 +19,8 @@ Tables, all rebuilt by `tangthu reindex` and never migrated:
 from __future__ import annotations
 
 import hashlib
+import os
+import threading
 from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -291,7 +293,7 @@ class SqliteFts:
                 else hidden_tokens(_embargoes(connection, request.today), request.today)
             )
             page_sql, counts_sql, params = statements(request, hidden)
-            counting = _POOL.submit(self._rows, counts_sql, params)
+            counting = _counting_pool().submit(self._rows, counts_sql, params)
             try:
                 page = [row[0] for row in connection.execute(text(page_sql), params)]
                 texts = self._texts(connection, page)
@@ -379,8 +381,27 @@ def _embargoes(connection: Connection, today: date) -> list[str]:
     return [str(value) for (value,) in rows]
 
 
-# The counts statement runs here, beside the page.
-_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="search-counts")
+class _Pool:
+    """The threads that run counts statements beside the page, made on first use in each
+    process: a worker forked from a process that had searched (gunicorn's preload) would
+    otherwise inherit an executor whose threads did not come with it, and wait forever."""
+
+    executor: ThreadPoolExecutor | None = None
+    lock = threading.Lock()
+
+    @classmethod
+    def forget(cls) -> None:
+        cls.executor, cls.lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_Pool.forget)
+
+
+def _counting_pool() -> ThreadPoolExecutor:
+    with _Pool.lock:
+        if _Pool.executor is None:
+            _Pool.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="search-counts")
+        return _Pool.executor
 
 
 def _facets(counted: list[Any]) -> dict[str, tuple[tuple[str, int], ...]]:

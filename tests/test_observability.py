@@ -41,6 +41,39 @@ def test_not_ready_when_storage_is_gone(app: Flask, client: FlaskClient) -> None
     assert response.get_json()["database"] == "ok"
 
 
+def test_ready_says_when_the_database_refuses_writes(app: Flask, client: FlaskClient) -> None:
+    """Still ready (readers are served), but the body says the database is read-only:
+    SQLite with query_only, PostgreSQL with read-only transactions, as on a standby."""
+    from sqlalchemy import event
+
+    from repository.extensions import db
+
+    with app.app_context():
+        engine = db.engine
+    statement = (
+        "SET default_transaction_read_only = on"
+        if engine.dialect.name == "postgresql"
+        else "PRAGMA query_only = ON"
+    )
+
+    def refuse_writes(connection, _record):  # type: ignore[no-untyped-def]
+        cursor = connection.cursor()
+        cursor.execute(statement)
+        cursor.close()
+
+    assert client.get("/ready").get_json()["database"] == "ok"
+    event.listen(engine, "connect", refuse_writes)
+    engine.dispose()  # pooled connections (PostgreSQL) are made again, read-only
+    try:
+        response = client.get("/ready")
+    finally:
+        event.remove(engine, "connect", refuse_writes)
+        engine.dispose()
+    assert response.status_code == 200
+    assert response.get_json() == {"database": "read-only", "storage": "ok", "search": "ok"}
+    assert client.get("/ready").get_json()["database"] == "ok"
+
+
 def test_request_ids_and_json_logs(site: dict[str, str]) -> None:
     given = requests.get(f"{site['web']}/", headers={"X-Request-Id": "abc-123"}, timeout=10)
     assert given.headers["X-Request-Id"] == "abc-123"

@@ -452,6 +452,8 @@ def readonly_database(
         for name, url in reads.items():
             response = requests.get(url, timeout=30)
             result["reads"][name] = response.status_code
+            if name == "ready":  # still ready (readers are served), but it says so
+                result["ready_says"] = response.json() if response.ok else response.text[:200]
         attempt = curator.post(
             edit,
             data={**form, "title_vi": title_before + " (sửa)"},
@@ -554,8 +556,11 @@ def readonly_database(
         and result["saved_title_shown"]
         and result["cli_after_restore_exit"] == 0
     )
+    says = result.get("ready_says")
+    result["ready_reports_read_only"] = isinstance(says, dict) and says["database"] == "read-only"
     result["passed"] = (
         result["reads_ok"]
+        and result["ready_reports_read_only"]
         and result["write_refused_cleanly"]
         and result["cli_refused_cleanly"]
         and result["nothing_lost"]
@@ -648,7 +653,8 @@ def summary(results: dict[str, Any]) -> None:
         run = results["readonly_database"]
         save = run["save_item"]
         print(
-            f"| read-only SQLite | reads {run['reads']}; save -> {save['status']} "
+            f"| read-only SQLite | reads {run['reads']}; /ready says {run.get('ready_says')}; "
+            f"save -> {save['status']} "
             f'"{save["text"][:120]}" (the app\'s own page: {save["app_error_page"]}); '
             f"sign-in -> {run['sign_in_while_read_only']}; CLI exit "
             f"{run['cli_create_user']['exit']} ({run['cli_create_user']['error'][:80]}); "

@@ -298,16 +298,42 @@ def _storage_answers() -> None:
     storage.exists("ready/probe")
 
 
-@bp.get("/ready")
-def ready() -> tuple[Response, int]:
-    """Ready when the database, the object storage and the search index all answer."""
+def _database_state() -> str:
+    """ "ok", or "read-only" when the database answers but would refuse every write."""
+    import os
+    from pathlib import Path
+
     from sqlalchemy import text
 
+    db.session.execute(text("SELECT 1")).scalar_one()
+    engine = db.engine
+    if engine.dialect.name == "postgresql":
+        setting = db.session.execute(text("SELECT current_setting('transaction_read_only')"))
+        return "read-only" if setting.scalar() == "on" else "ok"
+    if engine.dialect.name == "sqlite":
+        if db.session.execute(text("PRAGMA query_only")).scalar():
+            return "read-only"
+        name = engine.url.database
+        if name and name != ":memory:":  # SQLite writes the file and a journal beside it
+            path = Path(name)
+            if not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+                return "read-only"
+    return "ok"
+
+
+@bp.get("/ready")
+def ready() -> tuple[Response, int]:
+    """Ready when the database, the object storage and the search index all answer.
+
+    A database that answers but refuses writes (a read-only file or disk, a standby) is
+    reported as "read-only" and still counts as ready: readers are served, and taking
+    every instance out of rotation would turn degraded writing into an outage.
+    """
     from ..search import SearchRequest, parse_query
 
     checks: dict[str, str] = {}
     for name, probe in (
-        ("database", lambda: db.session.execute(text("SELECT 1")).scalar_one()),
+        ("database", _database_state),
         ("storage", _storage_answers),
         (
             "search",
@@ -315,14 +341,16 @@ def ready() -> tuple[Response, int]:
         ),
     ):
         try:
-            probe()
+            state = probe()
         except Exception as exc:  # noqa: BLE001 - any failure means not ready; say which
             db.session.rollback()
             current_app.logger.warning("not ready: %s: %s", name, exc)
             checks[name] = f"unreachable: {type(exc).__name__}"
         else:
-            checks[name] = "ok"
-    status = 200 if all(v == "ok" for v in checks.values()) else 503
+            checks[name] = state if isinstance(state, str) else "ok"
+            if checks[name] != "ok":
+                current_app.logger.warning("ready, but %s is %s", name, checks[name])
+    status = 200 if all(v in ("ok", "read-only") for v in checks.values()) else 503
     response = jsonify(checks)
     response.headers["Cache-Control"] = "no-store"
     return response, status

@@ -52,6 +52,10 @@ DEFAULTS: dict[str, Any] = {
     "OIDC_LABEL": {"vi": "Đăng nhập một lần", "en": "Single sign-on"},
     "LOGIN_MAX_FAILURES": 5,
     "LOGIN_LOCKOUT_MINUTES": 15,
+    # Harvesting and remote manifests fetch only from the public internet, and from these
+    # networks: CIDRs, e.g. ["10.0.0.0/8"] or "10.0.0.0/8,192.168.1.0/24" from the
+    # environment, for partners on the same intranet.
+    "HARVEST_ALLOW_NETWORKS": [],
     # Ingest limits: every upload is hostile until checked.
     "MAX_FILE_BYTES": 1024 * 1024 * 1024,
     "MAX_IMAGE_PIXELS": 400_000_000,

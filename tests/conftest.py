@@ -107,6 +107,9 @@ def app_config(instance: Path, databases: Databases) -> dict[str, Any]:
         "SECRET_KEY": "test-only-secret",
         "SESSION_COOKIE_SECURE": False,
         "REMEMBER_COOKIE_SECURE": False,
+        # The tests' partners and manifests are served on 127.0.0.1, which is otherwise
+        # refused as a local address.
+        "HARVEST_ALLOW_NETWORKS": ["127.0.0.0/8"],
     }
     url = databases.url(instance)
     if url:

@@ -3,11 +3,13 @@ partners that are slow, huge, malformed or hostile, served from a thread."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,7 @@ BOOKS = (
     ("hoa-tien", "Hoa tiên", "Nguyễn Huy Tự", "1788"),
 )
 STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+LOCAL = (ipaddress.ip_network("127.0.0.0/8"),)  # where the tests' partners are served
 
 
 def _source_ids(partner: Flask) -> dict[str, str]:
@@ -141,7 +144,13 @@ def test_harvest_our_own_endpoint(
         session.hooks["response"].append(lambda response, *a, **k: asked.append(response.url))
         with app.app_context():
             source = db.session.execute(db.select(HarvestSource)).scalar_one()
-            done = harvest(source, get_storage(), publish_settings(), session=session)
+            done = harvest(
+                source,
+                get_storage(),
+                publish_settings(),
+                session=session,
+                limits=HarvestLimits(allow_networks=LOCAL),
+            )
             assert (done.created, done.updated, done.deleted, done.skipped) == (1, 0, 1, 0)
             assert done.pages == 1
             assert source.harvested_until >= first_until
@@ -208,6 +217,14 @@ LAUGHS = (
 )
 
 
+REDIRECTS = {
+    "redirect": "file:///etc/passwd",
+    "bounce": "/bounce",
+    "inward": "http://10.20.30.40/oai",  # from an allowed host into a private network
+    "metadata": "http://169.254.169.254/latest/meta-data/",  # the cloud's credentials
+}
+
+
 class Partner(BaseHTTPRequestHandler):
     """Each path is a partner with one way of misbehaving once asked for records."""
 
@@ -259,9 +276,9 @@ class Partner(BaseHTTPRequestHandler):
             self.wfile.write(HEAD.encode() + WHEN.encode() + b"<ListRecords>")
             for _ in range(40):
                 self.wfile.write(_record("oai:huge:1", "x" * 60_000).encode())
-        elif kind in ("redirect", "bounce"):
+        elif kind in REDIRECTS:
             self.send_response(302)
-            self.send_header("Location", "file:///etc/passwd" if kind == "redirect" else "/bounce")
+            self.send_header("Location", REDIRECTS[kind])
             self.send_header("Content-Length", "0")
             self.end_headers()
         elif kind == "malformed":
@@ -303,7 +320,9 @@ def partners() -> Iterator[str]:
         server.server_close()
 
 
-FAST = HarvestLimits(connect_timeout=2, read_timeout=1, deadline=2, max_bytes=1024 * 1024)
+FAST = HarvestLimits(
+    connect_timeout=2, read_timeout=1, deadline=2, max_bytes=1024 * 1024, allow_networks=LOCAL
+)
 BEFORE = "2020-01-01T00:00:00Z"
 
 
@@ -334,6 +353,8 @@ def _run(app: Flask, url: str, limits: HarvestLimits = FAST) -> Any:
         ("loop", "tokenLoop", "the same resumption token twice"),
         ("redirect", "badUrl", "only http and https addresses"),
         ("bounce", "httpError", "more than 5 redirects"),
+        ("inward", "badUrl", "10.20.30.40 is a private or local address (private)"),
+        ("metadata", "badUrl", "169.254.169.254 is a private or local address (link-local"),
     ],
 )
 def test_hostile_partners_fail_clearly(
@@ -384,3 +405,145 @@ def test_only_http_endpoints(app: Flask, runner: FlaskCliRunner) -> None:
     assert isinstance(failure, HarvestError) and failure.code == "badUrl"
     result = runner.invoke(args=["harvest", "ftp://example.org/oai"])
     assert result.exit_code == 1 and "not an http(s) address" in result.output
+
+
+# -- our own network -------------------------------------------------------------------
+
+ALLOW_HINT = (
+    "to harvest inside your own network, add it (e.g. {}) to TANGTHU_HARVEST_ALLOW_NETWORKS"
+)
+
+
+def _nothing_harvested(app: Flask, code: str) -> None:
+    with app.app_context():
+        source = db.session.execute(db.select(HarvestSource)).scalar_one()
+        assert source.harvested_until == BEFORE
+        assert (
+            source.last_message.startswith("failed after 0 pages") and code in source.last_message
+        )
+        assert db.session.execute(db.select(Item)).scalars().all() == []
+
+
+def test_a_local_partner_is_refused_unless_its_network_is_allowed(
+    app: Flask, partners: str
+) -> None:
+    Partner.asked.clear()
+    failure = _run(app, f"{partners}/mixed", replace(FAST, allow_networks=()))
+    assert isinstance(failure, HarvestError), failure
+    assert failure.code == "badUrl"
+    assert "127.0.0.1 is a private or local address (loopback)" in failure.message
+    assert ALLOW_HINT.format("127.0.0.1/32") in failure.message
+    assert Partner.asked == []  # refused before it was asked anything
+    _nothing_harvested(app, "badUrl")
+
+    # Allowed, the same partner is harvested; one address is enough.
+    with app.app_context():
+        source = db.session.execute(db.select(HarvestSource)).scalar_one()
+        only = (ipaddress.ip_network("127.0.0.1/32"),)
+        result = harvest(
+            source, get_storage(), publish_settings(), limits=replace(FAST, allow_networks=only)
+        )
+        assert (result.created, result.pages) == (2, 1)
+        assert source.harvested_until == "2030-01-02T03:04:05Z"
+
+
+@pytest.mark.parametrize(
+    "address, shown",
+    [
+        ("http://169.254.169.254/latest/meta-data/", "169.254.169.254 is"),  # cloud metadata
+        ("http://[::1]:{port}/mixed", "::1 is"),
+        ("http://[::ffff:10.0.0.1]/oai", "::ffff:a00:1 (that is, 10.0.0.1) is"),
+        ("http://0.0.0.0:{port}/mixed", "0.0.0.0 is"),
+        ("http://localhost:{port}/mixed", "localhost resolves to"),
+    ],
+)
+def test_local_addresses_are_refused_by_default(
+    app: Flask, partners: str, address: str, shown: str
+) -> None:
+    """Names, literal addresses and IPv6 forms alike, before a request is sent."""
+    Partner.asked.clear()
+    port = urlsplit(partners).port
+    failure = _run(app, address.format(port=port), replace(FAST, allow_networks=()))
+    assert isinstance(failure, HarvestError), failure
+    assert failure.code == "badUrl", failure
+    assert f"{shown} " in failure.message and "a private or local address" in failure.message
+    assert "TANGTHU_HARVEST_ALLOW_NETWORKS" in failure.message
+    assert Partner.asked == []
+    _nothing_harvested(app, "badUrl")
+
+
+def test_ipv6_loopback_is_not_in_an_ipv4_allowed_network(app: Flask, partners: str) -> None:
+    """127.0.0.0/8 is allowed (FAST): that opens no other local address."""
+    port = urlsplit(partners).port
+    failure = _run(app, f"http://[::1]:{port}/mixed")
+    assert isinstance(failure, HarvestError) and failure.code == "badUrl", failure
+    assert "::1 is a private or local address (loopback)" in failure.message
+    assert ALLOW_HINT.format("::1/128") in failure.message
+
+
+def test_a_name_that_does_not_resolve_fails_clearly(app: Flask) -> None:
+    failure = _run(app, "http://no-such-host.invalid/oai")
+    assert isinstance(failure, HarvestError), failure
+    assert failure.code == "httpError"
+    assert "the name no-such-host.invalid does not resolve" in failure.message
+    _nothing_harvested(app, "httpError")
+
+
+def test_the_command_reads_the_allowed_networks(
+    app: Flask, runner: FlaskCliRunner, partners: str
+) -> None:
+    url = f"{partners}/mixed"
+    app.config["HARVEST_ALLOW_NETWORKS"] = []  # the default
+    result = runner.invoke(args=["harvest", url])
+    assert result.exit_code == 1, result.output
+    assert "harvest failed" in result.output and "127.0.0.1 is a private or local" in result.output
+    assert "Traceback" not in result.output
+
+    # As TANGTHU_HARVEST_ALLOW_NETWORKS="10.0.0.0/8,127.0.0.1/32" gives it: one string.
+    app.config["HARVEST_ALLOW_NETWORKS"] = "10.0.0.0/8, 127.0.0.1/32"
+    result = runner.invoke(args=["harvest", url])
+    assert result.exit_code == 0, result.output
+    assert "2 created" in result.output
+
+
+@pytest.mark.parametrize(
+    "setting, wrong",
+    [
+        ("10.0.0.0/8,10.0.0.0/33", "'10.0.0.0/33' is not a network"),
+        (["127.0.0.0/8", "intranet"], "'intranet' is not a network"),
+        (10, "expected a list of networks"),
+    ],
+)
+def test_a_wrong_allowed_network_stops_the_command(
+    app: Flask, runner: FlaskCliRunner, partners: str, setting: Any, wrong: str
+) -> None:
+    app.config["HARVEST_ALLOW_NETWORKS"] = setting
+    result = runner.invoke(args=["harvest", f"{partners}/mixed"])
+    assert result.exit_code == 1, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("Error: TANGTHU_HARVEST_ALLOW_NETWORKS: ") and wrong in line
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    with app.app_context():  # stopped before anything was saved
+        assert db.session.execute(db.select(HarvestSource)).scalars().all() == []
+
+
+def test_the_environment_variable_is_read(
+    app_config: dict[str, Any], partners: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TANGTHU_HARVEST_ALLOW_NETWORKS", "192.168.1.0/24,127.0.0.0/8")
+    config = {k: v for k, v in app_config.items() if k != "HARVEST_ALLOW_NETWORKS"}
+    from_env = create_app(config)
+    try:
+        result = from_env.test_cli_runner().invoke(args=["harvest", f"{partners}/mixed"])
+        assert result.exit_code == 0, result.output
+    finally:
+        with from_env.app_context():
+            db.engine.dispose()
+    monkeypatch.setenv("TANGTHU_HARVEST_ALLOW_NETWORKS", "127.0.0.0/8,fd00::/8,nonsense")
+    wrong = create_app(config)
+    try:
+        result = wrong.test_cli_runner().invoke(args=["harvest", "--all"])
+        assert result.exit_code == 1 and "'nonsense' is not a network" in result.output
+    finally:
+        with wrong.app_context():
+            db.engine.dispose()

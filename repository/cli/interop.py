@@ -19,12 +19,15 @@ from ..extensions import db, ensure_database
 from ..models import Collection, HarvestSource
 from ..services.harvest import HarvestError, HarvestLimits, HarvestResult, harvest
 from ..services.union import (
+    ALLOW_SETTING,
     ImportResult,
+    IPNetwork,
     ManifestError,
     UnionImportError,
     http_url,
     import_csv,
     import_marc,
+    parse_networks,
     register_manifest,
 )
 from .content import ensure_collection
@@ -127,6 +130,14 @@ def _source(url: str, institution: str, slug: str | None, set_spec: str | None) 
     return source
 
 
+def _allow_networks() -> tuple[IPNetwork, ...]:
+    """The private networks partners may be in; a wrong entry stops the command."""
+    try:
+        return parse_networks(current_app.config.get("HARVEST_ALLOW_NETWORKS"))
+    except ValueError as exc:
+        raise click.ClickException(f"{ALLOW_SETTING}: {exc}") from None
+
+
 def _limits() -> HarvestLimits:
     config = current_app.config
     default = HarvestLimits()
@@ -136,10 +147,11 @@ def _limits() -> HarvestLimits:
         deadline=float(config.get("HARVEST_DEADLINE", default.deadline)),
         max_bytes=int(config.get("HARVEST_MAX_BYTES", default.max_bytes)),
         max_pages=int(config.get("HARVEST_MAX_PAGES", default.max_pages)),
+        allow_networks=_allow_networks(),
     )
 
 
-def _run(source: HarvestSource, full: bool) -> HarvestResult:
+def _run(source: HarvestSource, full: bool, limits: HarvestLimits) -> HarvestResult:
     from ..web import publish_settings
 
     def progress(page: int, so_far: HarvestResult) -> None:
@@ -157,7 +169,7 @@ def _run(source: HarvestSource, full: bool) -> HarvestResult:
             session=session,
             progress=progress,
             full=full,
-            limits=_limits(),
+            limits=limits,
         )
 
 
@@ -184,6 +196,7 @@ def harvest_command(
     ensure_database()
     if everything == bool(url):
         raise click.ClickException("name one OAI-PMH base URL, or use --all")
+    limits = _limits()  # before a source is saved: a wrong setting changes nothing
     if url:
         if not http_url(url):
             raise click.ClickException(f"not an http(s) address: {url!r}")
@@ -198,7 +211,7 @@ def harvest_command(
     for source in sources:
         click.echo(f"harvesting {source.url}", err=True)
         try:
-            result = _run(source, full)
+            result = _run(source, full, limits)
         except HarvestError as exc:
             failed.append(f"{source.url}: {exc}")
             click.echo(f"Error: {source.url}: {exc}", err=True)
@@ -224,9 +237,12 @@ def harvest_command(
 def register_manifest_command(url: str, slug: str, institution: str, draft: bool) -> None:
     """Describe a remote IIIF manifest (3.0 or 2.1) here; its pages stay at its source."""
     ensure_database()
+    allow_networks = _allow_networks()
     collection = _collection(slug)
     try:
-        item = register_manifest(url, collection, institution, publish=not draft)
+        item = register_manifest(
+            url, collection, institution, publish=not draft, allow_networks=allow_networks
+        )
     except ManifestError as exc:
         db.session.rollback()
         raise click.ClickException(str(exc)) from None

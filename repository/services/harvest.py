@@ -25,6 +25,7 @@ from .union import (
     MAX_SUMMARY,
     Fetched,
     FetchError,
+    IPNetwork,
     MalformedXmlError,
     RecordDraft,
     UnsafeXmlError,
@@ -84,6 +85,9 @@ class HarvestLimits:
     deadline: float = 6 * 3600  # seconds for a whole run
     max_bytes: int = 50 * 1024 * 1024  # per response
     max_pages: int = 100_000
+    # Private networks partners may be in (an intranet's); every other non-public
+    # address is refused, so a partner's URL or redirect cannot reach our own services.
+    allow_networks: tuple[IPNetwork, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +142,7 @@ class _Client:
                     max_bytes=self.limits.max_bytes,
                     deadline=self.deadline,
                     accept="text/xml, application/xml",
+                    allow_networks=self.limits.allow_networks,
                 )
             except FetchError as exc:
                 raise HarvestError(exc.code, str(exc)) from None

@@ -5,15 +5,19 @@ or point at one IIIF manifest. Each record becomes a metadata-only item (no imag
 that names its institution, links to the record at its source and, when it has one,
 opens the source's manifest in the viewer. Every file is hostile until checked: sizes
 and record counts are capped, XML with a DOCTYPE or entities is refused before it is
-read, and only http(s) addresses are kept (they end up in links on our pages).
+read, and only http(s) addresses are kept (they end up in links on our pages). What we
+fetch ourselves (OAI-PMH pages, manifests) must be on the public internet, unless the
+deployment allows its own networks: a partner's URL cannot make us call our own services.
 """
 
 from __future__ import annotations
 
 import csv
 import html
+import ipaddress
 import json
 import re
+import socket
 import time
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
@@ -43,6 +47,11 @@ MAX_URL = 1000  # the columns' size: a longer address is dropped, never cut
 MAX_BAD_MARC = 1000  # unreadable records before a file is taken for something else
 MAX_MANIFEST_BYTES = 20 * 1024 * 1024
 MAX_REDIRECTS = 5
+ALLOW_SETTING = "TANGTHU_HARVEST_ALLOW_NETWORKS"  # named in refusals: the fix is there
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_SHARED = ipaddress.IPv4Network("100.64.0.0/10")  # carrier-grade NAT, not is_private
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # the last 32 bits are an IPv4 address
 DC_ELEMENTS = tuple(DC_LABELS)
 _LANG_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*\Z")
 _TAGGED = re.compile(r"^\[([A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*)\]\s*(.+)$", re.S)
@@ -233,6 +242,134 @@ class Fetched:
     retry_after: str = ""
 
 
+def parse_networks(value: object) -> tuple[IPNetwork, ...]:
+    """The networks a setting names: a list of CIDR strings, or one string of them
+    separated by commas (as an environment variable gives it). ValueError says which
+    entry is wrong, so a typo stops the command rather than refusing every partner."""
+    if value is None:
+        return ()
+    entries: list[object]
+    if isinstance(value, str):
+        entries = [part for part in value.split(",") if part.strip()]
+    elif isinstance(value, list | tuple):
+        entries = list(value)
+    else:
+        raise ValueError(f"expected a list of networks such as 10.0.0.0/8, not {value!r}")
+    networks = []
+    for entry in entries:
+        if isinstance(entry, ipaddress.IPv4Network | ipaddress.IPv6Network):
+            networks.append(entry)
+            continue
+        try:  # only text: JSON would make "10" the number 10, and that 0.0.0.10
+            if not isinstance(entry, str):
+                raise ValueError(entry)
+            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+        except ValueError:
+            raise ValueError(
+                f"{entry!r} is not a network: write one such as 10.0.0.0/8 or fd00::/8"
+            ) from None
+    return tuple(networks)
+
+
+def _embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one stands for (mapped, 6to4, NAT64): where a connection
+    to it really goes."""
+    if isinstance(ip, ipaddress.IPv4Address):
+        return None
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
+def _local_kind(ip: IPAddress) -> str:
+    """What makes an address one of ours rather than the internet's, or "" if nothing.
+
+    ``is_global`` alone lets multicast and IPv6 site-local through, hence the list.
+    """
+    embedded = _embedded_ipv4(ip)
+    if embedded is not None:  # judged by where it leads
+        return _local_kind(embedded)
+    checks: tuple[tuple[bool, str], ...] = (
+        (ip.is_unspecified, "unspecified"),
+        (ip.is_loopback, "loopback"),
+        (ip.is_link_local, "link-local, where cloud metadata services answer"),
+        (ip.is_multicast, "multicast"),
+        (ip in _SHARED, "shared, carrier-grade NAT"),
+        (ip.is_private, "private"),
+        (ip.is_reserved, "reserved"),
+        (isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local, "site-local"),
+        (not ip.is_global, "not routed on the internet"),
+    )
+    return next((kind for refused, kind in checks if refused), "")
+
+
+def _allowed(ip: IPAddress, allow_networks: Iterable[IPNetwork]) -> bool:
+    candidates = [ip]
+    embedded = _embedded_ipv4(ip)
+    if embedded is not None:
+        candidates.append(embedded)
+    return any(
+        candidate in network
+        for network in allow_networks
+        for candidate in candidates
+        if candidate.version == network.version
+    )
+
+
+def check_public_host(
+    url: str, params: dict[str, str] | None = None, allow_networks: Iterable[IPNetwork] = ()
+) -> None:
+    """Refuse (FetchError) a URL whose host resolves to any address that is not on the
+    public internet, unless that address is in ``allow_networks``.
+
+    The host is taken from the URL as requests prepares it (IDNA, brackets), so what is
+    checked is what will be asked for. Every address counts: a name with one public and
+    one private address could be reached at either. The connection resolves the name
+    again, so a name whose answer changes in between (DNS rebinding) is not caught here.
+    """
+    try:
+        prepared = requests.PreparedRequest()
+        prepared.prepare_url(url, params)
+        parsed = urllib3.util.parse_url(prepared.url or "")
+        host = (parsed.host or "").strip("[]")
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    except (requests.RequestException, urllib3.exceptions.HTTPError, ValueError):
+        raise FetchError("badUrl", f"not an address that can be fetched: {url[:200]!r}") from None
+    if not host:
+        raise FetchError("badUrl", f"no host in {url[:200]!r}")
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise FetchError(
+            "httpError",
+            f"cannot fetch {url[:200]}: the name {host} does not resolve ({reason});"
+            " check the address",
+        ) from None
+    allow = tuple(allow_networks)
+    for *_rest, sockaddr in found:
+        ip = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+        kind = _local_kind(ip)
+        if kind and not _allowed(ip, allow):
+            try:
+                literal = ipaddress.ip_address(host.split("%", 1)[0]) == ip
+            except ValueError:
+                literal = False
+            leads = _embedded_ipv4(ip)
+            shown = f"{ip} (that is, {leads})" if leads else str(ip)
+            named = f"{shown} is" if literal else f"{host} resolves to {shown},"
+            entry = ipaddress.ip_network(leads or ip)  # a single address, as a network
+            raise FetchError(
+                "badUrl",
+                f"{named} a private or local address ({kind}), which is refused; to harvest"
+                f" inside your own network, add it (e.g. {entry}) to {ALLOW_SETTING}",
+            )
+
+
 def fetch_bounded(
     session: requests.Session,
     url: str,
@@ -243,15 +380,18 @@ def fetch_bounded(
     max_bytes: int = MAX_MANIFEST_BYTES,
     deadline: float | None = None,
     accept: str = "*/*",
+    allow_networks: Iterable[IPNetwork] = (),
 ) -> Fetched:
     """GET an http(s) URL, streamed: refused past ``max_bytes`` or past ``deadline``.
 
     Redirects (at most five) are followed here, not by requests, which would read a
-    redirect's whole body, and each one must stay on http(s).
+    redirect's whole body, and each one must stay on http(s). Every hop's host must be
+    on the public internet or in ``allow_networks`` (see check_public_host).
     """
     for _hop in range(MAX_REDIRECTS + 1):
         if not http_url(url):
             raise FetchError("badUrl", f"only http and https addresses can be fetched: {url!r}")
+        check_public_host(url, params, allow_networks)
         if deadline is not None and time.monotonic() >= deadline:
             raise FetchError("timeout", "the time allowed for this run is over")
         read = read_timeout
@@ -887,8 +1027,12 @@ def fetch_manifest(
     connect_timeout: float = 10,
     read_timeout: float = 30,
     max_bytes: int = MAX_MANIFEST_BYTES,
+    allow_networks: Iterable[IPNetwork] = (),
 ) -> Any:
-    """The JSON a manifest URL answers with, or ManifestError saying why not."""
+    """The JSON a manifest URL answers with, or ManifestError saying why not.
+
+    Only from the public internet or ``allow_networks``, as fetch_bounded decides.
+    """
     if not http_url(url):
         raise ManifestError(f"only http and https manifest addresses are accepted: {url[:200]!r}")
     own = session is None
@@ -902,6 +1046,7 @@ def fetch_manifest(
             max_bytes=max_bytes,
             deadline=time.monotonic() + connect_timeout + read_timeout * 2,
             accept="application/ld+json, application/json;q=0.9",
+            allow_networks=allow_networks,
         )
     except FetchError as exc:
         raise ManifestError(f"cannot register {url}: {exc}") from None
@@ -928,10 +1073,14 @@ def register_manifest(
     storage: Storage | None = None,
     settings: PublishSettings | None = None,
     session: requests.Session | None = None,
+    allow_networks: Iterable[IPNetwork] = (),
 ) -> Item:
-    """Describe a remote IIIF manifest here; registering the same URL again updates it."""
+    """Describe a remote IIIF manifest here; registering the same URL again updates it.
+
+    ``allow_networks``: private networks it may be fetched from (none by default).
+    """
     url = clean_text(url, MAX_URL + 1)
-    document = fetch_manifest(url, session)
+    document = fetch_manifest(url, session, allow_networks=allow_networks)
     draft, provider = manifest_draft(document, url)
     try:
         db.session.add(collection)

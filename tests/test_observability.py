@@ -60,6 +60,7 @@ def test_ready_says_when_the_database_refuses_writes(app: Flask, client: FlaskCl
         cursor = connection.cursor()
         cursor.execute(statement)
         cursor.close()
+        connection.commit()  # a SET in a transaction rolled back would be undone
 
     assert client.get("/ready").get_json()["database"] == "ok"
     event.listen(engine, "connect", refuse_writes)

@@ -38,11 +38,6 @@ def _glibc(function: str) -> Any:
         return None
 
 
-def _find_trim() -> Callable[[int], int] | None:
-    trim: Callable[[int], int] | None = _glibc("malloc_trim")
-    return trim
-
-
 def fix_mmap_threshold(threshold: int = MMAP_THRESHOLD) -> bool:
     """Serve buffers of ``threshold`` bytes and more from mmap from now on, with glibc's
     dynamic threshold off. True when it was set; the environment's setting wins."""
@@ -59,7 +54,7 @@ class Trimmer:
         self.every = max(1, every)
         self._count = 0
         self._lock = threading.Lock()
-        self._trim = _find_trim()
+        self._trim: Callable[[int], int] | None = _glibc("malloc_trim")
 
     def rendered(self) -> bool:
         """Record one render; True when it was time to trim (and trimming was possible)."""

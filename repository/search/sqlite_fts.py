@@ -77,7 +77,6 @@ SCHEMA = (
     # searches leave them out with a NOT inside the MATCH. They do not count for ranking.
     f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS} USING fts5(title, body, ocr, facets,"
     " tokenize='unicode61 remove_diacritics 2')",
-    f"INSERT INTO {FTS} ({FTS}, rank) VALUES ('rank', '{RANK.replace(FTS + ', ', '')}')",
 )
 TABLES = (FTS, TEXT, DOC, COMBO)
 RETIRED = ("search_facet",)  # tables of older layouts

@@ -9,6 +9,7 @@ import pyvips
 
 from .config import load_config
 from .memory import fix_mmap_threshold
+from .secrecy import check_token_keys
 from .views import ImageServer
 
 # Loaders an attacker could reach through a crafted derivative are never needed here:
@@ -36,8 +37,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> ImageServer:
 
     ``VIPS_LOCKDOWN`` (default true) blocks every libvips loader but TIFF. The block is
     process-wide, so a process that also ingests (a test, say) turns it off.
+    Placeholder or weak ``ACCESS_TOKEN_KEYS`` stop it, unless ``TESTING`` is true.
     """
     settings = load_config(config)
+    if settings["ACCESS_TOKEN_KEYS"] and not settings["TESTING"]:
+        check_token_keys("TANGTHU_ACCESS_TOKEN_KEYS", settings["ACCESS_TOKEN_KEYS"])
     fix_mmap_threshold(int(settings["MALLOC_MMAP_THRESHOLD"]))
     bound_vips_caches()
     if settings["VIPS_LOCKDOWN"]:

@@ -1,36 +1,18 @@
-"""Access decisions on the image server, and the IIIF Auth 1.0 and 2.0 service descriptions.
+"""The IIIF Auth 1.0 and 2.0 service descriptions, and the Auth 2.0 probe's answer.
 
-The repository decided who may see an image and wrote it into the image's policy sidecar;
-the reader's token says what they hold. This module only matches the two.
+Both processes describe the same services: the image server in info.json, the repository
+in manifests. Who may see what is decided by `policy.decide`, not here. Every service of
+each version has its own URL, as parsers that merge entities by id require.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from .policy import Policy
+from .policy import Access, Credential, Grant, Policy
 
 AUTH1_CONTEXT = "http://iiif.io/api/auth/1/context.json"
 AUTH2_CONTEXT = "http://iiif.io/api/auth/2/context.json"
-
-
-@dataclass(frozen=True, slots=True)
-class Grant:
-    """What this request may have: everything, a reduced image, nothing, or no such image."""
-
-    kind: str  # "full", "degraded", "none" or "hidden"
-    max_edge: int = 0  # for "degraded": the longest edge the whole image may be shown at
-
-
-def decide(policy: Policy, held: frozenset[str]) -> Grant:
-    if policy.public == "full" or held & policy.full_for:
-        return Grant("full")
-    if policy.public == "degraded":
-        return Grant("degraded", policy.public_max)
-    if policy.public == "none":
-        return Grant("none")
-    return Grant("hidden")
 
 
 def _label(vi: str, en: str) -> dict[str, list[str]]:
@@ -64,7 +46,7 @@ def auth1_services(public_url: str, policy: Policy) -> list[dict[str, Any]]:
     """Auth 1.0 for Mirador: external and kiosk for on-site images, then login."""
     base = public_url.rstrip("/")
     services = []
-    if "onsite" in policy.full_for:
+    if Credential.ONSITE in policy.full_for:
         # In the reading room the token service grants access by network, no sign-in:
         # 'external' needs no window at all, 'kiosk' opens one without interaction.
         services.append(
@@ -108,7 +90,7 @@ def auth2_services(public_url: str, image_base: str) -> list[dict[str, Any]]:
             "profile": "http://iiif.io/api/auth/2/probe",
             "service": [
                 {
-                    "id": f"{base}/auth/iiif/login",
+                    "id": f"{base}/auth/iiif2/login",
                     "type": "AuthAccessService2",
                     "profile": "active",
                     "label": _label("Đăng nhập", "Sign in"),
@@ -120,7 +102,7 @@ def auth2_services(public_url: str, image_base: str) -> list[dict[str, Any]]:
                     "service": [
                         {"id": f"{base}/auth/iiif2/token", "type": "AuthAccessTokenService2"},
                         {
-                            "id": f"{base}/auth/iiif/logout",
+                            "id": f"{base}/auth/iiif2/logout",
                             "type": "AuthLogoutService2",
                             "label": _label("Đăng xuất", "Sign out"),
                         },
@@ -134,12 +116,12 @@ def auth2_services(public_url: str, image_base: str) -> list[dict[str, Any]]:
 def probe_result(grant: Grant, image_base: str) -> dict[str, Any]:
     """Auth 2.0 probe answer: 200, or 401 with a substitute for degraded images."""
     result: dict[str, Any] = {"@context": AUTH2_CONTEXT, "type": "AuthProbeResult2"}
-    if grant.kind == "full":
+    if grant.kind is Access.FULL:
         result["status"] = 200
         return result
     result["status"] = 401
     result["heading"] = _label("Cần đăng nhập", "Sign-in needed")
-    if grant.kind == "degraded":
+    if grant.kind is Access.DEGRADED:
         edge = grant.max_edge
         result["substitute"] = [
             {"id": f"{image_base}/full/!{edge},{edge}/0/default.jpg", "type": "Image"}

@@ -34,6 +34,8 @@ DEFAULTS: dict[str, Any] = {
     "EXPENSIVE_WAIT": 1.0,
     "RETRY_AFTER": 2,
     "VIPS_LOCKDOWN": True,
+    # Tests only: skips the start-up refusal of placeholder and weak token keys.
+    "TESTING": False,
     # glibc: buffers from this many bytes up are mmapped and given back when freed (0:
     # glibc's dynamic default, which lets the heaps fragment); the heaps are trimmed
     # every TRIM_EVERY renders. See image_server/memory.py.
@@ -49,6 +51,14 @@ DEFAULTS: dict[str, Any] = {
     "PUBLIC_URL": "http://127.0.0.1:8000",
     "ACCESS_TOKEN_KEYS": "",
     "ACCESS_COOKIE": "tangthu_access",
+    # The reading room's networks (CIDRs, a list or comma-separated): requests from there
+    # see 'onsite' images, checked on every request; shared with the repository.
+    "ONSITE_RANGES": [],
+    # Proxies in front of this server whose X-Forwarded-For is trusted for the address.
+    "PROXY_HOPS": 0,
+    # Partner sites (https://host) whose viewers may read non-open images with the
+    # reader's cookie (CORS with credentials), besides PUBLIC_URL; shared with the repository.
+    "PARTNER_ORIGINS": [],
 }
 
 

@@ -1,90 +1,322 @@
-"""Policy sidecars: what the repository decided about each image, read with no database.
+"""The access contract between the two processes: one vocabulary, one sidecar type, one rule.
 
-The repository writes `policies/<image id>.json` when it publishes an item. The image
-server reads it from storage (locally, or through the S3 read-through cache) and keeps
-it in memory for a few seconds, so a tile request costs no network call.
+The repository decides who may see an item and writes the decision, image by image, as a
+`Policy` sidecar (`policies/<image id>.json`). The image server reads it with no database
+and applies the same `decide` to the credentials a request holds. The repository's own
+pages ask `decide` too, so the two can never disagree.
+
+Credentials are what a viewer holds: `staff`, `reader`, `group:<name>`, and `onsite`,
+which is only ever taken from the client's address on the request itself, never from a
+token or a cookie.
 """
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import json
+import re
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from .objects import LocalReader, Reader
+
+T = TypeVar("T")
+
+
+class Access(StrEnum):
+    """What a viewer gets of an image: everything, a reduced image, nothing, or no image."""
+
+    FULL = "full"
+    DEGRADED = "degraded"
+    NONE = "none"
+    HIDDEN = "hidden"
+
+
+class Credential(StrEnum):
+    """The fixed credentials; reader groups add `group:<name>` (see `group_credential`)."""
+
+    STAFF = "staff"
+    READER = "reader"
+    ONSITE = "onsite"  # from the address of this very request: never portable
+
+
+GROUP_PREFIX = "group:"
+
+
+def group_credential(name: str) -> str:
+    return f"{GROUP_PREFIX}{name}"
+
+
+def portable(credentials: Iterable[str]) -> frozenset[str]:
+    """What may travel in a token or a cookie: everything but the reading room."""
+    return frozenset(c for c in credentials if c != Credential.ONSITE)
+
+
+STAFF_ONLY = frozenset({Credential.STAFF.value})
 
 
 @dataclass(frozen=True, slots=True)
 class Policy:
-    access: str | None  # the item's level, for information; decisions use the rest
-    sha256: str | None  # the derivative's checksum, for ETags shared by every server
+    """What the repository decided about one image (or one item)."""
+
     item: str | None = None
-    public: str = "hidden"  # what anyone gets: full, degraded, none or hidden
+    sha256: str | None = None  # the derivative's checksum, for ETags shared by every server
+    level: str | None = None  # the item's access level, for information; decisions use the rest
+    public: Access = Access.HIDDEN  # what anyone gets
     public_max: int = 0  # for degraded: the longest edge anyone may see
-    full_for: frozenset[str] = frozenset({"staff"})  # grants that see everything
+    full_for: frozenset[str] = STAFF_ONLY  # credentials that see everything
+    hidden_until: date | None = None  # an embargo: staff only until this day
 
     @property
     def is_public(self) -> bool:
-        return self.public == "full"
+        """Open to everyone in full today, whatever the request holds."""
+        return self.public_on(date.today()) is Access.FULL
+
+    def public_on(self, today: date) -> Access:
+        if self.hidden_until is not None and today < self.hidden_until:
+            return Access.HIDDEN
+        return self.public
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes whenever the decision could: in every ETag and cache key of the image."""
+        parts = (
+            self.public.value,
+            str(self.public_max),
+            ",".join(sorted(self.full_for)),
+            self.hidden_until.isoformat() if self.hidden_until else "",
+        )
+        return hashlib.blake2s("|".join(parts).encode(), digest_size=6).hexdigest()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "item": self.item,
+            "sha256": self.sha256,
+            "access": self.level,
+            "public": self.public.value,
+            "public_max": self.public_max,
+            "full_for": sorted(self.full_for),
+            "hidden_until": self.hidden_until.isoformat() if self.hidden_until else None,
+        }
+
+    @classmethod
+    def from_json(cls, document: object) -> Policy:
+        """The sidecar's policy; anything damaged or unknown grants nobody but staff."""
+        if not isinstance(document, dict):
+            return UNPUBLISHED
+        try:
+            full_for = document.get("full_for", ["staff"])
+            if not isinstance(full_for, list):
+                return UNPUBLISHED
+            until = document.get("hidden_until")
+            return cls(
+                item=str(document["item"]) if document.get("item") else None,
+                sha256=str(document["sha256"]) if document.get("sha256") else None,
+                level=str(document["access"]) if document.get("access") else None,
+                public=Access(str(document.get("public", "hidden"))),
+                public_max=max(0, int(document.get("public_max", 0))),
+                full_for=frozenset(str(g) for g in full_for),
+                hidden_until=date.fromisoformat(str(until)) if until else None,
+            )
+        except (TypeError, ValueError):
+            return UNPUBLISHED
 
 
 # No sidecar: never published, so the image exists only for staff (a curator's preview).
-UNPUBLISHED = Policy(None, None)
+UNPUBLISHED = Policy()
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """What one request may have of one image."""
+
+    kind: Access
+    max_edge: int = 0  # for DEGRADED: the longest edge the whole image may be shown at
+
+    @property
+    def key(self) -> str:
+        """For cache keys and ETags: two grants that render differently never share one."""
+        return f"{self.kind.value}{self.max_edge}" if self.kind is Access.DEGRADED else self.kind
+
+
+def decide(policy: Policy, held: frozenset[str], today: date | None = None) -> Grant:
+    """The one access rule: what someone holding these credentials gets under this policy.
+
+    Hidden (a draft, a withdrawn item, staff level, an embargo) is for staff alone,
+    whatever else the policy lists; otherwise any credential the policy names opens it.
+    """
+    public = policy.public_on(today or date.today())
+    if public is Access.HIDDEN:
+        return Grant(Access.FULL) if Credential.STAFF in held else Grant(Access.HIDDEN)
+    if public is Access.FULL or held & policy.full_for:
+        return Grant(Access.FULL)
+    if public is Access.DEGRADED:
+        return Grant(Access.DEGRADED, policy.public_max)
+    return Grant(Access.NONE)
+
+
+# -- the reading room's networks --------------------------------------------------------
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(value: object) -> tuple[Network, ...]:
+    """The networks a setting names: a list of CIDR strings, or one string of them
+    separated by commas (as an environment variable gives it). ValueError says which
+    entry is wrong, so a typo stops start-up rather than opening or closing a door."""
+    if value is None:
+        return ()
+    entries: list[object]
+    if isinstance(value, str):
+        entries = [part for part in value.split(",") if part.strip()]
+    elif isinstance(value, list | tuple):
+        entries = list(value)
+    else:
+        raise ValueError(f"expected a list of networks such as 10.0.0.0/8, not {value!r}")
+    networks: list[Network] = []
+    for entry in entries:
+        if isinstance(entry, ipaddress.IPv4Network | ipaddress.IPv6Network):
+            networks.append(entry)
+            continue
+        try:  # only text: JSON would make "10" the number 10, and that 0.0.0.10
+            if not isinstance(entry, str):
+                raise ValueError(entry)
+            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+        except ValueError:
+            raise ValueError(
+                f"{entry!r} is not a network: write one such as 10.0.0.0/8 or fd00::/8"
+            ) from None
+    return tuple(networks)
+
+
+def in_networks(address: str | None, networks: Iterable[Network]) -> bool:
+    if not address:
+        return False
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip.version == network.version and ip in network for network in networks)
+
+
+def origin_of(url: str) -> str:
+    """scheme://host[:port] of a URL, as browsers send it in Origin; "" when it has none."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower() if parts.scheme and parts.netloc else ""
+
+
+def setting(name: str, parse: Callable[[object], T], value: object) -> T:
+    """A setting parsed at start-up; a bad value stops it with the variable's name."""
+    try:
+        return parse(value)
+    except ValueError as exc:
+        raise ValueError(f"TANGTHU_{name}: {exc}") from None
+
+
+def parse_origins(value: object) -> tuple[str, ...]:
+    """Web origins (https://host[:port]) from a list or a comma-separated string."""
+    if value is None or value == "":
+        return ()
+    entries = value.split(",") if isinstance(value, str) else value
+    if not isinstance(entries, list | tuple):
+        raise ValueError("expected a list of origins such as https://thuvien.example.vn")
+    origins = []
+    for entry in entries:
+        text = str(entry).strip().lower().rstrip("/")
+        if not _ORIGIN.match(text):
+            raise ValueError(f"{text[:80]!r} is not an origin such as https://thuvien.example.vn")
+        origins.append(text)
+    return tuple(origins)
+
+
+_ORIGIN = re.compile(
+    r"^https?://[a-z0-9.-]{1,253}(:\d{1,5})?$|^https?://\[[0-9a-f:.]+\](:\d{1,5})?$"
+)
+
+
+# -- revocation ----------------------------------------------------------------------
+
+REVOCATIONS_KEY = "access/revocations.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Revocations:
+    """Each subject's current epoch: their tokens of an older epoch are void.
+
+    Sign-out, and changes of role or groups, advance a reader's epoch. Entries older than
+    the longest token lifetime are dropped, since every token they could void has expired.
+    """
+
+    epochs: Mapping[str, int] = field(default_factory=dict)
+
+    def allows(self, subject: str, epoch: int) -> bool:
+        return epoch >= self.epochs.get(subject, 0)
+
+    @classmethod
+    def from_json(cls, document: object) -> Revocations:
+        if not isinstance(document, dict):
+            return cls()
+        epochs = {}
+        entries = document.get("epochs")
+        for subject, entry in entries.items() if isinstance(entries, dict) else ():
+            try:
+                epochs[str(subject)] = int(entry["epoch"] if isinstance(entry, dict) else entry)
+            except (KeyError, TypeError, ValueError):
+                continue
+        return cls(epochs)
 
 
 class PolicyStore:
-    """Sidecars by image id.
+    """Sidecars by image id, and the revocation list, cached in memory.
 
-    On local storage a sidecar is re-read whenever its file changes (one stat a request),
-    so publishing, withdrawing or a change of access takes effect at once. From S3 it is
-    re-read at most every ``ttl`` seconds, so tiles cost no network call.
+    On local storage a file is re-read whenever it changes (one stat a request), so
+    publishing, withdrawing, a change of access or a sign-out takes effect at once. From
+    S3 it is re-read at most every ``ttl`` seconds, so tiles cost no network call.
     """
 
     def __init__(self, reader: Reader, ttl: float) -> None:
         self.reader = reader
         self.ttl = ttl
         self._lock = threading.Lock()
-        self._cached: dict[str, tuple[float | int, Policy]] = {}
+        self._cached: dict[str, tuple[float | int, Any]] = {}
         self._local = isinstance(reader, LocalReader)
 
-    def _stamp(self, identifier: str) -> int:
+    def _stamp(self, key: str) -> int:
         assert isinstance(self.reader, LocalReader)
         try:
-            return (self.reader.root / "policies" / f"{identifier}.json").stat().st_mtime_ns
+            return (self.reader.root / key).stat().st_mtime_ns
         except OSError:
-            return -1  # no sidecar
+            return -1  # no such file
 
-    def get(self, identifier: str) -> Policy:
-        stamp: float | int = self._stamp(identifier) if self._local else time.monotonic()
+    def _parsed(self, key: str, parse: Callable[[object], T]) -> T:
+        stamp: float | int = self._stamp(key) if self._local else time.monotonic()
         with self._lock:
-            hit = self._cached.get(identifier)
+            hit = self._cached.get(key)
         if hit and (hit[0] == stamp if self._local else stamp - hit[0] < self.ttl):
-            return hit[1]
-        policy = self._read(identifier)
+            cached: T = hit[1]
+            return cached
+        try:
+            document: object = json.loads(self.reader.local_path(key).read_text())
+        except (KeyError, OSError, ValueError):
+            document = None  # missing or damaged: the parser's most closed answer
+        parsed = parse(document)
         with self._lock:
             if len(self._cached) > 50_000:
                 self._cached.clear()
-            self._cached[identifier] = (stamp, policy)
-        return policy
+            self._cached[key] = (stamp, parsed)
+        return parsed
 
-    def _read(self, identifier: str) -> Policy:
-        try:
-            path = self.reader.local_path(f"policies/{identifier}.json")
-            document = json.loads(path.read_text())
-        except (KeyError, OSError, ValueError):
-            return UNPUBLISHED
-        if not isinstance(document, dict):
-            return UNPUBLISHED
-        full_for = document.get("full_for", ["staff"])
-        try:
-            return Policy(
-                access=str(document["access"]) if "access" in document else None,
-                sha256=str(document["sha256"]) if document.get("sha256") else None,
-                item=str(document["item"]) if document.get("item") else None,
-                public=str(document.get("public", "hidden")),
-                public_max=int(document.get("public_max", 0)),
-                full_for=frozenset(str(g) for g in full_for),
-            )
-        except (TypeError, ValueError):
-            return UNPUBLISHED  # a damaged sidecar grants nothing
+    def get(self, identifier: str) -> Policy:
+        return self._parsed(f"policies/{identifier}.json", Policy.from_json)
+
+    def revocations(self) -> Revocations:
+        return self._parsed(REVOCATIONS_KEY, Revocations.from_json)

@@ -3,20 +3,25 @@ image server, which checks them with no database call.
 
 A token is a JWT signed with HS256 under one of several named keys (key rotation: sign
 with the newest, accept any listed). Its `grants` say what the holder may see, in the
-vocabulary of policy sidecars: "staff", "reader", "group:<name>", "onsite".
+vocabulary of `policy.Credential`: "staff", "reader", "group:<name>". The reading room
+("onsite") is never carried: it is checked from the client's address on each request.
+Its `ep` is the holder's epoch, which sign-out and changes of role or groups advance
+(see `policy.Revocations`).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, OctKey
+
+from .policy import portable
 
 AUDIENCE = "tangthu-images"
 ALGORITHMS = ["HS256"]
@@ -53,13 +58,18 @@ class Claims:
     subject: str
     grants: frozenset[str]
     expires: int
+    epoch: int = 0
 
 
-def issue(keys: Keys, subject: str, grants: list[str], lifetime: int, issuer: str) -> str:
+def issue(
+    keys: Keys, subject: str, grants: Iterable[str], lifetime: int, issuer: str, epoch: int = 0
+) -> str:
+    """A token of the portable grants only: an on-site grant never leaves the reading room."""
     now = int(time.time())
     claims = {
         "sub": subject,
-        "grants": sorted(set(grants)),
+        "grants": sorted(portable(grants)),
+        "ep": epoch,
         "aud": AUDIENCE,
         "iss": issuer,
         "iat": now,
@@ -88,4 +98,7 @@ def verify(keys: Keys, token: str) -> Claims:
     grants = claims.get("grants", [])
     if not isinstance(grants, list) or not all(isinstance(g, str) for g in grants):
         raise TokenError("token refused: malformed grants")
-    return Claims(str(claims["sub"]), frozenset(grants), int(claims["exp"]))
+    epoch = claims.get("ep", 0)
+    if not isinstance(epoch, int) or isinstance(epoch, bool):
+        raise TokenError("token refused: malformed epoch")
+    return Claims(str(claims["sub"]), portable(grants), int(claims["exp"]), epoch)

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 from . import tokens, transform
-from .auth import Grant, auth1_services, auth2_services, decide, probe_result
+from .auth import auth1_services, auth2_services, probe_result
 from .cache import DiskCache, MemoryCache
 from .errors import IIIFError, NotFound, Overloaded, Unauthorized
 from .gate import Gate
@@ -27,7 +27,19 @@ from .info import CONTEXT_2, CONTEXT_3, PROFILE_2, PROFILE_3, info_json
 from .memory import Trimmer
 from .objects import LocalReader, open_reader
 from .plan import Limits, Plan, plan
-from .policy import Policy, PolicyStore
+from .policy import (
+    Access,
+    Credential,
+    Grant,
+    Policy,
+    PolicyStore,
+    decide,
+    in_networks,
+    origin_of,
+    parse_networks,
+    parse_origins,
+    setting,
+)
 from .request import (
     BaseRequest,
     ImageRequest,
@@ -61,22 +73,24 @@ STATUS_LINES = {
     503: "503 Service Unavailable",
 }
 CORS: Headers = [("Access-Control-Allow-Origin", "*")]
+# An answer about an image not open to all depends on who asks, and from which page.
+PRIVATE_VARY = ("Vary", "Cookie, Authorization, Origin")
 
 
-def cors(environ: dict[str, Any]) -> Headers:
-    """For images not open to all, the asking origin is named, so cookies may be sent.
+def cors(environ: dict[str, Any], trusted: frozenset[str]) -> Headers:
+    """For images not open to all, only trusted origins may read them with credentials.
 
-    A viewer sends the reader's access cookie with credentialed requests, which browsers
-    refuse to read when the answer says '*'. Open images keep '*' (and caches share them).
+    A viewer on our own site or a partner's named one sends the reader's access cookie,
+    and the browser lets it read the answer only if the origin is named here. Any other
+    page gets '*', under which browsers send no cookie and read nothing private.
     """
-    origin = environ.get("HTTP_ORIGIN")
-    if not origin or len(origin) > 300 or any(c in origin for c in "\r\n,;"):
-        return CORS
-    return [
-        ("Access-Control-Allow-Origin", origin),
-        ("Access-Control-Allow-Credentials", "true"),
-        ("Vary", "Origin"),
-    ]
+    origin = str(environ.get("HTTP_ORIGIN", ""))
+    if origin.lower() in trusted:
+        return [
+            ("Access-Control-Allow-Origin", origin),
+            ("Access-Control-Allow-Credentials", "true"),
+        ]
+    return CORS
 
 
 class Response:
@@ -136,6 +150,10 @@ class ImageServer:
         self.token_keys = tokens.Keys.parse(keys) if keys else None
         self.access_cookie = str(config["ACCESS_COOKIE"])
         self.public_url = str(config["PUBLIC_URL"])
+        self.onsite_networks = setting("ONSITE_RANGES", parse_networks, config["ONSITE_RANGES"])
+        self.proxy_hops = int(config["PROXY_HOPS"])
+        partners = setting("PARTNER_ORIGINS", parse_origins, config["PARTNER_ORIGINS"])
+        self.trusted_origins = frozenset({origin_of(self.public_url), *partners})
         self.jpeg_quality = int(config["JPEG_QUALITY"])
         self.trimmer = Trimmer(int(config["TRIM_EVERY"]))
 
@@ -164,7 +182,9 @@ class ImageServer:
         except Exception:  # a bug of ours: log it, never show it
             log.exception("image request failed: %s", environ.get("PATH_INFO"))
             response = text_response(500, "internal server error")
-        headers = response.headers + (cors(environ) if response.private else CORS)
+        headers = response.headers + (
+            cors(environ, self.trusted_origins) if response.private else CORS
+        )
         headers.append(("Content-Length", str(len(response.body))))
         start_response(STATUS_LINES.get(response.status, str(response.status)), headers)
         return [] if method == "HEAD" else [response.body]
@@ -203,8 +223,11 @@ class ImageServer:
         return json_response(200, {"storage": "ok"}, private=True)
 
     def answer(self, environ: dict[str, Any], route: Route, base: str, policy: Policy) -> Response:
-        grant = decide(policy, self.held(environ, policy))
-        if grant.kind == "hidden":
+        # A token from the IIIF token services opens info.json and the probe, as the Auth
+        # specs use it; pixels need the access cookie (or the reading room's address).
+        bearer_allowed = isinstance(route, InfoRequest | ProbeRequest)
+        grant = decide(policy, self.held(environ, policy, bearer_allowed))
+        if grant.kind is Access.HIDDEN:
             raise NotFound("no image has this identifier", "identifier")
         source = self.sources.get(route.identifier)
         limits = self.limits_for(grant, source)
@@ -212,17 +235,26 @@ class ImageServer:
             return json_response(200, probe_result(grant, base), private=True)
         if isinstance(route, InfoRequest):
             return self.info(environ, route.version, base, source, policy, limits, grant)
-        if grant.kind == "none":
+        if grant.kind is Access.NONE:
             raise Unauthorized("sign in to see this image; see the auth services in info.json")
         assert isinstance(route, ImageRequest)
-        return self.image(environ, route, base, source, limits, policy)
+        return self.image(environ, route, base, source, limits, policy, grant)
 
-    def held(self, environ: dict[str, Any], policy: Policy) -> frozenset[str]:
-        """The grants in the request's bearer token or access cookie (none if invalid)."""
-        if policy.is_public or self.token_keys is None:
+    def held(self, environ: dict[str, Any], policy: Policy, bearer_allowed: bool) -> frozenset[str]:
+        """The credentials of this request: the reading room by its address, and the grants
+        of a valid, unrevoked access cookie (or bearer token, where allowed)."""
+        if policy.is_public:
+            return frozenset()
+        held = self.token_grants(environ, bearer_allowed)
+        if self.onsite_networks and in_networks(self.client_address(environ), self.onsite_networks):
+            held |= {Credential.ONSITE.value}
+        return held
+
+    def token_grants(self, environ: dict[str, Any], bearer_allowed: bool) -> frozenset[str]:
+        if self.token_keys is None:
             return frozenset()
         header = str(environ.get("HTTP_AUTHORIZATION", ""))
-        token = header[7:].strip() if header[:7].lower() == "bearer " else ""
+        token = header[7:].strip() if bearer_allowed and header[:7].lower() == "bearer " else ""
         if not token:
             cookie = SimpleCookie()
             try:
@@ -231,16 +263,30 @@ class ImageServer:
                 return frozenset()
             morsel = cookie.get(self.access_cookie)
             token = morsel.value if morsel else ""
+        if not token:
+            return frozenset()
         try:
-            return tokens.verify(self.token_keys, token).grants
+            claims = tokens.verify(self.token_keys, token)
         except tokens.TokenError:
             return frozenset()
+        if not self.policies.revocations().allows(claims.subject, claims.epoch):
+            return frozenset()  # signed out, or their role or groups changed since
+        return claims.grants
+
+    def client_address(self, environ: dict[str, Any]) -> str:
+        """The client's address; behind PROXY_HOPS proxies, from X-Forwarded-For."""
+        if self.proxy_hops:
+            forwarded = [a.strip() for a in str(environ.get("HTTP_X_FORWARDED_FOR", "")).split(",")]
+            if len(forwarded) >= self.proxy_hops:
+                return forwarded[-self.proxy_hops]
+            return ""
+        return str(environ.get("REMOTE_ADDR", ""))
 
     def limits_for(self, grant: Grant, source: Source) -> Limits:
         """A degraded image's scale is capped; an image the client may not see has none."""
-        if grant.kind == "none":
+        if grant.kind is Access.NONE:
             return replace(self.limits, max_scale=0.0)
-        if grant.kind != "degraded":
+        if grant.kind is not Access.DEGRADED:
             return self.limits
         longest = max(source.info.width, source.info.height)
         return replace(self.limits, max_scale=min(1.0, grant.max_edge / longest))
@@ -266,11 +312,11 @@ class ImageServer:
         services = None
         # Clients learn how to sign in from a refusal; a reader who already has access
         # is not offered it again (Mirador would show its sign-in bar over the image).
-        if grant.kind != "full":
+        if grant.kind is not Access.FULL:
             services = auth1_services(self.public_url, policy)
             if version is Version.V3:
                 services += auth2_services(self.public_url, base)
-        key = f"info/{base}/{source.fingerprint}/{limits.max_scale}/{bool(services)}"
+        key = f"info/{base}/{source.fingerprint}/{policy.fingerprint}/{grant.key}"
         body = self.memory.get(key)
         if body is None:
             document = info_json(version, base, source.info, limits, services)
@@ -282,7 +328,7 @@ class ImageServer:
             content_type = f'application/ld+json;profile="{context}"'
         else:
             content_type = "application/json"
-        etag = f'"{source.fingerprint}-i{version.value}-{grant.kind}"'
+        etag = f'"{source.fingerprint}-i{version.value}-{policy.fingerprint}-{grant.key}"'
         headers = [
             ("Content-Type", content_type),
             ("Link", f'<{profile}>;rel="profile"'),
@@ -291,7 +337,7 @@ class ImageServer:
             ("Last-Modified", formatdate(source.modified, usegmt=True)),
         ]
         # Auth 1.0: a client without access gets the description, with status 401.
-        status = 401 if grant.kind == "none" else 200
+        status = 401 if grant.kind is Access.NONE else 200
         if status == 200 and environ.get("HTTP_IF_NONE_MATCH") == etag:
             return Response(304, headers)
         return Response(status, headers, body)
@@ -300,7 +346,7 @@ class ImageServer:
         """Public images may be cached by anyone; the others only by the reader's browser."""
         if policy.is_public:
             return [("Cache-Control", self.cache_control)]
-        return [("Cache-Control", "private, max-age=600"), ("Vary", "Cookie, Authorization")]
+        return [("Cache-Control", "private, max-age=600"), PRIVATE_VARY]
 
     def image(
         self,
@@ -310,14 +356,18 @@ class ImageServer:
         source: Source,
         limits: Limits,
         policy: Policy,
+        grant: Grant,
     ) -> Response:
         image_plan = plan(request, source.info, limits)
         if limits.max_scale is not None and too_detailed(image_plan, limits.max_scale):
             raise Unauthorized("sign in to see this image at this size")
         # The derivative's checksum (from its sidecar) keeps ETags equal on every server.
-        identity = self.policies.get(request.identifier).sha256 or source.fingerprint
+        # What the grant allowed is part of the key: 'max' is a smaller image for a degraded
+        # viewer than for a reader, and the two must never share a cache entry or an ETag.
+        identity = policy.sha256 or source.fingerprint
         digest = hashlib.blake2s(
-            f"{identity}/{image_plan.canonical}".encode(), digest_size=12
+            f"{identity}/{policy.fingerprint}/{grant.key}/{image_plan.canonical}".encode(),
+            digest_size=12,
         ).hexdigest()
         etag = f'"{digest}"'
         profile = PROFILE_3 if request.version is Version.V3 else PROFILE_2
@@ -382,7 +432,7 @@ def too_detailed(image_plan: Plan, max_scale: float) -> bool:
 def json_response(status: int, document: dict[str, Any], private: bool = False) -> Response:
     headers = [("Content-Type", "application/json")]
     if private:
-        headers += [("Cache-Control", "no-store"), ("Vary", "Cookie, Authorization")]
+        headers += [("Cache-Control", "no-store"), PRIVATE_VARY]
     return Response(status, headers, json.dumps(document).encode())
 
 

@@ -14,10 +14,11 @@ from flask import Flask, request, session
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from image_server import tokens
+from image_server import policy, tokens
 
 from .config import DEFAULTS
 from .extensions import babel, csrf, db, login_manager, migrate
+from .security import DatabaseInteger, check_secrets, init_security
 from .storage import Storage, open_storage
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     login_manager.login_view = "auth.login"
     app.extensions["tangthu.storage"] = open_storage(app.config["STORAGE_URL"])
     app.config["ACCESS_TOKEN_KEYS"] = _token_keys(app, instance)
+    check_secrets(app, instance)
     app.extensions["tangthu.token_keys"] = tokens.Keys.parse(app.config["ACCESS_TOKEN_KEYS"])
+    config = app.config
+    app.extensions["tangthu.onsite_networks"] = policy.setting(
+        "ONSITE_RANGES", policy.parse_networks, config["ONSITE_RANGES"]
+    )
+    partners = policy.setting("PARTNER_ORIGINS", policy.parse_origins, config["PARTNER_ORIGINS"])
+    app.extensions["tangthu.trusted_origins"] = frozenset(
+        {policy.origin_of(config["PUBLIC_URL"]), *partners}
+    )
     if int(app.config["PROXY_HOPS"]):
         hops = int(app.config["PROXY_HOPS"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
@@ -112,6 +122,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .services.ingest import restrict_vips_loaders
 
     restrict_vips_loaders()
+    app.url_map.converters["int"] = DatabaseInteger
     _register_blueprints(app)
     from .auth.oidc import init_oidc
 
@@ -121,6 +132,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .errors import register_error_handlers
 
     register_error_handlers(app)
+    init_security(app)
     register_commands(app)
     return app
 
@@ -144,8 +156,14 @@ def _register_context(app: Flask) -> None:
     from .models import User
 
     @login_manager.user_loader
-    def load_user(user_id: str) -> User | None:
-        return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+    def load_user(session_id: str) -> User | None:
+        """The account of a session that is still valid: sign-out, and changes of role or
+        groups, advance the account's epoch, and every older session ends with it."""
+        user_id, _, epoch = session_id.partition(":")
+        if not (user_id.isdigit() and epoch.isdigit()):
+            return None
+        user = db.session.get(User, int(user_id))
+        return user if user is not None and user.access_epoch == int(epoch) else None
 
     from .web import collection_cover, localized, shows_images, thumbnail_url
 

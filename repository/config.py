@@ -33,7 +33,12 @@ DEFAULTS: dict[str, Any] = {
     # first; generated into the instance folder when unset, and shared with the image
     # server through TANGTHU_ACCESS_TOKEN_KEYS).
     "DEGRADED_EDGE": 1200,
+    # CIDRs, a JSON list or comma-separated; checked on every request, never remembered.
     "ONSITE_RANGES": [],
+    # Partner sites (https://host[:port]) whose viewers may receive IIIF access tokens and
+    # read non-open images with the reader's cookie, besides PUBLIC_URL itself. The image
+    # server needs the same list.
+    "PARTNER_ORIGINS": [],
     "ACCESS_TOKEN_KEYS": "",
     "ACCESS_TOKEN_LIFETIME": 8 * 3600,
     "ACCESS_COOKIE": "tangthu_access",

@@ -144,11 +144,21 @@ class User(UserMixin, db.Model):
     # For single sign-on: the provider's issuer and subject identify the account.
     sso_subject: Mapped[str | None] = mapped_column(String(255), unique=True, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Advanced by sign-out and by changes of role or groups: sessions and access tokens
+    # of an older epoch are refused (services.accounts.revoke_access).
+    access_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
+    epoch_changed_at: Mapped[datetime | None] = mapped_column(default=None)
     groups: Mapped[list[ReaderGroup]] = relationship(secondary="user_group")
+
+    def get_id(self) -> str:
+        """The session's id for Flask-Login: the account and its epoch."""
+        return f"{self.id}:{self.access_epoch}"
 
     @property
     def is_staff(self) -> bool:
-        return self.role in ("admin", "curator")
+        from .services.access import is_staff_role
+
+        return is_staff_role(self.role)
 
 
 class LoginAttempt(db.Model):

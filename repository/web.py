@@ -4,25 +4,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import current_app, request, session
+from flask import current_app, request
 from flask_babel import get_locale
 from flask_login import current_user
 
+from image_server.policy import in_networks
 from image_server.pyramids import PyramidSettings
 from manifests import Agent, Urls, language_map
 
+from .models import Item
 from .search import SearchBackend
-from .services.access import ANONYMOUS, Viewer, in_reading_room
+from .services.access import ANONYMOUS, Viewer, shows_thumbnails
 from .services.decoders import DecodeLimits
 from .services.ingest import IngestSettings
 from .services.publish import PublishSettings
 
 
 def current_viewer() -> Viewer:
-    """The signed-in user (or nobody), and whether they are in the reading room."""
-    onsite = in_reading_room(client_address(), current_app.config["ONSITE_RANGES"]) or bool(
-        session.get("kiosk")
-    )
+    """The signed-in user (or nobody), and whether this request is from the reading room.
+
+    The reading room is judged from the address of each request, never remembered."""
+    onsite = in_networks(client_address(), current_app.extensions["tangthu.onsite_networks"])
     if current_user.is_authenticated:
         groups = frozenset(group.name for group in current_user.groups)
         return Viewer(role=current_user.role, groups=groups, onsite=onsite)
@@ -129,17 +131,30 @@ def thumbnail_url(image_id: str, width: int, height: int, edge: int = 256) -> st
 
 
 def safe_next(target: str | None, default: str) -> str:
-    """Only same-site paths may be redirect targets."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return default
+    """A path on this site to go to next, else ``default``.
+
+    Browsers drop tabs and newlines from a URL and read a backslash as a slash, so a
+    "/", a tab, then "/evil.example" would leave the site: targets with control
+    characters or backslashes are refused whole, as is anything with a scheme or host.
+    """
+    from urllib.parse import urlsplit  # only this function of the module needs it
+
+    if (
+        not target
+        or len(target) > 2000  # no page of ours has a longer address
+        or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target)
+        or "\\" in target
+        or not target.startswith("/")
+        or target.startswith("//")
+    ):
+        return default
+    parts = urlsplit(target)
+    return default if parts.scheme or parts.netloc else target
 
 
-def shows_images(item: object) -> bool:
+def shows_images(item: Item) -> bool:
     """Whether this viewer gets pixels of the item (in full or reduced) for thumbnails."""
-    from .services.access import DEGRADED, FULL, image_access
-
-    return image_access(current_viewer(), item) in (FULL, DEGRADED)  # type: ignore[arg-type]
+    return shows_thumbnails(current_viewer(), item)
 
 
 def collection_cover(collection: object, items: list[object]) -> object | None:

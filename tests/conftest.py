@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Iterator
+import secrets
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -176,33 +178,33 @@ def make_pages(tmp_path: Path):  # type: ignore[no-untyped-def]
     return make
 
 
-@pytest.fixture(scope="session")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """The sample collection, served by both apps under gunicorn on free ports."""
-    instance = tmp_path_factory.mktemp("site") / "instance"
+@contextlib.contextmanager
+def sample_site(
+    root: Path,
+    extra_env: dict[str, str] | None = None,
+    prepare: Callable[[FlaskCliRunner, dict[str, str]], None] | None = None,
+) -> Iterator[dict[str, str]]:
+    """The sample collection, loaded and served by both apps on free ports, with a curator
+    (thuthu) and a reader (docgia); ``extra_env`` adds TANGTHU_* settings to both apps, and
+    ``prepare`` runs commands on the instance before it is served."""
+    instance = root / "instance"
     web_port, image_port = free_port(), free_port()
     env = {
         "TANGTHU_INSTANCE_PATH": str(instance),
-        "TANGTHU_SECRET_KEY": "browser-test-secret",
+        "TANGTHU_SECRET_KEY": secrets.token_urlsafe(48),  # gunicorn refuses weak ones
         "TANGTHU_PUBLIC_URL": f"http://127.0.0.1:{web_port}",
         "TANGTHU_IMAGE_URL": f"http://127.0.0.1:{image_port}",
         "TANGTHU_SESSION_COOKIE_SECURE": "false",
         "TANGTHU_STORAGE_URL": (instance / "storage").as_uri(),
+        **(extra_env or {}),
     }
     site_databases = Databases()
     database = site_databases.url(instance)
     if database:
         env["TANGTHU_DATABASE_URL"] = database
-    app: Flask = create_app(
-        {
-            "INSTANCE_PATH": str(instance),
-            **{
-                k.removeprefix("TANGTHU_"): v
-                for k, v in env.items()
-                if k != "TANGTHU_INSTANCE_PATH"
-            },
-        }
-    )
+    settings = {k.removeprefix("TANGTHU_"): v for k, v in env.items()}
+    settings.pop("INSTANCE_PATH")
+    app: Flask = create_app({"INSTANCE_PATH": str(instance), **settings})
     result = app.test_cli_runner().invoke(args=["load-sample"])
     assert result.exit_code == 0, result.output
     for role, name, password in (
@@ -221,17 +223,30 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
             db.select(Item.id).filter_by(access="restricted")
         ).scalar_one()
         printed = db.session.execute(db.select(Item.id).filter_by(ocr_languages="vie")).scalar_one()
+    ids = {"rtl_item": rtl, "restricted_item": restricted, "text_item": printed}
+    if prepare is not None:
+        prepare(app.test_cli_runner(), ids)
     # Both servers share the repository's access-token keys, as `tangthu serve` arranges.
     env["TANGTHU_ACCESS_TOKEN_KEYS"] = app.config["ACCESS_TOKEN_KEYS"]
-    with Server("image_app", env, port=image_port), Server("repository_app", env, port=web_port):
-        yield {
-            "web": f"http://127.0.0.1:{web_port}",
-            "image": f"http://127.0.0.1:{image_port}",
-            "rtl_item": rtl,
-            "restricted_item": restricted,
-            "text_item": printed,
-            "instance": str(instance),
-        }
-    with app.app_context():
-        db.engine.dispose()
-    site_databases.drop()
+    try:
+        with (
+            Server("image_app", env, port=image_port),
+            Server("repository_app", env, port=web_port),
+        ):
+            yield {
+                "web": f"http://127.0.0.1:{web_port}",
+                "image": f"http://127.0.0.1:{image_port}",
+                **ids,
+                "instance": str(instance),
+            }
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+        site_databases.drop()
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """The sample collection, served by both apps under gunicorn on free ports."""
+    with sample_site(tmp_path_factory.mktemp("site")) as served:
+        yield served

@@ -60,8 +60,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> tuple[Client, Path]:
             "STORAGE_URL": root.as_uri(),
             "VIPS_LOCKDOWN": False,
             "ACCESS_TOKEN_KEYS": KEYS,
+            "TESTING": True,  # KEYS are readable on purpose; a deployment's would be refused
             "DERIVATIVE_CACHE_DIR": str(root / "cache"),
             "PUBLIC_URL": "https://thuvien.example.vn",
+            "ONSITE_RANGES": "10.8.0.0/16",
         }
     )
     return Client(app, use_cookies=False), root  # cookies go as plain headers
@@ -77,6 +79,10 @@ def token(grants: list[str], key: str = "k2", lifetime: int = 600, **claims: obj
         **claims,
     }
     return jwt.encode({"alg": "HS256", "kid": key}, body, keys.keyset)
+
+
+def cookie(value: str) -> dict[str, str]:
+    return {"Cookie": f"tangthu_access={value}"}
 
 
 FULL_RESOLUTION_PATHS = [
@@ -98,7 +104,7 @@ def test_no_token_no_pixels(server: tuple[Client, Path], image: str, path: str) 
     assert client.get(url).status_code == 401
     assert client.head(url).status_code == 401
     # Even a correct ETag from an allowed reader's earlier answer gets no 304.
-    allowed = client.get(url, headers={"Authorization": f"Bearer {token(['staff'])}"})
+    allowed = client.get(url, headers=cookie(token(["staff"])))
     assert allowed.status_code == 200
     again = client.get(url, headers={"If-None-Match": allowed.headers["ETag"]})
     assert again.status_code == 401 and again.data.startswith(b"sign in")
@@ -129,7 +135,7 @@ def test_the_right_grant_opens_each_level(server: tuple[Client, Path]) -> None:
     cases = {
         ("restricted", "group:han-nom"): 200,
         ("restricted", "reader"): 401,  # signed in but not in the allowed group
-        ("onsite", "onsite"): 200,
+        ("onsite", "onsite"): 401,  # the reading room is an address, never a token
         ("onsite", "reader"): 401,
         ("degraded", "reader"): 200,
         ("staff", "staff"): 200,
@@ -141,6 +147,24 @@ def test_the_right_grant_opens_each_level(server: tuple[Client, Path]) -> None:
         cookie = f"tangthu_access={token([grant])}"
         got = client.get(tile.format(image), headers={"Cookie": cookie}).status_code
         assert got == status, (image, grant, got)
+    inside, outside = {"REMOTE_ADDR": "10.8.4.2"}, {"REMOTE_ADDR": "203.0.113.7"}
+    assert client.get(tile.format("onsite"), environ_base=inside).status_code == 200
+    assert client.get(tile.format("onsite"), environ_base=outside).status_code == 401
+    assert client.get(tile.format("restricted"), environ_base=inside).status_code == 401
+
+
+@pytest.mark.parametrize("image", ["restricted", "onsite"])
+def test_a_token_opens_info_json_and_the_probe_but_never_pixels(
+    server: tuple[Client, Path], image: str
+) -> None:
+    """Tokens from the IIIF token services go to web pages' scripts: only what the Auth
+    specs use them for (info.json and the probe) may accept them."""
+    client, _ = server
+    bearer = {"Authorization": f"Bearer {token(['staff', 'group:han-nom'])}"}
+    assert client.get(f"/iiif/3/{image}/info.json", headers=bearer).status_code == 200
+    assert client.get(f"/iiif/3/{image}/probe", headers=bearer).get_json()["status"] == 200
+    for path in FULL_RESOLUTION_PATHS:
+        assert client.get(path.format(id=image), headers=bearer).status_code == 401, path
 
 
 def test_staff_and_unpublished_images_are_404_everywhere(server: tuple[Client, Path]) -> None:
@@ -195,8 +219,7 @@ def test_probe_reports_access(server: tuple[Client, Path]) -> None:
 def test_the_derivative_cache_serves_nobody_without_access(server: tuple[Client, Path]) -> None:
     client, root = server
     url = "/iiif/3/restricted/full/!300,300/0/default.png"
-    bearer = {"Authorization": f"Bearer {token(['staff'])}"}
-    assert client.get(url, headers=bearer).status_code == 200
+    assert client.get(url, headers=cookie(token(["staff"]))).status_code == 200
     assert list((root / "cache").glob("*/*"))  # now on disk
     assert client.get(url).status_code == 401
 
@@ -247,7 +270,7 @@ def test_an_older_rotated_key_is_still_accepted(server: tuple[Client, Path]) -> 
     client, _ = server
     url = "/iiif/3/restricted/0,0,256,256/256,/0/default.jpg"
     old = token(["group:han-nom"], key="k1")
-    assert client.get(url, headers={"Authorization": f"Bearer {old}"}).status_code == 200
+    assert client.get(url, headers=cookie(old)).status_code == 200
 
 
 def test_open_images_stay_public_and_cacheable(server: tuple[Client, Path]) -> None:

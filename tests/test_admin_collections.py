@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -162,9 +163,11 @@ def test_editing_changes_access_and_groups_and_is_audited(
     }
     status, html = post_form(curator, "/admin/collections/sach/edit", fields)
     assert status == 302, html
-    # The published item's image policy names the old group until it is republished.
-    listing = curator.get("/admin/collections").get_data(as_text=True)
-    assert "republish the 1 restricted item in this collection" in listing
+    # The published item's image policy names the new group at once, with no republish.
+    with app.app_context():
+        image = db.session.execute(db.select(Image)).scalar_one()
+        sidecar = Path(app.instance_path) / "storage" / "policies" / f"{image.id}.json"
+    assert json.loads(sidecar.read_text())["full_for"] == ["group:sinh-vien", "staff"]
     changed = find(app, "sach")
     assert changed is not None
     assert changed.default_access == "onsite" and changed.title["en"] == "Books"

@@ -35,23 +35,30 @@ def browser() -> Iterator[object]:
         chromium.close()
 
 
-def test_item_page_shows_mirador_with_zoomable_tiles(site: dict[str, str], browser) -> None:  # type: ignore[no-untyped-def]
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+def open_in_mirador(page, url: str, screenshot: str) -> list[tuple[int, str]]:  # type: ignore[no-untyped-def]
+    """Open an item page, wait until Mirador has drawn two tiles, keep a screenshot, and
+    insist that every tile came and no script failed; the tiles' statuses and URLs."""
     tiles: list[tuple[int, str]] = []
     page.on("response", lambda r: tiles.append((r.status, r.url)) if TILE.search(r.url) else None)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(f"{site['web']}/items/{site['rtl_item']}")
+    page.goto(url)
     page.wait_for_selector(".mirador-viewer", timeout=20_000)
     for _ in range(60):
         if sum(1 for status, _ in tiles if status == 200) >= 2:
             break
         page.wait_for_timeout(500)
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "item-page.png"))
+    page.screenshot(path=str(ARTIFACTS / screenshot))
     assert [s for s, _ in tiles if s != 200] == []
     assert sum(1 for status, _ in tiles if status == 200) >= 2, tiles
     assert errors == []
+    return tiles
+
+
+def test_item_page_shows_mirador_with_zoomable_tiles(site: dict[str, str], browser) -> None:  # type: ignore[no-untyped-def]
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    open_in_mirador(page, f"{site['web']}/items/{site['rtl_item']}", "item-page.png")
     page.close()
 
 
@@ -97,7 +104,7 @@ def test_curator_uploads_pages_and_sees_progress_per_file(
     page.click("#upload-form button[type=submit]")
     page.wait_for_selector("#uploads .status-failed", timeout=30_000)
     page.wait_for_function(
-        "document.querySelectorAll('.pages-grid img').length === 3", timeout=30_000
+        "() => document.querySelectorAll('.pages-grid img').length === 3", timeout=30_000
     )
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "admin-upload.png"), full_page=True)
@@ -131,7 +138,9 @@ def test_universal_viewer_shows_every_canvas_right_to_left(site: dict[str, str],
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     manifest = f"{site['web']}/iiif/{site['rtl_item']}/manifest"
     page.goto(f"{site['web']}/viewer/uv?manifest={manifest}")
-    page.wait_for_function("document.querySelectorAll('.thumb').length === 6", timeout=30_000)
+    # A function, not an expression: Playwright evaluates expressions with eval(), which
+    # the pages' Content-Security-Policy forbids.
+    page.wait_for_function("() => document.querySelectorAll('.thumb').length === 6")
     thumbs = page.evaluate(
         """() => Object.fromEntries(Array.from(document.querySelectorAll('.thumb'))
                .map(t => [t.innerText.trim(), t.getBoundingClientRect().x]))"""
@@ -215,7 +224,7 @@ def test_a_curator_builds_and_publishes_an_item_then_a_visitor_finds_it(
     page.set_input_files("#upload-form input[type=file]", files)
     page.click("#upload-form button[type=submit]")
     page.wait_for_function(
-        "document.querySelectorAll('.pages-grid img').length === 3", timeout=30_000
+        "() => document.querySelectorAll('.pages-grid img').length === 3", timeout=30_000
     )
     # Reorder with the keyboard alternative: move the first page one step later.
     page.locator(".pages-grid .page").first.locator("button[value^=down]").click()

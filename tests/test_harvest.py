@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+import secrets
 import threading
 import time
 from collections.abc import Iterator
@@ -65,9 +66,10 @@ def test_harvest_our_own_endpoint(
     instance = tmp_path / "nam-dinh"
     port = free_port()
     web = f"http://127.0.0.1:{port}"
+    secret = secrets.token_urlsafe(48)  # served under gunicorn, where weak ones are refused
     env = {
         "TANGTHU_INSTANCE_PATH": str(instance),
-        "TANGTHU_SECRET_KEY": "nam-dinh-secret",
+        "TANGTHU_SECRET_KEY": secret,
         "TANGTHU_PUBLIC_URL": web,
         "TANGTHU_STORAGE_URL": (instance / "storage").as_uri(),
         "TANGTHU_LIBRARY_NAME": json.dumps({"vi": SOURCE_NAME, "en": "Nam Dinh Library"}),
@@ -77,7 +79,7 @@ def test_harvest_our_own_endpoint(
         {
             "INSTANCE_PATH": str(instance),
             "TESTING": True,
-            "SECRET_KEY": "nam-dinh-secret",
+            "SECRET_KEY": secret,
             "PUBLIC_URL": web,
             "LIBRARY_NAME": {"vi": SOURCE_NAME, "en": "Nam Dinh Library"},
         }

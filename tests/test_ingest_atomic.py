@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -43,7 +44,7 @@ def test_a_killed_ingest_is_cleaned_up_by_the_next_run(
     env = {
         **os.environ,
         "TANGTHU_INSTANCE_PATH": str(instance),
-        "TANGTHU_SECRET_KEY": "test-only-secret",
+        "TANGTHU_SECRET_KEY": secrets.token_urlsafe(48),  # the CLI refuses weak ones
     }
     if app.config.get("DATABASE_URL"):  # the PostgreSQL lane: the same database
         env["TANGTHU_DATABASE_URL"] = app.config["DATABASE_URL"]

@@ -13,7 +13,9 @@ from repository.extensions import db
 
 
 def test_init_db_migrates_an_empty_database_and_can_run_again(tmp_path: Path) -> None:
-    app = create_app({"INSTANCE_PATH": str(tmp_path / "instance"), "SECRET_KEY": "x"})
+    app = create_app(
+        {"INSTANCE_PATH": str(tmp_path / "instance"), "SECRET_KEY": "x", "TESTING": True}
+    )
     runner = app.test_cli_runner()
     for _ in range(2):
         result = runner.invoke(args=["init-db"])

@@ -5,6 +5,7 @@ Every answer any test here receives is validated against the official OAI-PMH sc
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -832,14 +833,15 @@ def paged_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
     """The repository under gunicorn with 7 published items in pages of 2 (by the env)."""
     instance = tmp_path_factory.mktemp("oai") / "instance"
     port = free_port()
+    secret = secrets.token_urlsafe(48)  # served under gunicorn, where weak ones are refused
     env = {
         "TANGTHU_INSTANCE_PATH": str(instance),
-        "TANGTHU_SECRET_KEY": "oai-test-secret",
+        "TANGTHU_SECRET_KEY": secret,
         "TANGTHU_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "TANGTHU_SESSION_COOKIE_SECURE": "false",
         "TANGTHU_OAI_PAGE_SIZE": "2",
     }
-    app = create_app({"INSTANCE_PATH": str(instance), "SECRET_KEY": "oai-test-secret"})
+    app = create_app({"INSTANCE_PATH": str(instance), "SECRET_KEY": secret})
     with app.app_context():
         db.create_all()
         collection = Collection(slug="sach", title={"vi": "Sách"})

@@ -28,7 +28,9 @@ def test_ingest_to_s3_and_serve_tiles_from_the_read_through_cache(
     ).items():
         monkeypatch.setenv(name, value)
     instance = tmp_path / "instance"
-    app = create_app({"INSTANCE_PATH": str(instance), "SECRET_KEY": "x", "STORAGE_URL": url})
+    app = create_app(
+        {"INSTANCE_PATH": str(instance), "SECRET_KEY": "x", "STORAGE_URL": url, "TESTING": True}
+    )
     folder = tmp_path / "scan"
     folder.mkdir()
     draw_grid_image(1100, 700).pngsave(str(folder / "1.png"))

@@ -164,7 +164,7 @@ BOOKS = [
         types=("Text",),
         year_start=1861,
     ),
-    SearchDocument("a5", "Sổ mật", "Nguyễn triều mật", collection="han-nom", access="staff"),
+    SearchDocument("a5", "Sổ mật", "Nguyễn triều mật", collection="han-nom", hidden=True),
     SearchDocument(
         "a6",
         "Nguyễn phúc tộc thế phả",
@@ -380,7 +380,7 @@ def test_embargoes_are_left_out_by_year_or_by_day(tmp_path: Path) -> None:
                 SearchDocument(name, f"Địa bạ {name}", "Địa bạ", "", "maps", embargo_until=end)
                 for name, end in ends.items()
             ]
-            + [SearchDocument("staff", "Địa bạ mật", "Địa bạ", "", "maps", access="staff")]
+            + [SearchDocument("staff", "Địa bạ mật", "Địa bạ", "", "maps", hidden=True)]
         ]
     )
     today = date(2026, 11, 22)

@@ -72,7 +72,7 @@ def test_index_settings_fold_vietnamese() -> None:
         assert (fields[name]["type"], fields[name]["analyzer"]) == ("text", ANALYZER)
         assert fields[f"{name}_raw"] == {"type": "text", "index": False}
     assert fields["title"]["store"] is True
-    for name in ("item_id", "collection", "language", "type", "access", "sort_title"):
+    for name in ("item_id", "collection", "language", "type", "sort_title"):
         assert fields[name] == {"type": "keyword"}
     assert fields["year_start"]["type"] == fields["year_end"]["type"] == "integer"
     assert fields["embargo_until"]["type"] == "date"
@@ -90,7 +90,7 @@ def test_document_body_keeps_folded_and_original_text() -> None:
         types=("Text",),
         year_start=1479,
         year_end=1697,
-        access="open",
+        hidden=False,
         embargo_until=date(2030, 1, 2),
     )
     body = document_body(doc)
@@ -107,7 +107,7 @@ def test_document_body_keeps_folded_and_original_text() -> None:
     assert body["type"] == ["Text"]
     assert (body["year_start"], body["year_end"]) == (1479, 1697)
     assert body["embargo_until"] == "2030-01-02"
-    assert body["access"] == "open"
+    assert body["hidden"] is False
     # The mapping is strict: every field written must be mapped.
     assert set(body) <= set(index_settings()["mappings"]["properties"])
     json.dumps(body)
@@ -132,7 +132,7 @@ def visibility(body: dict[str, Any]) -> list[dict[str, Any]]:
 def test_readers_see_only_open_and_unembargoed_items() -> None:
     body = build_query(request("dai viet"))
     (clause,) = visibility(body)
-    assert clause["bool"]["must_not"] == [{"term": {"access": "staff"}}]
+    assert clause["bool"]["filter"] == [{"term": {"hidden": False}}]
     assert clause["bool"]["minimum_should_match"] == 1
     should = clause["bool"]["should"]
     assert {"bool": {"must_not": [{"exists": {"field": "embargo_until"}}]}} in should
@@ -410,7 +410,7 @@ BOOKS = [
         languages=("vi",),
         types=("Text",),
         year_start=1900,
-        access="staff",
+        hidden=True,
     ),
     SearchDocument(
         "b4",

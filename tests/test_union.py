@@ -19,6 +19,7 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from pymarc import Field, Indicators, Record, Subfield
 
+from image_server.policy import parse_networks
 from repository import create_app
 from repository.extensions import db
 from repository.models import Collection, Item
@@ -26,7 +27,6 @@ from repository.services.linked_data import CSV_COLUMNS
 from repository.services.union import (
     ManifestError,
     fetch_manifest,
-    parse_networks,
     register_manifest,
 )
 

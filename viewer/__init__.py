@@ -9,6 +9,8 @@ from flask import Blueprint, abort, render_template, request, send_from_director
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
+from repository.security import ViewerPage, show_viewer
+
 HERE = Path(__file__).resolve().parent
 MIRADOR_DIST = HERE / "node_modules" / "mirador" / "dist"
 UV_DIST = HERE / "node_modules" / "universalviewer" / "dist"
@@ -53,6 +55,7 @@ def uv_files(filename: str) -> Response:
 def embed() -> str:
     """Mirador on a page of its own, for partners' iframes."""
     manifest = checked_manifest_url(request.args.get("manifest"))
+    show_viewer(ViewerPage(manifest, embeddable=True))
     return render_template("viewer/embed.html", manifest_url=manifest)
 
 
@@ -60,4 +63,5 @@ def embed() -> str:
 def universal_viewer() -> str:
     """The same manifest in Universal Viewer 4, for partners who use it."""
     manifest = checked_manifest_url(request.args.get("manifest"))
+    show_viewer(ViewerPage(manifest, embeddable=True))
     return render_template("viewer/uv.html", manifest_url=manifest)

@@ -51,7 +51,7 @@ def make_item(instance: Path, canvases: int) -> tuple[str, float, int]:
     from repository.services.publish import publish_item, render_manifests
     from repository.web import publish_settings
 
-    app = create_app({"SECRET_KEY": "bench", "PUBLIC_URL": "http://127.0.0.1:8000"})
+    app = create_app({"PUBLIC_URL": "http://127.0.0.1:8000"})  # secret key: made in instance
     with app.test_request_context():
         db.create_all()
         collection = Collection(slug="bench", title={"vi": "Đo"})
@@ -139,7 +139,7 @@ def main() -> None:
         static.mkdir()
         shutil.copy(instance / "storage" / "manifests" / f"{item_id}.json", static / "m.json")
         port, static_port = free_port(), free_port()
-        env = {**os.environ, "TANGTHU_INSTANCE_PATH": str(instance), "TANGTHU_SECRET_KEY": "bench"}
+        env = {**os.environ, "TANGTHU_INSTANCE_PATH": str(instance)}
         processes.append(
             subprocess.Popen(
                 [

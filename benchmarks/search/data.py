@@ -231,7 +231,7 @@ def documents(count: int, seed: int = 20261122) -> list[SearchDocument]:
             languages = (rng.choices(("vi", "lzh", "vi-Hani", "en"), weights=(50, 25, 20, 5))[0],)
             if rng.random() < 0.1:
                 languages += ("vi",) if languages[0] != "vi" else ("lzh",)
-        access = "staff" if rng.random() < 0.02 else "open"
+        hidden = rng.random() < 0.02
         embargo = None
         if rng.random() < 0.01:
             embargo = date(rng.randint(2020, 2035), rng.randint(1, 12), rng.randint(1, 28))
@@ -248,7 +248,7 @@ def documents(count: int, seed: int = 20261122) -> list[SearchDocument]:
                 types=(kind,),
                 year_start=year,
                 year_end=year_end,
-                access=access,
+                hidden=hidden,
                 embargo_until=embargo,
             )
         )

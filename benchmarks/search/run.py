@@ -172,7 +172,7 @@ class LikeScan:
                 "title": d.title,
                 "sort": d.sort_title,
                 "folded": fold(d.title) + "\n" + fold(d.text),
-                "access": d.access,
+                "access": "staff" if d.hidden else "open",
                 "embargo": d.embargo_until.isoformat() if d.embargo_until else None,
             }
             for d in documents

@@ -7,7 +7,6 @@ from typing import Any
 from flask import flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
@@ -22,6 +21,7 @@ from wtforms.fields import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from .. import get_storage
 from ..extensions import db
 from ..models import Collection, Image, Item, ReaderGroup
 from ..services.access import AccessLevel
@@ -35,7 +35,8 @@ from ..services.collections_admin import (
     deletion_blockers,
     update_collection,
 )
-from ..web import client_address, localized
+from ..services.publish import collection_items, refresh_policies
+from ..web import client_address, localized, publish_settings
 from . import bp
 from .forms import ocr_choices
 
@@ -207,16 +208,8 @@ def edit_collection(slug: str) -> str | Response:
             _show_refusal(form, refused)
         else:
             flash(_("Collection saved."))
-            if update.stale_items:
-                flash(
-                    ngettext(
-                        "Reader groups changed: republish the %(num)d restricted item in this"
-                        " collection so the image server applies the change.",
-                        "Reader groups changed: republish the %(num)d restricted items in this"
-                        " collection so the image server applies the change.",
-                        update.stale_items,
-                    )
-                )
+            if update.groups_changed:  # the image server applies them at once
+                refresh_policies(collection_items(collection.id), get_storage(), publish_settings())
             return redirect(url_for("admin.list_collections"))
     return render_template("admin/collection_form.html", form=form, collection=collection)
 

@@ -16,7 +16,7 @@ from sqlalchemy import and_, or_
 
 from ..extensions import db
 from ..models import Event, Item
-from ..services.access import ANONYMOUS, visible_items
+from ..services.access import publicly_known_items
 from ..web import public_urls
 from . import bp, iiif_json
 
@@ -26,12 +26,7 @@ CONTEXT = "http://iiif.io/api/discovery/1/context.json"
 def _visible_events() -> Any:
     """Events whose object may be shown: public items, withdrawn ones (their Delete and
     history), and collections."""
-    shown_items = db.select(Item.id).where(
-        or_(
-            visible_items(ANONYMOUS),
-            and_(Item.status == "withdrawn", Item.published_at.isnot(None), Item.access != "staff"),
-        )
-    )
+    shown_items = db.select(Item.id).where(publicly_known_items())
     return db.select(Event).where(
         or_(
             Event.object_type == "Collection",

@@ -22,9 +22,10 @@ from wtforms.validators import DataRequired, Length
 
 from image_server import tokens
 
+from .. import get_storage
 from ..models import User
-from ..services.access import grants
-from ..services.accounts import LockedOut, Lockout, authenticate
+from ..services.access import portable_credentials
+from ..services.accounts import LockedOut, Lockout, authenticate, revoke_access
 from ..services.audit import record
 from ..web import client_address, current_viewer, safe_next
 
@@ -42,14 +43,16 @@ def access_keys() -> tokens.Keys:
 
 
 def access_token() -> str:
-    """A signed token with the current viewer's grants, for the image server."""
-    subject = current_user.username if current_user.is_authenticated else "anonymous"
+    """A signed token of the current reader's portable credentials and epoch, for the
+    image server (never the reading room: that is checked from each request's address)."""
+    signed_in = current_user.is_authenticated
     return tokens.issue(
         access_keys(),
-        subject,
-        grants(current_viewer()),
+        current_user.username if signed_in else "anonymous",
+        portable_credentials(current_viewer()),
         int(current_app.config["ACCESS_TOKEN_LIFETIME"]),
         current_app.config["PUBLIC_URL"],
+        epoch=current_user.access_epoch if signed_in else 0,
     )
 
 
@@ -111,13 +114,19 @@ def login() -> str | Response:
 
 
 def end_session() -> None:
-    """Sign the reader out: audit it, forget the login and any kiosk mode.
+    """Sign the reader out everywhere: audit it, advance their epoch (so a copied session
+    or access cookie opens nothing any more), and forget the login here.
 
     The caller still clears the access cookie on its own response."""
     if current_user.is_authenticated:
-        record("logout", current_user.username, address=client_address())
+        user = current_user._get_current_object()
+        record("logout", user.username, address=client_address())
+        revoke_access(user, get_storage(), int(current_app.config["ACCESS_TOKEN_LIFETIME"]))
     logout_user()
-    session.pop("kiosk", None)
+    language = session.get("lang")
+    session.clear()
+    if language:
+        session["lang"] = language
 
 
 @bp.post("/logout")

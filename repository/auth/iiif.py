@@ -18,15 +18,13 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from ..services.access import grants
-from ..services.audit import record
-from ..web import client_address, current_viewer
+from ..services.access import portable_credentials
+from ..web import current_viewer
 from . import access_token, bp, clear_access_cookie, end_session, set_access_cookie
 
 AUTH1_CONTEXT = "http://iiif.io/api/auth/1/context.json"
@@ -44,12 +42,19 @@ def checked_origin() -> str:
     return origin
 
 
+def trusted(origin: str) -> bool:
+    """Our own site and the partners named in PARTNER_ORIGINS may receive tokens."""
+    trusted_origins: frozenset[str] = current_app.extensions["tangthu.trusted_origins"]
+    return origin.lower().rstrip("/") in trusted_origins
+
+
 def _close_window() -> Response:
     """The pop-up's last page: it closes itself so the viewer can ask for a token."""
     return set_access_cookie(Response(render_template("auth/close.html")))
 
 
 @bp.get("/iiif/login")
+@bp.get("/iiif2/login")
 def iiif_login() -> Response:
     """Auth 1.0 login service and Auth 2.0 access service: our own sign-in page."""
     if current_user.is_authenticated:
@@ -59,30 +64,35 @@ def iiif_login() -> Response:
 
 @bp.get("/iiif/external")
 def iiif_external() -> Response:
-    """Auth 1.0 external service: nothing to do here; the token service checks the network."""
+    """Auth 1.0 external service: nothing to do here; the reading room is its address."""
     return Response(render_template("auth/close.html"))
 
 
 @bp.get("/iiif/kiosk")
 def iiif_kiosk() -> Response:
-    """Auth 1.0 kiosk service: reading-room terminals get on-site access, no sign-in."""
+    """Auth 1.0 kiosk service: a terminal in the reading room needs no sign-in.
+
+    Nothing is remembered: the reading room is judged from each request's address, by
+    this app and by the image server, so access cannot leave the room."""
     if not current_viewer().onsite:
         abort(403, _("On-site access works only in the reading room."))
-    session["kiosk"] = True
-    record("kiosk", detail="on-site session", address=client_address())
-    return _close_window()
+    return Response(render_template("auth/close.html"))
 
 
-def _token_reply(message: dict[str, Any]) -> Response:
+def _token_reply(message: dict[str, Any], error: dict[str, Any]) -> Response:
+    """The token (or the error) as JSON, or by postMessage to a trusted origin only."""
     message_id = request.args.get("messageId")
     if message_id is None:  # a non-browser client: plain JSON (Auth 1.0 §2.3)
         response = jsonify(message)
-        if "error" in message:
+        if "accessToken" not in message:
             response.status_code = 401
+        response.headers["Cache-Control"] = "no-store"
         return response
     if not _MESSAGE_ID.match(message_id):
         abort(400, _("The viewer sent a malformed message id."))
     origin = checked_origin()
+    if not trusted(origin):
+        message = error  # Auth 1.0 §2.3.4, Auth 2.0 §3.2.3: invalidOrigin
     message["messageId"] = message_id
     page = render_template("auth/token.html", message=message, origin=origin)
     response = Response(page)
@@ -90,41 +100,55 @@ def _token_reply(message: dict[str, Any]) -> Response:
     return response
 
 
+def _has_portable_access() -> bool:
+    return bool(portable_credentials(current_viewer()))
+
+
 @bp.get("/iiif/token")
 def iiif_token() -> Response:
-    """Auth 1.0 token service."""
-    if not grants(current_viewer()):
+    """Auth 1.0 token service: a token for info.json, for signed-in readers."""
+    invalid_origin = {
+        "error": "invalidOrigin",
+        "description": _("This site may not receive access tokens."),
+    }
+    if not _has_portable_access():
         return _token_reply(
-            {"error": "missingCredentials", "description": _("Sign in to see this item.")}
+            {"error": "missingCredentials", "description": _("Sign in to see this item.")},
+            invalid_origin,
         )
     lifetime = int(current_app.config["ACCESS_TOKEN_LIFETIME"])
-    return _token_reply({"accessToken": access_token(), "expiresIn": lifetime})
+    return _token_reply({"accessToken": access_token(), "expiresIn": lifetime}, invalid_origin)
+
+
+def _auth2_error(profile: str, note: str) -> dict[str, Any]:
+    return {
+        "@context": AUTH2_CONTEXT,
+        "type": "AuthAccessTokenError2",
+        "profile": profile,
+        "note": {"en": [note]},
+    }
 
 
 @bp.get("/iiif2/token")
 def iiif2_token() -> Response:
     """Auth 2.0 access token service."""
-    if not grants(current_viewer()):
+    invalid_origin = _auth2_error("invalidOrigin", "This site may not receive access tokens.")
+    if not _has_portable_access():
         return _token_reply(
-            {
-                "@context": AUTH2_CONTEXT,
-                "type": "AuthAccessTokenError2",
-                "profile": "missingAspect",
-                "note": {"en": ["Sign in to see this item."]},
-            }
+            _auth2_error("missingAspect", "Sign in to see this item."), invalid_origin
         )
     lifetime = int(current_app.config["ACCESS_TOKEN_LIFETIME"])
-    return _token_reply(
-        {
-            "@context": AUTH2_CONTEXT,
-            "type": "AuthAccessToken2",
-            "accessToken": access_token(),
-            "expiresIn": lifetime,
-        }
-    )
+    token = {
+        "@context": AUTH2_CONTEXT,
+        "type": "AuthAccessToken2",
+        "accessToken": access_token(),
+        "expiresIn": lifetime,
+    }
+    return _token_reply(token, invalid_origin)
 
 
 @bp.get("/iiif/logout")
+@bp.get("/iiif2/logout")
 def iiif_logout() -> Response:
     """Auth 1.0 and 2.0 logout service."""
     end_session()

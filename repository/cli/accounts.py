@@ -6,12 +6,16 @@ import re
 import secrets
 
 import click
+from flask import current_app
 from flask.cli import with_appcontext
 
+from .. import get_storage
 from ..extensions import db, ensure_database
 from ..models import Collection, ReaderGroup, User
-from ..services.accounts import AccountError, NewUser, create_user
+from ..services.accounts import AccountError, NewUser, create_user, revoke_access
 from ..services.audit import record
+from ..services.publish import collection_items, refresh_policies
+from ..web import publish_settings
 
 
 @click.command("init-db")
@@ -99,6 +103,8 @@ def group_member(name: str, username: str, remove: bool) -> None:
     elif not remove and found not in user.groups:
         user.groups.append(found)
     db.session.commit()
+    # Their sessions and access cookies carry the old groups: end them.
+    revoke_access(user, get_storage(), int(current_app.config["ACCESS_TOKEN_LIFETIME"]))
     action = "group-member-removed" if remove else "group-member-added"
     record(action, "cli", target=username, detail=name)
     click.echo(f"{username}: {', '.join(g.name for g in user.groups) or 'no groups'}")
@@ -109,7 +115,7 @@ def group_member(name: str, username: str, remove: bool) -> None:
 @click.argument("slug")
 @with_appcontext
 def group_collection(name: str, slug: str) -> None:
-    """Let a reader group read a collection's restricted items (republish them after)."""
+    """Let a reader group read a collection's restricted items (the image server at once)."""
     found = _find_group(name)
     collection = db.session.execute(db.select(Collection).filter_by(slug=slug)).scalar()
     if collection is None:
@@ -117,11 +123,9 @@ def group_collection(name: str, slug: str) -> None:
     if found not in collection.groups:
         collection.groups.append(found)
     db.session.commit()
+    refresh_policies(collection_items(collection.id), get_storage(), publish_settings())
     record("group-collection-added", "cli", target=slug, detail=name)
-    click.echo(
-        f"{slug}: readable by {', '.join(g.name for g in collection.groups)}; run "
-        "`tangthu publish --all` so the image server learns it"
-    )
+    click.echo(f"{slug}: readable by {', '.join(g.name for g in collection.groups)}")
 
 
 COMMANDS = (init_db, create_user_command, demo_admin, group)

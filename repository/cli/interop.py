@@ -14,6 +14,8 @@ from flask import current_app
 from flask.cli import with_appcontext
 from tqdm import tqdm
 
+from image_server.policy import parse_networks
+
 from .. import get_storage
 from ..extensions import db, ensure_database
 from ..models import Collection, HarvestSource
@@ -27,7 +29,6 @@ from ..services.union import (
     http_url,
     import_csv,
     import_marc,
-    parse_networks,
     register_manifest,
 )
 from .content import ensure_collection

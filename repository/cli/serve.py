@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -29,6 +30,9 @@ def serve(host: str, port: int, image_port: int) -> None:
     env.setdefault("TANGTHU_PUBLIC_URL", f"http://{host}:{port}")
     env.setdefault("TANGTHU_IMAGE_URL", f"http://{host}:{image_port}")
     env.setdefault("TANGTHU_ACCESS_TOKEN_KEYS", current_app.config["ACCESS_TOKEN_KEYS"])
+    # The image server decides by the same reading room and partners as the repository.
+    for shared in ("ONSITE_RANGES", "PARTNER_ORIGINS", "PROXY_HOPS"):
+        env.setdefault(f"TANGTHU_{shared}", json.dumps(current_app.config[shared]))
     gunicorn = [
         sys.executable,
         "-m",

@@ -34,10 +34,9 @@ from ..search import (
     parse_filters,
     parse_query,
 )
-from ..services.access import FULL, can_see_item, public_access, visible_items
+from ..services.access import Access, can_download, can_see_item, public_access, visible_items
 from ..services.downloads import TooLarge, item_pdf
 from ..services.linked_data import schema_org
-from ..services.publish import downloadable
 from ..web import current_viewer, get_search, localized, public_urls, safe_next
 
 bp = Blueprint("public", __name__)
@@ -99,8 +98,8 @@ def item(item_id: str) -> str:
         embed_snippet=snippet,
         citation=citation(found),
         # Only for images not open to all does the viewer send the access cookie.
-        credentials_for=public_urls().image_url if public_access(found) != FULL else "",
-        can_download=bool(found.images) and downloadable(found),
+        credentials_for=public_urls().image_url if public_access(found) != Access.FULL else "",
+        can_download=bool(found.images) and can_download(current_viewer(), found),
     )
 
 
@@ -274,7 +273,7 @@ def download_pdf(item_id: str) -> Response:
     found = db.get_or_404(Item, item_id)
     if not can_see_item(current_viewer(), found):
         abort(404)
-    if not found.images or not (downloadable(found) or current_viewer().is_staff):
+    if not found.images or not can_download(current_viewer(), found):
         abort(403, _("This item cannot be downloaded."))
     try:
         body = item_pdf(found, get_storage(), int(current_app.config["PDF_MAX_PAGES"]))

@@ -69,6 +69,11 @@ def _count() -> int:
     )
 
 
+def _item_pages() -> int:
+    """How many sitemap files of items there are: at least one, even when it is empty."""
+    return max(1, -(-_count() // SITEMAP_PAGE))
+
+
 def _xml(root: ET.Element) -> Response:
     body = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     response = Response(body, content_type="application/xml; charset=utf-8")
@@ -86,7 +91,7 @@ def sitemap_index() -> Response:
     ET.register_namespace("", SITEMAP_NS)
     root = ET.Element(f"{{{SITEMAP_NS}}}sitemapindex")
     base = public_urls().base
-    pages = max(1, -(-_count() // SITEMAP_PAGE))
+    pages = _item_pages()
     for name in ["pages", *(f"items-{n}" for n in range(1, pages + 1))]:
         entry = ET.SubElement(root, f"{{{SITEMAP_NS}}}sitemap")
         ET.SubElement(entry, f"{{{SITEMAP_NS}}}loc").text = f"{base}/sitemaps/{name}.xml"
@@ -115,7 +120,7 @@ def sitemap_pages() -> Response:
 
 @bp.get("/sitemaps/items-<int:number>.xml")
 def sitemap_items(number: int) -> Response:
-    if number < 1:
+    if not 1 <= number <= _item_pages():  # and never an offset past what the database holds
         abort(404)
     ET.register_namespace("", SITEMAP_NS)
     root = ET.Element(f"{{{SITEMAP_NS}}}urlset")

@@ -79,8 +79,9 @@ class SearchDocument:
     types: tuple[str, ...] = ()
     year_start: int | None = None
     year_end: int | None = None
-    access: str = "open"  # the item's level; 'staff' documents are for staff only
-    embargo_until: date | None = None  # until then the item is staff-only too
+    # From services.access.search_visibility: staff only, and staff only until a day.
+    hidden: bool = False
+    embargo_until: date | None = None
 
     @property
     def sort_title(self) -> str:

@@ -71,7 +71,7 @@ def index_settings() -> dict[str, Any]:
                 "collection": keyword,
                 "language": keyword,
                 "type": keyword,
-                "access": keyword,
+                "hidden": {"type": "boolean"},
                 "year_start": {"type": "integer"},
                 "year_end": {"type": "integer"},
                 "embargo_until": {"type": "date", "format": "strict_date"},
@@ -91,7 +91,7 @@ def document_body(doc: SearchDocument) -> dict[str, Any]:
         "body_raw": doc.text,
         "ocr_raw": doc.ocr,
         "sort_title": doc.sort_title,
-        "access": doc.access,
+        "hidden": doc.hidden,
         "year_start": doc.year_start,
         "year_end": doc.year_end,
         "embargo_until": doc.embargo_until.isoformat() if doc.embargo_until else None,
@@ -134,7 +134,8 @@ def _filter_clauses(request: SearchRequest) -> list[dict[str, Any]]:
         clauses.append(
             {
                 "bool": {
-                    "must_not": [{"term": {"access": "staff"}}],
+                    # A document without the field (an older index) stays hidden.
+                    "filter": [{"term": {"hidden": False}}],
                     "should": [
                         {"bool": {"must_not": [{"exists": {"field": "embargo_until"}}]}},
                         {"range": {"embargo_until": {"lte": request.today.isoformat()}}},

@@ -215,7 +215,7 @@ class SqliteFts:
                 ),
                 combo,
             )
-            hidden = document.access == "staff"
+            hidden = document.hidden
             rowid = connection.execute(
                 text(
                     f"INSERT INTO {DOC} (item_id, sort_title, year_start, year_last, combo,"

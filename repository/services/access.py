@@ -1,24 +1,33 @@
 """The one place that decides who may see what.
 
-Pages, manifests, collections and downloads ask `can_see_item` and `image_access`. The
-image server cannot ask: it has no database. So the same decision is written down for it
-in two halves that it only has to match: each image's policy sidecar (`image_policy`)
-says which grants see it in full and what everyone else gets, and each reader's signed
-access token carries that reader's grants (`grants`).
+Every page, manifest, collection, search document, OAI record, Discovery activity,
+sitemap, open-data row, PDF, thumbnail and page text asks here. The decision itself is
+`image_server.policy.decide`, applied to the `Policy` this module makes for an item: the
+image server applies the very same function to the same policy, written beside each
+image as its sidecar, so the two processes cannot drift apart.
 """
 
 from __future__ import annotations
 
-import ipaddress
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, true
 
+from image_server.policy import (
+    STAFF_ONLY,
+    Access,
+    Credential,
+    Policy,
+    decide,
+    group_credential,
+    portable,
+)
+
 from ..models import Image, Item
+
+__all__ = ["Access", "AccessLevel", "Viewer", "ANONYMOUS", "STAFF_ROLES"]
 
 
 class AccessLevel(StrEnum):
@@ -29,8 +38,17 @@ class AccessLevel(StrEnum):
     STAFF = "staff"
 
 
-# What someone without any grant gets of an image.
-FULL, DEGRADED, NONE, HIDDEN = "full", "degraded", "none", "hidden"
+class Status(StrEnum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+    WITHDRAWN = "withdrawn"
+
+
+STAFF_ROLES = frozenset({"admin", "curator"})
+
+
+def is_staff_role(role: str | None) -> bool:
+    return role in STAFF_ROLES
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,11 +57,11 @@ class Viewer:
 
     role: str | None = None  # None for anonymous visitors
     groups: frozenset[str] = field(default_factory=frozenset)
-    onsite: bool = False  # in the reading room (by address), or a kiosk session
+    onsite: bool = False  # this request comes from the reading room's networks
 
     @property
     def is_staff(self) -> bool:
-        return self.role in ("admin", "curator")
+        return is_staff_role(self.role)
 
     @property
     def signed_in(self) -> bool:
@@ -51,6 +69,23 @@ class Viewer:
 
 
 ANONYMOUS = Viewer()
+
+
+def credentials(viewer: Viewer) -> frozenset[str]:
+    """What this viewer holds, in the vocabulary of `image_server.policy.Credential`."""
+    held = {group_credential(name) for name in viewer.groups}
+    if viewer.signed_in:
+        held.add(Credential.READER.value)
+    if viewer.is_staff:
+        held.add(Credential.STAFF.value)
+    if viewer.onsite:
+        held.add(Credential.ONSITE.value)
+    return frozenset(held)
+
+
+def portable_credentials(viewer: Viewer) -> frozenset[str]:
+    """What a cookie or token may carry: never the reading room."""
+    return portable(credentials(viewer))
 
 
 def effective_level(item: Item, today: date | None = None) -> AccessLevel:
@@ -61,11 +96,92 @@ def effective_level(item: Item, today: date | None = None) -> AccessLevel:
     return AccessLevel(item.access)
 
 
+def full_access_grants(item: Item) -> frozenset[str]:
+    """Any one of these credentials sees the item's images at full resolution.
+
+    A draft or withdrawn item, and a staff-level one, is for staff alone."""
+    level = AccessLevel(item.access)
+    if item.status != Status.PUBLISHED or level is AccessLevel.STAFF:
+        return STAFF_ONLY
+    if level is AccessLevel.DEGRADED:
+        return frozenset({Credential.STAFF.value, Credential.READER.value})
+    if level is AccessLevel.RESTRICTED:
+        groups = item.collection.groups if item.collection else []
+        if groups:
+            return frozenset({Credential.STAFF.value, *(group_credential(g.name) for g in groups)})
+        return frozenset({Credential.STAFF.value, Credential.READER.value})
+    if level is AccessLevel.ONSITE:
+        return frozenset({Credential.STAFF.value, Credential.ONSITE.value})
+    return STAFF_ONLY
+
+
+_PUBLIC = {
+    AccessLevel.OPEN: Access.FULL,
+    AccessLevel.DEGRADED: Access.DEGRADED,
+    AccessLevel.RESTRICTED: Access.NONE,
+    AccessLevel.ONSITE: Access.NONE,
+    AccessLevel.STAFF: Access.HIDDEN,
+}
+
+
+def item_policy(item: Item, degraded_edge: int = 0, image: Image | None = None) -> Policy:
+    """The item's access, as the policy both processes decide by.
+
+    An embargo is kept as its date rather than folded into the level, so it lifts on its
+    day in the image server too, with nothing republished."""
+    level = AccessLevel(item.access)
+    public = _PUBLIC[level] if item.status == Status.PUBLISHED else Access.HIDDEN
+    today = date.today()
+    embargo = item.embargo_until if item.embargo_until and item.embargo_until > today else None
+    return Policy(
+        item=item.id,
+        sha256=image.derivative_sha256 if image is not None else None,
+        level=level.value,
+        public=public,
+        public_max=degraded_edge if public is Access.DEGRADED else 0,
+        full_for=full_access_grants(item),
+        hidden_until=embargo if public is not Access.HIDDEN else None,
+    )
+
+
+def image_policy(item: Item, image: Image, degraded_edge: int) -> Policy:
+    """The sidecar the image server enforces for one image."""
+    return item_policy(item, degraded_edge, image)
+
+
+def image_access(viewer: Viewer, item: Item) -> Access:
+    """FULL, DEGRADED, NONE or HIDDEN: what this viewer gets of the item's images."""
+    return decide(item_policy(item), credentials(viewer)).kind
+
+
+def public_access(item: Item) -> Access:
+    """What a visitor with no credential gets of the item's images."""
+    return image_access(ANONYMOUS, item)
+
+
 def can_see_item(viewer: Viewer, item: Item) -> bool:
     """Whether the item exists at all for this viewer (pages, manifests, search...)."""
-    if viewer.is_staff:
-        return True
-    return item.status == "published" and effective_level(item) is not AccessLevel.STAFF
+    return image_access(viewer, item) is not Access.HIDDEN
+
+
+def can_download(viewer: Viewer, item: Item) -> bool:
+    """A PDF of the whole item: for everyone when its images are open to all, and staff.
+
+    A PDF leaves the site for good, so a reader's or the reading room's access to a
+    restricted item does not extend to one."""
+    if not can_see_item(viewer, item):
+        return False
+    return viewer.is_staff or public_access(item) is Access.FULL
+
+
+def text_is_public(item: Item) -> bool:
+    """Whether the words on the pages may go into the public search index."""
+    return public_access(item) is Access.FULL
+
+
+def shows_thumbnails(viewer: Viewer, item: Item) -> bool:
+    """Whether this viewer gets pixels of the item, in full or reduced."""
+    return image_access(viewer, item) in (Access.FULL, Access.DEGRADED)
 
 
 def visible_items(viewer: Viewer, today: date | None = None) -> ColumnElement[bool]:
@@ -74,69 +190,53 @@ def visible_items(viewer: Viewer, today: date | None = None) -> ColumnElement[bo
         return true()
     today = today or date.today()
     not_embargoed = or_(Item.embargo_until.is_(None), Item.embargo_until <= today)
-    return and_(Item.status == "published", Item.access != AccessLevel.STAFF.value, not_embargoed)
+    return and_(
+        Item.status == Status.PUBLISHED.value,
+        Item.access != AccessLevel.STAFF.value,
+        not_embargoed,
+    )
 
 
-def grants(viewer: Viewer) -> list[str]:
-    """What a reader's access token says about them, in the sidecars' vocabulary."""
-    held = []
-    if viewer.signed_in:
-        held.append("reader")
-    if viewer.is_staff:
-        held.append("staff")
-    held += [f"group:{name}" for name in sorted(viewer.groups)]
-    if viewer.onsite:
-        held.append("onsite")
-    return held
+# -- what the public may know of an item's history (OAI-PMH, Change Discovery) ------------
 
 
-def full_access_grants(item: Item) -> list[str]:
-    """Any one of these grants sees the item's images at full resolution."""
-    level = effective_level(item)
-    if level is AccessLevel.DEGRADED:
-        return ["reader"]
-    if level is AccessLevel.RESTRICTED:
-        groups = [f"group:{g.name}" for g in item.collection.groups] if item.collection else []
-        return ["staff", *groups] if groups else ["staff", "reader"]
-    if level is AccessLevel.ONSITE:
-        return ["staff", "onsite"]
-    return ["staff"]
+def publicly_known(item: Item, today: date | None = None) -> bool:
+    """Whether the public may know the item existed: it is visible to them now, or it was
+    published and withdrawn at a level (and out of any embargo) that they could see.
 
-
-def public_access(item: Item) -> str:
-    """What a visitor with no grant gets of the item's images."""
-    level = effective_level(item)
-    if item.status != "published" or level is AccessLevel.STAFF:
-        return HIDDEN
-    return {AccessLevel.OPEN: FULL, AccessLevel.DEGRADED: DEGRADED}.get(level, NONE)
-
-
-def image_access(viewer: Viewer, item: Item) -> str:
-    """full, degraded, none or hidden: this viewer and this item's images."""
-    public = public_access(item)
-    if public == FULL or set(grants(viewer)) & set(full_access_grants(item)):
-        return FULL
-    return public
-
-
-def image_policy(item: Item, image: Image, degraded_edge: int) -> dict[str, Any]:
-    """The sidecar the image server enforces for one image."""
-    return {
-        "item": item.id,
-        "sha256": image.derivative_sha256,
-        "access": effective_level(item).value,
-        "public": public_access(item),
-        "public_max": degraded_edge,
-        "full_for": full_access_grants(item),
-    }
-
-
-def in_reading_room(address: str | None, ranges: Iterable[str]) -> bool:
-    """Whether a client address falls in the reading room's configured networks."""
-    if not address:
-        return False
+    OAI-PMH keeps such an item as a deleted record; Discovery keeps its history."""
+    if can_see_item(ANONYMOUS, item):
+        return True
     try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
+        level = effective_level(item, today)
+    except ValueError:  # a level this code does not know: not public
         return False
-    return any(ip in ipaddress.ip_network(network, strict=False) for network in ranges)
+    was_public = item.status == Status.WITHDRAWN and item.published_at is not None
+    return was_public and level is not AccessLevel.STAFF
+
+
+def publicly_known_items(today: date | None = None) -> ColumnElement[bool]:
+    """The same rule as ``publicly_known``, as a SQL condition."""
+    today = today or date.today()
+    not_embargoed = or_(Item.embargo_until.is_(None), Item.embargo_until <= today)
+    withdrawn = and_(
+        Item.status == Status.WITHDRAWN.value,
+        Item.published_at.is_not(None),
+        Item.access != AccessLevel.STAFF.value,
+        not_embargoed,
+    )
+    return or_(visible_items(ANONYMOUS, today), withdrawn)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchVisibility:
+    """What a search index needs to leave an item out for the public, with no database."""
+
+    hidden: bool  # staff only, whatever the day
+    embargo_until: date | None  # staff only until this day
+
+
+def search_visibility(item: Item) -> SearchVisibility:
+    level = AccessLevel(item.access)
+    hidden = item.status != Status.PUBLISHED or level is AccessLevel.STAFF
+    return SearchVisibility(hidden, item.embargo_until)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from image_server.policy import REVOCATIONS_KEY
+
 from ..extensions import db
 from ..models import LoginAttempt, User, utcnow
+from ..storage import Storage
 
 ROLES = ("admin", "curator", "reader")
 _USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{3,80}$")
@@ -59,12 +63,15 @@ def create_user(new: NewUser) -> User:
     return user
 
 
-def _recent_failures(username: str, window: timedelta) -> int:
-    since = utcnow() - window
+def _attempts(username: str, address: str, since: datetime) -> int:
     query = (
         db.select(db.func.count())
         .select_from(LoginAttempt)
-        .where(LoginAttempt.username == username, LoginAttempt.at >= since)
+        .where(
+            LoginAttempt.username == username,
+            LoginAttempt.address == address,
+            LoginAttempt.at >= since,
+        )
     )
     return int(db.session.execute(query).scalar_one())
 
@@ -72,20 +79,49 @@ def _recent_failures(username: str, window: timedelta) -> int:
 def authenticate(
     username: str, password: str, lockout: Lockout, address: str | None = None
 ) -> User | None:
-    """The user, None for a wrong password; LockedOut after too many recent failures."""
+    """The user, None for a wrong password; LockedOut after too many recent failures.
+
+    Failures count per account and client address, so that someone elsewhere cannot lock
+    an administrator out by failing on purpose. Each attempt is written down before the
+    password is checked, and the count read after, so parallel guesses cannot slip past
+    the limit: the n-th attempt to commit sees at least n."""
+    username, where = username[:80], (address or "")[:64]
+    attempt = LoginAttempt(username=username, address=where)
+    db.session.add(attempt)
+    db.session.commit()
     window = timedelta(minutes=lockout.minutes)
-    if _recent_failures(username, window) >= lockout.max_failures:
+    if _attempts(username, where, utcnow() - window) > lockout.max_failures:
         raise LockedOut(lockout.minutes)
     user = db.session.execute(db.select(User).filter_by(username=username)).scalar()
     if user is None or not user.password_hash:
         check_password_hash(_DUMMY_HASH, password)
-        user = None
-    elif not check_password_hash(user.password_hash, password):
-        user = None
-    if user is None:
-        db.session.add(LoginAttempt(username=username[:80], address=(address or "")[:64]))
-        db.session.commit()
         return None
-    db.session.execute(db.delete(LoginAttempt).where(LoginAttempt.username == username))
+    if not check_password_hash(user.password_hash, password):
+        return None
+    db.session.execute(
+        db.delete(LoginAttempt).where(
+            LoginAttempt.username == username, LoginAttempt.address == where
+        )
+    )
     db.session.commit()
     return user
+
+
+def revoke_access(user: User, storage: Storage, token_lifetime: int) -> None:
+    """End every session and access token the user holds: after sign-out, or a change of
+    role or groups. The image server learns it from the revocation list in storage."""
+    user.access_epoch += 1
+    user.epoch_changed_at = utcnow()
+    db.session.commit()
+    write_revocations(storage, token_lifetime)
+
+
+def write_revocations(storage: Storage, token_lifetime: int) -> None:
+    """The revocation list, rebuilt from the accounts: the epochs advanced within the
+    longest token lifetime (older tokens have expired anyway)."""
+    since = utcnow() - timedelta(seconds=token_lifetime + 60)
+    rows = db.session.execute(
+        db.select(User.username, User.access_epoch).where(User.epoch_changed_at >= since)
+    ).all()
+    document = {"epochs": {username: epoch for username, epoch in rows}}
+    storage.put_bytes(REVOCATIONS_KEY, json.dumps(document, sort_keys=True).encode())

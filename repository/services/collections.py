@@ -10,7 +10,7 @@ from manifests import CanvasRecord, CollectionRecord, ManifestSummary, language_
 
 from ..extensions import db
 from ..models import Collection, Item
-from .access import DEGRADED, FULL, Viewer, public_access, visible_items
+from .access import ANONYMOUS, Viewer, shows_thumbnails, visible_items
 
 
 class NoSuchPage(Exception):
@@ -30,7 +30,7 @@ def top_collection(label: dict[str, str]) -> CollectionRecord:
 
 def _summary(item: Item) -> ManifestSummary:
     # No thumbnail for images the public cannot see: it would only be a refused request.
-    first = item.images[0] if item.images and public_access(item) in (FULL, DEGRADED) else None
+    first = item.images[0] if item.images and shows_thumbnails(ANONYMOUS, item) else None
     thumb = CanvasRecord(first.id, {"none": [""]}, first.width, first.height) if first else None
     return ManifestSummary(item.id, language_map(item.title), thumb)
 

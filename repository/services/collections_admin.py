@@ -54,10 +54,10 @@ class CollectionRow:
 
 @dataclass(frozen=True, slots=True)
 class CollectionUpdate:
-    """What a save changed, and how many published items need republishing for it."""
+    """What a save changed, and whether the image server must learn of new reader groups."""
 
     changes: tuple[str, ...]
-    stale_items: int = 0
+    groups_changed: bool = False
 
 
 class CollectionRefused(Exception):
@@ -207,16 +207,6 @@ def _cover(collection: Collection, image_id: str | None) -> str | None:
     return image_id
 
 
-def _restricted_published(collection: Collection) -> int:
-    """Published restricted items: their image policies name the collection's groups."""
-    query = db.select(db.func.count()).where(
-        Item.collection_id == collection.id,
-        Item.status == "published",
-        Item.access == AccessLevel.RESTRICTED.value,
-    )
-    return int(db.session.execute(query).scalar_one())
-
-
 def create_collection(slug: str, draft: CollectionDraft, by: Actor) -> Collection:
     """A new collection; CollectionRefused for a bad or taken slug, parent or group."""
     _check_slug(slug)
@@ -257,7 +247,7 @@ def update_collection(
     record(
         "collection-updated", by.username, target=collection.slug, detail=detail, address=by.address
     )
-    return CollectionUpdate(changes, _restricted_published(collection) if groups_changed else 0)
+    return CollectionUpdate(changes, groups_changed)
 
 
 def deletion_blockers(collection: Collection) -> tuple[str, ...]:

@@ -13,7 +13,7 @@ from manifests import Urls
 from manifests.builder import fit
 
 from ..models import Item
-from .access import DEGRADED, FULL, public_access
+from .access import ANONYMOUS, shows_thumbnails
 
 CSV_COLUMNS = (
     "id",
@@ -95,7 +95,7 @@ def schema_org(item: Item, urls: Urls, library: dict[str, str], rights: str) -> 
     ):
         if _values(item, element):
             document[key] = _values(item, element)
-    if item.images and public_access(item) in (FULL, DEGRADED):
+    if item.images and shows_thumbnails(ANONYMOUS, item):
         first = item.images[0]
         width, height = fit(first.width, first.height, 1200)
         document["image"] = f"{urls.image_service(first.id)}/full/{width},{height}/0/default.jpg"

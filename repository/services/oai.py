@@ -25,7 +25,7 @@ from manifests import Urls
 
 from ..extensions import db
 from ..models import Collection, Item
-from .access import ANONYMOUS, AccessLevel, can_see_item, effective_level, visible_items
+from .access import publicly_known, publicly_known_items
 from .publish import DC_LABELS
 
 OAI_NS = "http://www.openarchives.org/OAI/2.0/"
@@ -249,27 +249,12 @@ def record_datestamp() -> ColumnElement[datetime]:
 
 def harvestable(today: date | None = None) -> ColumnElement[bool]:
     """Published items anyone may know of, and withdrawn ones that were such."""
-    today = today or date.today()
-    not_embargoed = or_(Item.embargo_until.is_(None), Item.embargo_until <= today)
-    withdrawn = and_(
-        Item.status == "withdrawn",
-        Item.published_at.is_not(None),
-        Item.access != AccessLevel.STAFF.value,
-        not_embargoed,
-    )
-    return or_(visible_items(ANONYMOUS, today), withdrawn)
+    return publicly_known_items(today)
 
 
 def is_harvestable(item: Item) -> bool:
     """The same rule as ``harvestable``, for one item."""
-    try:
-        if can_see_item(ANONYMOUS, item):
-            return True
-        level = effective_level(item)
-    except ValueError:  # an access level this code does not know: not public
-        return False
-    withdrawn = item.status == "withdrawn" and item.published_at is not None
-    return withdrawn and level is not AccessLevel.STAFF
+    return publicly_known(item)
 
 
 def datestamp(item: Item) -> datetime:

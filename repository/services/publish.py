@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,12 +32,11 @@ from ..models import Event, Image, Item, utcnow
 from ..search import SearchBackend, SearchDocument
 from ..storage import Storage
 from .access import (
-    FULL,
-    AccessLevel,
-    effective_level,
-    full_access_grants,
+    Access,
     image_policy,
-    public_access,
+    item_policy,
+    search_visibility,
+    text_is_public,
 )
 
 # Dublin Core elements in the order a reader expects them, with bilingual labels.
@@ -132,21 +131,11 @@ def _canvas(image: Image, urls: Urls, policy: Policy | None) -> CanvasRecord:
 
 
 def _auth_policy(item: Item) -> Policy | None:
-    """The policy the image server will enforce, when the item is not open to everyone."""
-    public = public_access(item)
-    if public == FULL:
-        return None
-    return Policy(
-        access=effective_level(item).value,
-        sha256=None,
-        public=public,
-        full_for=frozenset(full_access_grants(item)),
-    )
+    """The policy the image server will enforce, when the item is not open to everyone.
 
-
-def downloadable(item: Item) -> bool:
-    """Whether a PDF of the whole item may be offered to everyone."""
-    return effective_level(item) is AccessLevel.OPEN
+    Judged as of the embargo's end: the stored manifest outlives the embargo."""
+    policy = item_policy(item)
+    return None if policy.public is Access.FULL else policy
 
 
 def manifest_record(item: Item, settings: PublishSettings) -> ManifestRecord:
@@ -156,7 +145,7 @@ def manifest_record(item: Item, settings: PublishSettings) -> ManifestRecord:
     policy = _auth_policy(item)
     known = {image.id for image in item.images}
     rendering = ()
-    if downloadable(item) and item.images:
+    if policy is None and item.images:  # open to all: a PDF anyone may download
         rendering = (
             Link(
                 f"{base}/download.pdf",
@@ -235,7 +224,26 @@ def write_policies(item: Item, storage: Storage, settings: PublishSettings) -> N
     """The sidecar the image server enforces, for each of the item's images."""
     for image in item.images:
         policy = image_policy(item, image, settings.degraded_edge)
-        storage.put_bytes(policy_key(image.id), json.dumps(policy).encode())
+        storage.put_bytes(policy_key(image.id), json.dumps(policy.to_json()).encode())
+
+
+def refresh_policies(items: Iterable[Item], storage: Storage, settings: PublishSettings) -> int:
+    """Rewrite the sidecars of these items' images at once, after a change of access or of
+    a collection's reader groups; the number of items."""
+    count = 0
+    for item in items:
+        write_policies(item, storage, settings)
+        count += 1
+    return count
+
+
+def collection_items(collection_id: int) -> list[Item]:
+    """Every item of a collection whose sidecars have been written (published or withdrawn)."""
+    return list(
+        db.session.execute(
+            db.select(Item).where(Item.collection_id == collection_id, Item.status != "draft")
+        ).scalars()
+    )
 
 
 def publish_item(item: Item, storage: Storage, settings: PublishSettings) -> PublishResult:
@@ -268,10 +276,11 @@ def search_document(item: Item) -> SearchDocument:
     def dc_values(element: str) -> tuple[str, ...]:
         return tuple(str(e.get("value", "")).strip() for e in item.dc.get(element, []))
 
+    visibility = search_visibility(item)
     # The words on the pages are as open as the pages: only images everyone may read
     # in full lend their text to the public index.
     ocr = ""
-    if public_access(item) == FULL:
+    if text_is_public(item):
         ocr = "\n".join(image.page_text.text for image in item.images if has_text(image))
     return SearchDocument(
         item.id,
@@ -283,8 +292,8 @@ def search_document(item: Item) -> SearchDocument:
         types=dc_values("type"),
         year_start=item.year_start,
         year_end=item.year_end,
-        access=item.access,
-        embargo_until=item.embargo_until,
+        hidden=visibility.hidden,
+        embargo_until=visibility.embargo_until,
     )
 
 

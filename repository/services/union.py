@@ -242,35 +242,6 @@ class Fetched:
     retry_after: str = ""
 
 
-def parse_networks(value: object) -> tuple[IPNetwork, ...]:
-    """The networks a setting names: a list of CIDR strings, or one string of them
-    separated by commas (as an environment variable gives it). ValueError says which
-    entry is wrong, so a typo stops the command rather than refusing every partner."""
-    if value is None:
-        return ()
-    entries: list[object]
-    if isinstance(value, str):
-        entries = [part for part in value.split(",") if part.strip()]
-    elif isinstance(value, list | tuple):
-        entries = list(value)
-    else:
-        raise ValueError(f"expected a list of networks such as 10.0.0.0/8, not {value!r}")
-    networks = []
-    for entry in entries:
-        if isinstance(entry, ipaddress.IPv4Network | ipaddress.IPv6Network):
-            networks.append(entry)
-            continue
-        try:  # only text: JSON would make "10" the number 10, and that 0.0.0.10
-            if not isinstance(entry, str):
-                raise ValueError(entry)
-            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
-        except ValueError:
-            raise ValueError(
-                f"{entry!r} is not a network: write one such as 10.0.0.0/8 or fd00::/8"
-            ) from None
-    return tuple(networks)
-
-
 def _embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
     """The IPv4 address an IPv6 one stands for (mapped, 6to4, NAT64): where a connection
     to it really goes."""

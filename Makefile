@@ -6,6 +6,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
+# Exact versions with hashes, for Python 3.11 on x86-64 Linux: the runtime lock (the
+# Docker image) and the test lock (runtime plus the [test] extra). `make lock` renews them.
+LOCK := requirements/lock.txt
+TEST_LOCK := requirements/lock-test.txt
 NPM_STAMP := viewer/node_modules/.package-lock.json
 MO := repository/translations/vi/LC_MESSAGES/messages.mo
 TESSDATA_VIE := /usr/share/tesseract-ocr/5/tessdata/vie.traineddata
@@ -16,14 +20,18 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 IMAGE_PORT ?= 8182
 
-.PHONY: install demo test lint typecheck translations clean
+.PHONY: install demo test lint typecheck translations lock clean
 
 install: $(PY_STAMP) $(NPM_STAMP) $(MO) $(TESSDATA_VIE)
 
-$(PY_STAMP): pyproject.toml
+# Only what the lock names, each file checked against its hash; then the project itself.
+# pip check fails when pyproject.toml asks for something the lock lacks: run `make lock`.
+$(PY_STAMP): pyproject.toml $(TEST_LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --require-hashes -r $(TEST_LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip check
 	touch $@
 
 $(NPM_STAMP): viewer/package.json viewer/package-lock.json
@@ -70,6 +78,18 @@ translations: $(PY_STAMP)
 	$(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete \
 		-i repository/translations/messages.pot -d repository/translations
 	$(BIN)/pybabel compile -d repository/translations
+
+# Renew the locks: every pin moves to the newest release that fits pyproject.toml
+# (UPGRADE="--upgrade-package NAME" moves one; UPGRADE= only adds what is new). The
+# runtime lock is resolved within the test lock, so the two never disagree.
+UPGRADE ?= --upgrade
+UV_COMPILE := $(BIN)/uv pip compile --quiet pyproject.toml --generate-hashes --python-version 3.11 \
+	--python-platform x86_64-unknown-linux-gnu --custom-compile-command "make lock"
+
+lock:
+	@test -x $(BIN)/uv || { $(PYTHON) -m venv $(VENV) && $(BIN)/pip install --quiet uv; }
+	$(UV_COMPILE) $(UPGRADE) --extra test -o $(TEST_LOCK)
+	$(UV_COMPILE) --constraint $(TEST_LOCK) -o $(LOCK)
 
 clean:
 	rm -rf $(VENV) viewer/node_modules .pytest_cache .mypy_cache .ruff_cache tests/artifacts

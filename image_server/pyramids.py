@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyvips
 
 from .plan import Level, SourceInfo
-from .tiff import reduced_resolution_pages
+from .tiff import MasterLayout, MasterPage, master_pages
+from .tiff import TiffLayoutError as TiffLayoutError
+from .tiff import TooManyPages as TooManyPages
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +51,64 @@ def build_pyramid(
     src: str | Path, dst: str | Path, settings: PyramidSettings = PyramidSettings()
 ) -> tuple[int, int]:
     """Write the pyramid for the image at ``src`` to ``dst``; return its width and height."""
+    return write_pyramid(load_master(src), dst, settings)
+
+
+def load_master(path: str | Path, page: MasterPage | None = None) -> pyvips.Image:
+    """Open a master, or one page of a multi-page TIFF, for ``write_pyramid``.
+
+    It is streamed top to bottom, unless its orientation asks for a turn or a flip:
+    autorot reads those out of order, so they are opened for random access.
+    """
+    image = _open_master(path, page, "sequential")
+    orientation = image.get("orientation") if image.get_typeof("orientation") else 1
+    if orientation in range(2, 9):
+        image = _open_master(path, page, "random")
+    return image
+
+
+def _open_master(path: str | Path, page: MasterPage | None, access: str) -> pyvips.Image:
     # fail_on="truncated" turns a damaged or cut-off file into an error, not grey pixels.
-    loaded = pyvips.Image.new_from_file(str(src), access="sequential", fail_on="truncated")
-    return write_pyramid(loaded, dst, settings)
+    if page is None:
+        return pyvips.Image.new_from_file(str(path), access=access, fail_on="truncated")
+    # new_from_source keeps the Python source alive for as long as the image needs it.
+    source = _only_page(path, page)
+    return pyvips.Image.new_from_source(source, "", access=access, fail_on="truncated")
+
+
+def _only_page(path: str | Path, page: MasterPage) -> pyvips.SourceCustom:
+    """The file as libtiff should see it: ``page`` its first and only page.
+
+    libtiff counts every page of a file when it opens one, so opening each of the N
+    pages of a file in turn would read N² directories.
+    """
+    size = os.stat(path).st_size
+    position = 0
+
+    def read(length: int) -> bytes:
+        nonlocal position
+        with open(path, "rb") as stream:  # opened per read: nothing left open when done
+            chunk = os.pread(stream.fileno(), length, position)
+        end = position + len(chunk)
+        if any(at < end and position < at + len(edit) for at, edit in page.only_page):
+            patched = bytearray(chunk)
+            for at, edit in page.only_page:
+                for index, byte in enumerate(edit, start=at - position):
+                    if 0 <= index < len(patched):
+                        patched[index] = byte
+            chunk = bytes(patched)
+        position = end
+        return chunk
+
+    def seek(offset: int, whence: int) -> int:
+        nonlocal position
+        position = {os.SEEK_SET: 0, os.SEEK_CUR: position, os.SEEK_END: size}[whence] + offset
+        return position
+
+    source = pyvips.SourceCustom()
+    source.on_read(read)
+    source.on_seek(seek)
+    return source
 
 
 def write_pyramid(
@@ -96,8 +154,10 @@ def read_source_info(path: str | Path) -> SourceInfo:
     return source_info(open_pages(path))
 
 
-def independent_tiff_pages(path: str | Path) -> list[int]:
-    """Page numbers of a TIFF that are images of their own, not reduced-resolution copies."""
+def master_tiff_pages(path: str | Path, max_pages: int) -> MasterLayout:
+    """The pages of a TIFF master that are images of their own, up to ``max_pages``.
+
+    More than that raises TooManyPages: a master is refused, never cut short.
+    """
     with open(path, "rb") as stream:
-        reduced = reduced_resolution_pages(stream.fileno())
-    return [number for number, is_copy in enumerate(reduced) if not is_copy]
+        return master_pages(stream.fileno(), max_pages)

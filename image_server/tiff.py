@@ -3,13 +3,18 @@
 A JPEG-compressed TIFF tile is an abbreviated JPEG stream: its quantisation and
 Huffman tables live once in the JPEGTables tag. Tables plus tile make a complete
 JPEG, which is what IIPImage 1.3 calls codec passthrough.
+
+It also lists the pages of a multi-page TIFF master at ingest, each with the byte
+edits that let libtiff open it as the only page of the file.
 """
 
 from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 
 TAG_NEW_SUBFILE_TYPE = 254
 TAG_WIDTH = 256
@@ -27,11 +32,48 @@ PHOTOMETRIC_YCBCR = 6
 # TIFF field type -> (struct code, size)
 _TYPES = {1: ("B", 1), 2: ("c", 1), 3: ("H", 2), 4: ("I", 4), 7: ("B", 1), 16: ("Q", 8)}
 _MAX_ENTRIES = 512
-_MAX_PAGES = 64
+_MAX_FIELD_BYTES = 64 * 1024 * 1024
+# Each level of a pyramid halves the one before: no image needs more levels than this.
+MAX_PYRAMID_LEVELS = 64
+_MASTER_TAGS = frozenset({TAG_NEW_SUBFILE_TYPE, TAG_WIDTH, TAG_LENGTH})
 
 
 class TiffLayoutError(Exception):
     pass
+
+
+class TooManyPages(TiffLayoutError):
+    """The file has more pages than the caller's bound: it is refused, never cut short."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"more than {limit} pages")
+        self.limit = limit
+
+
+@dataclass(frozen=True, slots=True)
+class Directory:
+    """One page (IFD) of a TIFF: where it lies, and the tags that were read."""
+
+    offset: int
+    next_at: int  # where the pointer to the next page is stored
+    tags: dict[int, object]
+
+
+@dataclass(frozen=True, slots=True)
+class MasterPage:
+    """A page of a TIFF master that is an image of its own, not a reduced-resolution copy."""
+
+    number: int  # its directory's place in the file, from 0
+    width: int
+    height: int
+    # Byte edits (position, bytes) that make this page the file's first and only page.
+    only_page: tuple[tuple[int, bytes], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MasterLayout:
+    pages: tuple[MasterPage, ...]
+    directories: int  # every page in the chain, reduced-resolution copies included
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +113,8 @@ def _read_values(
 ) -> tuple[int, ...] | bytes:
     code, size = _TYPES.get(ftype, ("B", 1))
     length = size * count
+    if length > _MAX_FIELD_BYTES:
+        raise TiffLayoutError("implausible TIFF field")
     if length <= offset_size:
         raw = inline[:length]
     else:
@@ -83,22 +127,30 @@ def _read_values(
     return struct.unpack(f"{order}{count}{code}", raw)
 
 
-def _read_ifd(fd: int, order: str, offset: int, big: bool) -> tuple[dict[int, object], int]:
+def _read_ifd(
+    fd: int, order: str, offset: int, big: bool, wanted: frozenset[int] | None
+) -> Directory:
+    """The directory at ``offset``, with the values of the ``wanted`` tags (None: all)."""
     count_fmt, entry_size, offset_size = ("Q", 20, 8) if big else ("H", 12, 4)
     head = os.pread(fd, 8 if big else 2, offset)
+    if len(head) != (8 if big else 2):
+        raise TiffLayoutError("a TIFF directory lies past the end of the file")
     (entries,) = struct.unpack(order + count_fmt, head)
     if entries > _MAX_ENTRIES:
         raise TiffLayoutError("implausible TIFF directory")
     start = offset + len(head)
     block = os.pread(fd, entries * entry_size + offset_size, start)
+    if len(block) != entries * entry_size + offset_size:
+        raise TiffLayoutError("a TIFF directory runs past the end of the file")
     tags: dict[int, object] = {}
     for index in range(entries):
         entry = block[index * entry_size : (index + 1) * entry_size]
         tag, ftype = struct.unpack(order + "HH", entry[:4])
+        if wanted is not None and tag not in wanted:
+            continue
         (count,) = struct.unpack(order + ("Q" if big else "I"), entry[4 : 4 + offset_size])
         tags[tag] = _read_values(fd, order, ftype, count, entry[4 + offset_size :], offset_size)
-    (next_ifd,) = struct.unpack(order + ("Q" if big else "I"), block[-offset_size:])
-    return tags, next_ifd
+    return Directory(offset, start + entries * entry_size, tags)
 
 
 def _first(value: object) -> int:
@@ -135,30 +187,71 @@ def read_tile_grids(fd: int) -> tuple[TileGrid | None, ...]:
     return tuple(_grid(tags) for tags in read_pages(fd))
 
 
-def reduced_resolution_pages(fd: int) -> tuple[bool, ...]:
-    """One entry per TIFF page: True for a reduced-resolution copy (NewSubfileType bit 0)."""
-    kinds = (max(0, _first(tags.get(TAG_NEW_SUBFILE_TYPE))) for tags in read_pages(fd))
-    return tuple(bool(kind & 1) for kind in kinds)
-
-
-def read_pages(fd: int) -> list[dict[int, object]]:
-    """The tags of every page (IFD) in the file, in order."""
+def _header(fd: int) -> tuple[str, bool, int]:
+    """The byte order, whether it is a BigTIFF, and where the first page's offset is stored."""
     header = os.pread(fd, 16, 0)
-    if header[:2] not in (b"II", b"MM"):
+    if header[:2] not in (b"II", b"MM") or len(header) < 8:
         raise TiffLayoutError("not a TIFF file")
     order = "<" if header[:2] == b"II" else ">"
     (magic,) = struct.unpack(order + "H", header[2:4])
-    big = magic == 43
-    if magic not in (42, 43):
+    if magic not in (42, 43) or (magic == 43 and len(header) < 16):
         raise TiffLayoutError("not a TIFF file")
-    (offset,) = struct.unpack(order + ("Q" if big else "I"), header[8:16] if big else header[4:8])
-    pages: list[dict[int, object]] = []
+    return order, magic == 43, 8 if magic == 43 else 4
+
+
+def _pointer(fd: int, order: str, big: bool, at: int) -> int:
+    raw = os.pread(fd, 8 if big else 4, at)
+    if len(raw) != (8 if big else 4):
+        raise TiffLayoutError("a TIFF page pointer lies past the end of the file")
+    (value,) = struct.unpack(order + ("Q" if big else "I"), raw)
+    return int(value)
+
+
+def _directories(fd: int, wanted: frozenset[int] | None) -> Iterator[Directory]:
+    """Every page (IFD) in file order, read only as far as the caller goes."""
+    order, big, first_at = _header(fd)
+    offset = _pointer(fd, order, big, first_at)
     seen: set[int] = set()
-    while offset and len(pages) < _MAX_PAGES and offset not in seen:
+    while offset and offset not in seen:
         seen.add(offset)  # a looping IFD chain in a hostile file ends here
-        tags, offset = _read_ifd(fd, order, offset, big)
-        pages.append(tags)
+        directory = _read_ifd(fd, order, offset, big, wanted)
+        yield directory
+        offset = _pointer(fd, order, big, directory.next_at)
+
+
+def read_pages(fd: int, limit: int = MAX_PYRAMID_LEVELS) -> list[dict[int, object]]:
+    """The tags of every page (IFD) in the file, in order; TooManyPages past ``limit``."""
+    pages = [d.tags for d in islice(_directories(fd, None), limit + 1)]
+    if len(pages) > limit:
+        raise TooManyPages(limit)
     return pages
+
+
+def master_pages(fd: int, limit: int) -> MasterLayout:
+    """The pages of a TIFF master; TooManyPages when more than ``limit`` are images.
+
+    Reduced-resolution copies are not pages, but they are bounded too, so that a
+    hostile chain of them ends early.
+    """
+    order, big, first_at = _header(fd)
+    pointer = order + ("Q" if big else "I")
+    pages: list[MasterPage] = []
+    count = 0
+    for count, directory in enumerate(_directories(fd, _MASTER_TAGS), start=1):
+        if count > (limit + 1) * MAX_PYRAMID_LEVELS:
+            raise TiffLayoutError("implausibly many reduced-resolution copies")
+        if max(0, _first(directory.tags.get(TAG_NEW_SUBFILE_TYPE))) & 1:
+            continue
+        if len(pages) == limit:
+            raise TooManyPages(limit)
+        only_page = (
+            (first_at, struct.pack(pointer, directory.offset)),
+            (directory.next_at, bytes(struct.calcsize(pointer))),
+        )
+        tags = directory.tags
+        width, height = _first(tags.get(TAG_WIDTH)), _first(tags.get(TAG_LENGTH))
+        pages.append(MasterPage(count - 1, width, height, only_page))
+    return MasterLayout(tuple(pages), count)
 
 
 def read_tile(fd: int, grid: TileGrid, x: int, y: int) -> bytes:

@@ -135,7 +135,8 @@ def pages(item_id: str) -> str | Response:
         .scalars()
         .all()
     )
-    return render_template("admin/pages.html", item=item, form=form, tasks=recent)
+    refused = [task for task in recent if task.status == "failed"]
+    return render_template("admin/pages.html", item=item, form=form, tasks=recent, refused=refused)
 
 
 def task_json(task: UploadTask) -> dict[str, object]:
@@ -156,4 +157,10 @@ def uploads(item_id: str) -> Response:
     tasks = db.session.execute(
         db.select(UploadTask).filter_by(item_id=item.id).order_by(UploadTask.id)
     ).scalars()
-    return jsonify(tasks=[task_json(t) for t in tasks], pages=len(item.images))
+    state = [task_json(t) for t in tasks]
+    refused = [
+        {"filename": t["filename"], "message": t["message"]}
+        for t in state
+        if t["status"] == "failed"
+    ]
+    return jsonify(tasks=state, refused=refused, pages=len(item.images))

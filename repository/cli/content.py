@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
@@ -16,7 +17,7 @@ from .. import get_storage
 from ..extensions import db, ensure_database
 from ..models import Collection, Item
 from ..search import SearchDocument
-from ..services.batch import BatchError, BatchItem, files_of, read_csv
+from ..services.batch import BatchError, BatchItem, files_of, read_csv, skipped_of
 from ..services.ingest import IngestError, ItemDraft, ingest_item, recover_interrupted
 from ..services.ocr import queue_pages
 
@@ -95,10 +96,51 @@ def _batch(
                 files_of(source),
                 viewing_direction=direction,
             )
-            items.append(BatchItem(str(source), collection, draft))
+            items.append(BatchItem(str(source), collection, draft, skipped_of(source)))
         except BatchError as exc:
             problems.append(f"{source}: {exc}")
     return items, problems
+
+
+@dataclass
+class BatchReport:
+    """What a batch did: every file refused or skipped is named, with why."""
+
+    refused: list[str] = field(default_factory=list)  # one line per reason
+    skipped: list[str] = field(default_factory=list)
+    refused_items: int = 0
+    ingested: int = 0
+    already: int = 0
+
+    def skip(self, batch_item: BatchItem) -> None:
+        for line in batch_item.skipped:
+            self.skipped.append(f"{batch_item.where}: {line}")
+            click.echo(f"Skipped: {batch_item.where}: {line}", err=True)
+
+    def refuse(self, batch_item: BatchItem, reasons: list[str]) -> None:
+        self.refused += [f"{batch_item.where}: {reason}" for reason in reasons]
+        self.refused_items += 1
+        click.echo(
+            f"Error: {batch_item.where}: nothing was ingested: " + "; ".join(reasons), err=True
+        )
+
+    def done(self, created: bool) -> None:
+        if created:
+            self.ingested += 1
+        else:
+            self.already += 1
+
+    def summarise(self) -> None:
+        """The whole batch at the end, so that no refusal scrolls away unseen."""
+        click.echo(
+            f"items ingested: {self.ingested}, already ingested: {self.already}, "
+            f"refused: {self.refused_items}; files skipped: {len(self.skipped)}"
+        )
+        for heading, lines in (("Refused", self.refused), ("Skipped", self.skipped)):
+            if lines:
+                click.echo(f"{heading}:", err=True)
+                for line in lines:
+                    click.echo(f"  {line}", err=True)
 
 
 @click.command("ingest")
@@ -127,30 +169,31 @@ def ingest(
 
     Each folder or file becomes one item, its pages in natural order (2 before 10).
     Each item is all or nothing; a refused item is reported and the batch goes on.
-    Files already ingested (same checksums, same collection) are skipped.
+    Files already ingested (same checksums, same collection) are skipped. Every file
+    refused or skipped is named with the reason, again at the end of a batch, and the
+    command exits with status 1 if anything was refused.
     """
     from ..web import ingest_settings
 
     ensure_database()
     items, problems = _batch(sources, slug, title, title_en, direction)
+    report = BatchReport(refused=list(problems), refused_items=len(problems))
     for problem in problems:
         click.echo(f"Error: {problem}", err=True)
     queued = 0
     for batch_item in items:
+        report.skip(batch_item)
         ensure_collection(batch_item.collection_slug)
         bar = PageBar(batch_item.draft.title["vi"])
         try:
             result = ingest_item(batch_item.draft, get_storage(), ingest_settings(), bar)
         except IngestError as exc:
-            problems.append(batch_item.where)
-            click.echo(
-                f"Error: {batch_item.where}: nothing was ingested: " + "; ".join(exc.reasons),
-                err=True,
-            )
+            report.refuse(batch_item, exc.reasons)
             continue
         finally:
             bar.close()
         item = result.item
+        report.done(result.created)
         verb = "ingested" if result.created else "already ingested, skipped:"
         click.echo(f"{verb} item {item.id} ({len(item.images)} pages) from {batch_item.where}")
         if result.created and queue_pages(item):
@@ -160,7 +203,9 @@ def ingest(
             _publish(item)
     if queued:
         click.echo(f"{queued} pages wait for text recognition: run `tangthu ocr` to read them")
-    if problems:
+    if len(items) + len(problems) > 1:
+        report.summarise()
+    if report.refused:
         sys.exit(1)
 
 

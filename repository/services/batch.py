@@ -20,7 +20,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from .ingest import ItemDraft, PageFile, pages_in_folder
+from .ingest import ItemDraft, PageFile, pages_in_folder, skipped_in_folder
 
 ACCESS_LEVELS = ("open", "degraded", "restricted", "onsite", "staff")
 DIRECTIONS = ("left-to-right", "right-to-left", "top-to-bottom")
@@ -54,6 +54,7 @@ class BatchItem:
     where: str  # "items.csv line 4" or the path given on the command line
     collection_slug: str
     draft: ItemDraft
+    skipped: tuple[str, ...] = ()  # entries of its folder that are not pages, and why
 
 
 def files_of(source: Path) -> tuple[PageFile, ...]:
@@ -66,6 +67,11 @@ def files_of(source: Path) -> tuple[PageFile, ...]:
     if source.is_file() or source.is_symlink():
         return (PageFile(source, unicodedata.normalize("NFC", source.name)),)
     raise BatchError("no such file or folder")
+
+
+def skipped_of(source: Path) -> tuple[str, ...]:
+    """What a source folder holds that is not a page, one line each saying why."""
+    return tuple(skipped_in_folder(source)) if source.is_dir() else ()
 
 
 def _clean(text: str | None) -> str:
@@ -120,7 +126,7 @@ def _row_item(
         access=access,
         dc=dublin_core(row),
     )
-    return BatchItem(where, collection, draft)
+    return BatchItem(where, collection, draft, skipped_of(base / source))
 
 
 def read_csv(path: Path, default_collection: str | None) -> tuple[list[BatchItem], list[str]]:

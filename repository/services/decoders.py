@@ -15,7 +15,13 @@ from pathlib import Path
 
 import pyvips
 
-from image_server.pyramids import independent_tiff_pages
+from image_server.pyramids import (
+    MasterPage,
+    TiffLayoutError,
+    TooManyPages,
+    load_master,
+    master_tiff_pages,
+)
 
 
 class PageRejected(Exception):
@@ -55,6 +61,15 @@ class SourcePage:
     load: Callable[[], pyvips.Image]
 
 
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    """What one file holds, and how many pages its format's own reader counts in it."""
+
+    kind: Kind
+    pages: tuple[SourcePage, ...]
+    page_count: int  # from libtiff, pdfium or libvips: checks ``pages`` end to end
+
+
 def sniff(head: bytes) -> Kind | None:
     """The accepted kind from a file's first 16 bytes, or None."""
     if head.startswith(b"\xff\xd8\xff"):
@@ -81,40 +96,70 @@ def _check_pixels(width: int, height: int, limits: DecodeLimits, what: str = "")
         raise PageRejected(f"{what}is {width}x{height} pixels; the limit is {limits.max_pixels:,}")
 
 
-def _vips_header(path: Path, page: int | None = None) -> pyvips.Image:
-    options = {"page": page} if page is not None else {}
+def _vips_header(path: Path) -> pyvips.Image:
     try:
-        return pyvips.Image.new_from_file(str(path), access="sequential", **options)
+        return pyvips.Image.new_from_file(str(path), access="sequential")
     except pyvips.Error as exc:
         raise PageRejected("is damaged or not a readable image") from exc
 
 
-def _vips_loader(path: Path, page: int | None) -> Callable[[], pyvips.Image]:
-    options = {"page": page} if page is not None else {}
+def _n_pages(header: pyvips.Image) -> int:
+    return int(header.get("n-pages")) if header.get_typeof("n-pages") else 1
 
+
+def _vips_loader(
+    path: Path, page: MasterPage | None, width: int, height: int
+) -> Callable[[], pyvips.Image]:
     def load() -> pyvips.Image:
-        # fail_on="truncated" turns a damaged or cut-off file into an error, not grey.
-        return pyvips.Image.new_from_file(
-            str(path), access="sequential", fail_on="truncated", **options
-        )
+        image = load_master(path, page)
+        if (image.width, image.height) != (width, height):
+            raise pyvips.Error("the page is not the size its header said")
+        return image
 
     return load
 
 
-def _vips_pages(path: Path, kind: Kind, limits: DecodeLimits) -> list[SourcePage]:
+def _vips_pages(path: Path, kind: Kind, limits: DecodeLimits) -> SourceFile:
+    if kind is TIFF:
+        return _tiff_pages(path, limits)
     header = _vips_header(path)
-    numbers = independent_tiff_pages(path) if kind is TIFF else [0]
-    if len(numbers) > limits.max_pages:
-        raise PageRejected(f"has {len(numbers)} pages; the limit is {limits.max_pages}")
-    if numbers == [0]:
-        _check_pixels(header.width, header.height, limits)
-        return [SourcePage(None, header.width, header.height, _vips_loader(path, None))]
+    frames = _n_pages(header)
+    if frames > 1:
+        raise PageRejected(
+            f"is an animated image of {frames} frames; only still images are accepted"
+        )
+    width, height = header.width, header.height
+    _check_pixels(width, height, limits)
+    return SourceFile(
+        kind, (SourcePage(None, width, height, _vips_loader(path, None, width, height)),), 1
+    )
+
+
+def _tiff_pages(path: Path, limits: DecodeLimits) -> SourceFile:
+    """Every page of a TIFF that is an image of its own; reduced-resolution copies are not."""
+    try:
+        layout = master_tiff_pages(path, limits.max_pages)
+    except TooManyPages:
+        raise PageRejected(
+            f"has more than {limits.max_pages} pages; the limit is {limits.max_pages}"
+        ) from None
+    except (TiffLayoutError, OSError) as exc:
+        raise PageRejected("is damaged or not a readable image") from exc
+    if not layout.pages:
+        raise PageRejected("has no pages")
+    header = _vips_header(path)  # libtiff's own count of the pages checks ours
+    page_count = _n_pages(header) - (layout.directories - len(layout.pages))
+    if len(layout.pages) == 1 and layout.pages[0].number == 0:
+        first = layout.pages[0]
+        _check_pixels(first.width, first.height, limits)
+        load = _vips_loader(path, None, first.width, first.height)
+        return SourceFile(TIFF, (SourcePage(None, first.width, first.height, load),), page_count)
     pages = []
-    for index, number in enumerate(numbers, start=1):
-        page = header if number == 0 else _vips_header(path, number)
+    for index, page in enumerate(layout.pages, start=1):
         _check_pixels(page.width, page.height, limits, f"page {index} ")
-        pages.append(SourcePage(index, page.width, page.height, _vips_loader(path, number)))
-    return pages
+        load = _vips_loader(path, page, page.width, page.height)
+        pages.append(SourcePage(index, page.width, page.height, load))
+    return SourceFile(TIFF, tuple(pages), page_count)
 
 
 def _pil_to_vips(picture: object) -> pyvips.Image:
@@ -134,7 +179,7 @@ def _pil_to_vips(picture: object) -> pyvips.Image:
     return image
 
 
-def _jpeg2000_pages(path: Path, limits: DecodeLimits) -> list[SourcePage]:
+def _jpeg2000_pages(path: Path, kind: Kind, limits: DecodeLimits) -> SourceFile:
     from PIL import Image as PILImage
 
     try:
@@ -155,10 +200,10 @@ def _jpeg2000_pages(path: Path, limits: DecodeLimits) -> list[SourcePage]:
         except (OSError, SyntaxError, ValueError) as exc:
             raise pyvips.Error("JPEG 2000 decode failed", str(exc)) from exc
 
-    return [SourcePage(None, width, height, load)]
+    return SourceFile(kind, (SourcePage(None, width, height, load),), 1)
 
 
-def _pdf_pages(path: Path, limits: DecodeLimits) -> list[SourcePage]:
+def _pdf_pages(path: Path, limits: DecodeLimits) -> SourceFile:
     import pypdfium2 as pdfium
 
     try:
@@ -176,28 +221,36 @@ def _pdf_pages(path: Path, limits: DecodeLimits) -> list[SourcePage]:
         points_w, points_h = document.get_page_size(index)
         width, height = round(points_w * scale), round(points_h * scale)
         _check_pixels(width, height, limits, f"page {index + 1} ")
-        pages.append(SourcePage(index + 1, width, height, _pdf_loader(path, index, scale)))
+        load = _pdf_loader(path, index, scale, width, height)
+        pages.append(SourcePage(index + 1, width, height, load))
     document.close()
-    return pages
+    return SourceFile(PDF, tuple(pages), count)
 
 
-def _pdf_loader(path: Path, index: int, scale: float) -> Callable[[], pyvips.Image]:
+def _pdf_loader(
+    path: Path, index: int, scale: float, width: int, height: int
+) -> Callable[[], pyvips.Image]:
     def load() -> pyvips.Image:
         import pypdfium2 as pdfium
 
         document = pdfium.PdfDocument(str(path))
         try:
             bitmap = document[index].render(scale=scale, fill_color=(255, 255, 255, 255))
-            return _pil_to_vips(bitmap.to_pil())
+            image = _pil_to_vips(bitmap.to_pil())
         except pdfium.PdfiumError as exc:
             raise pyvips.Error("PDF render failed", str(exc)) from exc
         finally:
             document.close()
+        # pdfium rounds a render's size up: 108 pt at 300 dpi, 450.00000000000006 px,
+        # becomes 451. Trim that sliver, so the page is the size it was counted as.
+        if 0 <= image.width - width <= 1 and 0 <= image.height - height <= 1:
+            image = image.crop(0, 0, width, height)
+        return image
 
     return load
 
 
-def read_pages(path: Path, limits: DecodeLimits) -> tuple[Kind, list[SourcePage]]:
+def read_pages(path: Path, limits: DecodeLimits) -> SourceFile:
     """The kind of file and its pages, after every check that needs no decoding."""
     try:
         size = path.stat().st_size
@@ -213,7 +266,7 @@ def read_pages(path: Path, limits: DecodeLimits) -> tuple[Kind, list[SourcePage]
     if kind is None:
         raise PageRejected("is not an accepted image: JPEG, PNG, TIFF, WebP, JPEG 2000 or PDF")
     if kind in (JP2, J2K):
-        return kind, _jpeg2000_pages(path, limits)
+        return _jpeg2000_pages(path, kind, limits)
     if kind is PDF:
-        return kind, _pdf_pages(path, limits)
-    return kind, _vips_pages(path, kind, limits)
+        return _pdf_pages(path, limits)
+    return _vips_pages(path, kind, limits)

@@ -47,7 +47,7 @@ IGNORED_NAMES = frozenset({"thumbs.db", "desktop.ini"})
 STALE_AFTER = timedelta(hours=24)
 _natural = natsort_keygen(alg=ns.IGNORECASE)
 
-__all__ = ["IngestError", "PageRejected", "ingest_item", "pages_in_folder"]
+__all__ = ["IngestError", "PageRejected", "ingest_item", "pages_in_folder", "skipped_in_folder"]
 
 
 def restrict_vips_loaders() -> None:
@@ -115,6 +115,7 @@ class MasterFile:
     sha256: str
     byte_size: int
     pages: tuple[SourcePage, ...]
+    page_count: int  # what the format's own reader counts: every page must be made
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,16 +148,34 @@ def natural_order(pages: Iterable[PageFile]) -> tuple[PageFile, ...]:
     return tuple(sorted(pages, key=lambda p: _natural(p.name)))
 
 
-def pages_in_folder(folder: Path) -> tuple[PageFile, ...]:
-    """Every non-hidden file in a folder, in natural order; sub-folders are not pages.
+def _not_a_page(path: Path) -> str | None:
+    """Why an entry of an item's folder is not one of its pages, or None if it is."""
+    if path.is_dir():
+        return "is a folder: files in folders inside an item's folder are not its pages"
+    if path.name.startswith("."):
+        return "is a hidden file"
+    if path.name.lower() in IGNORED_NAMES:
+        return "is a system file"
+    return None  # a broken link too, so that it is reported as unreadable
 
-    A broken link is kept, so that it is reported as unreadable rather than skipped.
-    """
+
+def pages_in_folder(folder: Path) -> tuple[PageFile, ...]:
+    """Every file in a folder that is a page, in natural order (see ``skipped_in_folder``)."""
     return natural_order(
         PageFile(p, unicodedata.normalize("NFC", p.name))
         for p in folder.iterdir()
-        if not p.is_dir() and not p.name.startswith(".") and p.name.lower() not in IGNORED_NAMES
+        if _not_a_page(p) is None
     )
+
+
+def skipped_in_folder(folder: Path) -> list[str]:
+    """One line for each entry of a folder that is not a page, saying why it was skipped."""
+    lines = []
+    for path in folder.iterdir():
+        reason = _not_a_page(path)
+        if reason is not None:
+            lines.append(f"{unicodedata.normalize('NFC', path.name)}: {reason}")
+    return sorted(lines, key=_natural)
 
 
 def inspect(files: Iterable[PageFile], limits: DecodeLimits) -> list[MasterFile]:
@@ -164,14 +183,19 @@ def inspect(files: Iterable[PageFile], limits: DecodeLimits) -> list[MasterFile]
     masters, reasons = [], []
     for page_file in files:
         try:
-            kind, pages = read_pages(page_file.path, limits)
+            source = read_pages(page_file.path, limits)
+            if len(source.pages) != source.page_count:
+                raise PageRejected(
+                    f"has {source.page_count} pages, but {len(source.pages)} were found in it"
+                )
             masters.append(
                 MasterFile(
                     page_file,
-                    kind,
+                    source.kind,
                     sha256_file(page_file.path),
                     page_file.path.stat().st_size,
-                    tuple(pages),
+                    source.pages,
+                    source.page_count,
                 )
             )
         except PageRejected as exc:
@@ -216,7 +240,26 @@ def build_pages(
             progress.advance(label)
     if reasons:
         raise IngestError(reasons)
+    check_page_counts(masters, prepared)
     return prepared
+
+
+def check_page_counts(masters: list[MasterFile], prepared: list[PreparedPage]) -> None:
+    """Every page of every file became one page of the item: none lost, none doubled."""
+    made: dict[int, list[int | None]] = {id(master): [] for master in masters}
+    for page in prepared:
+        made.setdefault(id(page.master), []).append(page.number)
+    reasons = []
+    for master in masters:
+        numbers, expected = made[id(master)], master.page_count
+        if len(numbers) != expected:
+            reasons.append(
+                f"{master.file.name}: has {expected} pages, but {len(numbers)} were made"
+            )
+        elif len(set(numbers)) != expected:
+            reasons.append(f"{master.file.name}: some of its pages were made twice, others not")
+    if reasons:
+        raise IngestError(reasons)
 
 
 def find_existing(collection: Collection, masters: list[MasterFile]) -> Item | None:

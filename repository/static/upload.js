@@ -11,6 +11,34 @@
   var token = form.querySelector("input[name=csrf_token]").value;
   var label = function (status) { return table.getAttribute("data-label-" + status) || status; };
   var byTask = {};
+  var refused = document.getElementById("refused");
+  // Files refused before they reached the server have no task to remember them:
+  // they are kept over the reload that shows the new pages.
+  var kept = "tangthu-refused:" + window.location.pathname;
+  var lost = [];
+
+  function listRefused(name, message) {
+    if (!refused) return;
+    var item = document.createElement("li");
+    var strong = document.createElement("strong");
+    strong.textContent = name;
+    item.appendChild(strong);
+    item.appendChild(document.createTextNode(": " + message));
+    refused.querySelector("ul").appendChild(item);
+    refused.hidden = false;
+  }
+
+  try {
+    JSON.parse(window.sessionStorage.getItem(kept) || "[]").forEach(function (f) {
+      listRefused(f.name, f.message);
+    });
+    window.sessionStorage.removeItem(kept);
+  } catch (e) { /* storage unavailable: the rows above still say what failed */ }
+
+  function refuse(view, name, message) {
+    show(view, { status: "failed", message: message });
+    lost.push({ name: name, message: message });
+  }
 
   function row(name) {
     var tr = document.createElement("tr");
@@ -48,11 +76,11 @@
         if (xhr.status === 200) {
           JSON.parse(xhr.responseText).tasks.forEach(function (t) { byTask[t.id] = view; show(view, t); });
         } else {
-          show(view, { status: "failed", message: xhr.status === 413 ? "too large" : "HTTP " + xhr.status });
+          refuse(view, file.name, xhr.status === 413 ? label("too-large") : "HTTP " + xhr.status);
         }
         resolve();
       };
-      xhr.onerror = function () { show(view, { status: "failed", message: "network error" }); resolve(); };
+      xhr.onerror = function () { refuse(view, file.name, label("network")); resolve(); };
       xhr.send(data);
     });
   }
@@ -66,8 +94,13 @@
           if (byTask[t.id]) show(byTask[t.id], t);
           if (t.status === "queued" || t.status === "processing") busy = true;
         });
-        if (busy) setTimeout(poll, 1000);
-        else window.location.reload();
+        if (busy) {
+          setTimeout(poll, 1000);
+          return;
+        }
+        var saved = true;
+        try { window.sessionStorage.setItem(kept, JSON.stringify(lost)); } catch (e) { saved = false; }
+        if (saved || !lost.length) window.location.reload();  // else the rows stay to be read
       });
   }
 

@@ -126,7 +126,7 @@ def test_document_body_leaves_out_empty_facets() -> None:
 
 
 def visibility(body: dict[str, Any]) -> list[dict[str, Any]]:
-    return [c for c in body["query"]["bool"]["filter"] if "must_not" in c.get("bool", {})]
+    return [c for c in body["query"]["bool"]["filter"] if "should" in c.get("bool", {})]
 
 
 def test_readers_see_only_open_and_unembargoed_items() -> None:

@@ -52,6 +52,11 @@ $(MO): repository/translations/vi/LC_MESSAGES/messages.po $(PY_STAMP)
 $(TESSDATA_VIE):
 	$(APT) update -q && $(APT) install -y -q tesseract-ocr tesseract-ocr-vie
 
+# The sample's manifests are written for the address `serve` answers on (HOST, PORT and
+# IMAGE_PORT, or TANGTHU_PUBLIC_URL and TANGTHU_IMAGE_URL behind a proxy); `serve`
+# rewrites them if they were written for another.
+demo: export TANGTHU_PUBLIC_URL ?= http://$(HOST):$(PORT)
+demo: export TANGTHU_IMAGE_URL ?= http://$(HOST):$(IMAGE_PORT)
 demo: install
 	$(BIN)/tangthu init-db
 	$(BIN)/tangthu load-sample

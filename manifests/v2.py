@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .builder import ALTO_PROFILE, fit
+from .builder import ALTO_PROFILE, THUMBNAIL_EDGE, fit
 from .records import (
     CanvasRecord,
     CollectionRecord,
@@ -35,6 +35,12 @@ def value(values: LanguageMap) -> str | list[dict[str, str]]:
     ]
 
 
+def plain(values: LanguageMap) -> str:
+    """A language map as one plain string ("Tải về / Download"), for strict 2.1 readers."""
+    texts = [text for texts in clean_map(values).values() for text in texts]
+    return " / ".join(dict.fromkeys(texts))
+
+
 def image_service(urls: Urls, image_id: str) -> dict[str, str]:
     return {
         "@context": IMAGE_CONTEXT,
@@ -43,19 +49,28 @@ def image_service(urls: Urls, image_id: str) -> dict[str, str]:
     }
 
 
+def thumbnail(urls: Urls, record: CanvasRecord) -> dict[str, Any]:
+    """The same small image as the 3.0 thumbnail, with its size, from the 2.1 service."""
+    width, height = fit(record.width, record.height, THUMBNAIL_EDGE)
+    return {
+        "@id": f"{urls.image_service(record.image_id, 2)}/full/{width},{height}/0/default.jpg",
+        "@type": "dctypes:Image",
+        "format": "image/jpeg",
+        "width": width,
+        "height": height,
+        "service": image_service(urls, record.image_id),
+    }
+
+
 def canvas(urls: Urls, item_id: str, record: CanvasRecord) -> dict[str, Any]:
     canvas_id = urls.canvas(item_id, record.image_id)
-    width, height = fit(record.width, record.height, 256)
     document: dict[str, Any] = {
         "@id": canvas_id,
         "@type": "sc:Canvas",
         "label": value(record.label),
         "width": record.width,
         "height": record.height,
-        "thumbnail": {
-            "@id": f"{urls.image_service(record.image_id, 2)}/full/{width},/0/default.jpg",
-            "service": image_service(urls, record.image_id),
-        },
+        "thumbnail": thumbnail(urls, record),
         "images": [
             {
                 "@id": f"{canvas_id}/annotation/painting",
@@ -107,6 +122,16 @@ def ranges(
     return flat
 
 
+def search_service(service: dict[str, object]) -> dict[str, Any]:
+    """Content Search 1.0 as 2.1 has it: each service, the nested autocomplete too, with
+    its @context."""
+    described: dict[str, Any] = {"@context": SEARCH1_CONTEXT, **service}
+    nested = service.get("service")
+    if isinstance(nested, dict):
+        described["service"] = {"@context": SEARCH1_CONTEXT, **nested}
+    return described
+
+
 def manifest_v2(record: ManifestRecord, urls: Urls) -> dict[str, Any]:
     manifest_id = urls.manifest(record.item_id, 2)
     document: dict[str, Any] = {
@@ -121,6 +146,9 @@ def manifest_v2(record: ManifestRecord, urls: Urls) -> dict[str, Any]:
             {
                 "@id": f"{manifest_id}/sequence/normal",
                 "@type": "sc:Sequence",
+                # Here as well as on the manifest: upgraders to 3.0 (@iiif/parser) read it
+                # from the sequence only.
+                "viewingDirection": record.viewing_direction,
                 "canvases": [canvas(urls, record.item_id, c) for c in record.canvases],
             }
         ],
@@ -139,7 +167,7 @@ def manifest_v2(record: ManifestRecord, urls: Urls) -> dict[str, Any]:
     if record.provider and record.provider.logo:
         document["logo"] = record.provider.logo
     if record.canvases:
-        document["thumbnail"] = canvas(urls, record.item_id, record.canvases[0])["thumbnail"]
+        document["thumbnail"] = thumbnail(urls, record.canvases[0])
     if record.start_image_id:
         document["sequences"][0]["startCanvas"] = urls.canvas(record.item_id, record.start_image_id)
     if record.structures:
@@ -147,15 +175,16 @@ def manifest_v2(record: ManifestRecord, urls: Urls) -> dict[str, Any]:
     if record.see_also:
         document["seeAlso"] = [{"@id": s.id, "format": s.format} for s in record.see_also]
     if record.rendering:
+        # A plain-string label: strict 2.1 readers (Allmaps) refuse language-tagged ones here.
         document["rendering"] = [
-            {"@id": r.id, "format": r.format, "label": value(r.label or {"none": [r.format]})}
+            {"@id": r.id, "format": r.format, "label": plain(r.label or {"none": [r.format]})}
             for r in record.rendering
         ]
     if record.part_of:
         document["within"] = [urls.collection(slug, 2) for slug in record.part_of]
     search = [s for s in record.services if s.get("profile") == SEARCH1_PROFILE]
     if search:
-        document["service"] = [{"@context": SEARCH1_CONTEXT, **s} for s in search]
+        document["service"] = [search_service(s) for s in search]
     return document
 
 

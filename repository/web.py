@@ -40,10 +40,11 @@ def public_urls() -> Urls:
     return Urls(current_app.config["PUBLIC_URL"], current_app.config["IMAGE_URL"])
 
 
-def publish_settings() -> PublishSettings:
-    """The library as provider, attribution and default rights, from the config."""
+def publish_settings(urls: Urls | None = None) -> PublishSettings:
+    """The library as provider, attribution and default rights, from the config; ids made
+    from ``urls``, by default the configured public URLs."""
     config = current_app.config
-    urls = public_urls()
+    urls = urls or public_urls()
     homepage = config["LIBRARY_HOMEPAGE"] or f"{urls.base}/"
     logo = config["LIBRARY_LOGO"] or f"{urls.base}/static/logo.png"
     library = Agent(homepage, language_map(config["LIBRARY_NAME"]), homepage, logo)

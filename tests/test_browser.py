@@ -316,3 +316,86 @@ def test_a_researcher_searches_inside_a_book_in_mirador(site: dict[str, str], br
     assert highlighted > 500
     assert errors == []
     page.close()
+
+
+CLOVER_VIEWPORT = "[data-testid=clover-iiif-image-openseadragon-viewport]"
+
+
+def _paper_pixels(png: bytes) -> int:
+    """Pixels of a sample page's parchment (236,222,190 with noise) in a screenshot."""
+    import pyvips
+
+    image = pyvips.Image.new_from_buffer(png, "")[0:3]
+    r, b = image[0], image[2]
+    mask = (r > 200) & (b < 215) & ((r - b) > 25)
+    return int(mask.avg() / 255 * image.width * image.height)
+
+
+def open_in_clover(
+    page, site: dict[str, str], item: str
+) -> tuple[list[tuple[int, str]], list[str]]:  # type: ignore[no-untyped-def]
+    """Clover IIIF (its web component, served from viewer/) on an item's 3.0 manifest; the
+    image server's answers and any script errors, as they come."""
+    answers: list[tuple[int, str]] = []
+    page.on(
+        "response",
+        lambda r: answers.append((r.status, r.url)) if r.url.startswith(site["image"]) else None,
+    )
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{site['web']}/viewer/clover?manifest={site['web']}/iiif/{item}/manifest")
+    page.wait_for_selector(CLOVER_VIEWPORT, timeout=20_000)
+    return answers, errors
+
+
+def test_clover_renders_the_canvas_image_of_an_open_item(site: dict[str, str], browser) -> None:  # type: ignore[no-untyped-def]
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    answers, errors = open_in_clover(page, site, site["rtl_item"])
+    for _ in range(60):
+        if any(status == 200 and TILE.search(url) for status, url in answers):
+            break
+        page.wait_for_timeout(500)
+    page.wait_for_timeout(500)  # OpenSeadragon draws the tile on its next frame
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "clover-open.png"))
+    assert any(status == 200 and TILE.search(url) for status, url in answers), answers
+    assert [(s, u) for s, u in answers if s != 200] == []
+    size = page.evaluate(
+        f"""() => {{ const c = document.querySelector('{CLOVER_VIEWPORT} canvas');
+                    return c ? [c.width, c.height] : [0, 0]; }}"""
+    )
+    assert min(size) > 0, size
+    assert _paper_pixels(page.locator(CLOVER_VIEWPORT).screenshot()) > 10_000
+    assert errors == []
+    page.close()
+
+
+def test_clover_shows_a_restricted_item_without_its_images_and_does_not_hang(
+    site: dict[str, str],
+    browser,  # type: ignore[no-untyped-def]
+) -> None:
+    """Clover 3 has no IIIF Auth: it never offers the sign-in services. It shows the
+    manifest (label, and the summary asking readers to sign in), an empty image area and
+    broken thumbnails, at once; the image server refuses every request with 401."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    answers, errors = open_in_clover(page, site, site["restricted_item"])
+    for _ in range(40):
+        if any(url.endswith("/info.json") for _, url in answers):
+            break
+        page.wait_for_timeout(500)
+    page.wait_for_timeout(1000)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "clover-restricted.png"))
+    assert any(url.endswith("/info.json") for _, url in answers), answers
+    assert answers and {status for status, _ in answers} == {401}, answers
+    text = page.inner_text("clover-viewer")
+    assert "Châu bản triều Nguyễn" in text and "đăng nhập để xem ảnh" in text
+    assert "Loading" not in text
+    broken = page.evaluate(
+        """() => Array.from(document.querySelectorAll('[data-testid=media-thumbnail-image]'))
+               .map(img => img.complete && img.naturalWidth === 0)"""
+    )
+    assert broken and all(broken), broken
+    assert _paper_pixels(page.locator(CLOVER_VIEWPORT).screenshot()) == 0
+    assert errors == []
+    page.close()

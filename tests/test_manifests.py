@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -26,6 +27,7 @@ from manifests import (
     manifest_json,
     manifest_v2,
 )
+from tests.presentation2 import check_document
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
 URLS = Urls("https://thuvien.example.vn", "https://anh.example.vn")
@@ -183,6 +185,56 @@ def test_presentation_2_matches_golden_json() -> None:
     )
     assert document["label"][0] == {"@value": "Đoạn trường tân thanh", "@language": "vi"}
     assert [r["@id"].rsplit("/", 1)[1] for r in document["structures"]] == ["r1", "r1-1", "r2"]
+
+
+SEARCH = (
+    {
+        "id": "https://thuvien.example.vn/iiif/kieu01/search",
+        "type": "SearchService2",
+        "service": [
+            {
+                "id": "https://thuvien.example.vn/iiif/kieu01/autocomplete",
+                "type": "AutoCompleteService2",
+            }
+        ],
+    },
+    {
+        "@id": "https://thuvien.example.vn/iiif/kieu01/search/1",
+        "@type": "SearchService1",
+        "profile": "http://iiif.io/api/search/1/search",
+        "service": {
+            "@id": "https://thuvien.example.vn/iiif/kieu01/autocomplete/1",
+            "@type": "AutoCompleteService1",
+            "profile": "http://iiif.io/api/search/1/autocomplete",
+        },
+    },
+)
+
+
+def test_presentation_2_for_upgraders_and_strict_readers() -> None:
+    document = manifest_v2(dataclasses.replace(RECORD, services=SEARCH), URLS)
+    # @iiif/parser's upgrade to 3.0 reads the direction from the sequence only.
+    assert document["sequences"][0]["viewingDirection"] == "right-to-left"
+    # Allmaps refuses a language-tagged rendering label.
+    assert document["rendering"][0]["label"] == "Tải PDF / Download PDF"
+    thumbnail = document["sequences"][0]["canvases"][1]["thumbnail"]
+    assert (thumbnail["format"], thumbnail["width"], thumbnail["height"]) == (
+        "image/jpeg",
+        172,
+        256,
+    )
+    assert thumbnail["@id"].endswith("/full/172,256/0/default.jpg")  # as the 3.0 thumbnail
+    (search,) = document["service"]
+    assert search["@id"].endswith("/search/1")
+    assert search["service"]["@context"] == "http://iiif.io/api/search/1/context.json"
+
+
+def test_presentation_2_passes_the_official_validator() -> None:
+    record = dataclasses.replace(RECORD, services=SEARCH)
+    for document in (manifest_v2(record, URLS), collection_v2(COLLECTION, URLS)):
+        report = check_document(json.dumps(document), document["@id"])
+        assert report.errors == []
+        assert report.fixable_warnings == [], report.warnings
 
 
 COLLECTION = CollectionRecord(

@@ -28,6 +28,7 @@ def test_health_and_ready_on_both_apps(site: dict[str, str]) -> None:
         "database",
         "storage",
         "search",
+        "manifests",
     }
 
 
@@ -71,7 +72,12 @@ def test_ready_says_when_the_database_refuses_writes(app: Flask, client: FlaskCl
         event.remove(engine, "connect", refuse_writes)
         engine.dispose()
     assert response.status_code == 200
-    assert response.get_json() == {"database": "read-only", "storage": "ok", "search": "ok"}
+    assert response.get_json() == {
+        "database": "read-only",
+        "storage": "ok",
+        "search": "ok",
+        "manifests": "ok",
+    }
     assert client.get("/ready").get_json()["database"] == "ok"
 
 

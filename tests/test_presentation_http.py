@@ -92,7 +92,25 @@ def test_presentation_2_manifest(client: FlaskClient, items: list[str]) -> None:
     assert response.status_code == 200 and "presentation/2/context.json" in response.content_type
     document = response.get_json()
     assert document["@type"] == "sc:Manifest" and document["viewingDirection"] == "right-to-left"
+    assert document["sequences"][0]["viewingDirection"] == "right-to-left"
     assert len(document["sequences"][0]["canvases"]) == 2
+    zipped = client.get(f"/iiif/2/{items[0]}/manifest", headers={"Accept-Encoding": "gzip"})
+    assert zipped.headers["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in zipped.headers["Vary"]
+    assert json.loads(gzip.decompress(zipped.data)) == document
+
+
+def test_presentation_2_manifest_stored_without_gzip_is_sent_plain(
+    app: Flask, client: FlaskClient, items: list[str]
+) -> None:
+    from repository import get_storage
+    from repository.services.publish import manifest_key
+
+    with app.app_context():  # as stored before 2.1 manifests had a gzip copy
+        get_storage().delete(manifest_key(items[0], 2, gzipped=True))
+    response = client.get(f"/iiif/2/{items[0]}/manifest", headers={"Accept-Encoding": "gzip"})
+    assert response.status_code == 200 and "Content-Encoding" not in response.headers
+    assert response.get_json()["@type"] == "sc:Manifest"
 
 
 @pytest.mark.parametrize(
@@ -132,7 +150,14 @@ def test_top_collection_and_paged_collections(
     listed = [m["id"] for page in pages for m in page["items"]]
     assert listed == [f"https://thuvien.example.vn/tangthu/iiif/{i}/manifest" for i in items[:3]]
     assert all(valid(page, presentation_schema) for page in pages)
-    assert client.get("/iiif/2/collection/sach?page=1").get_json()["@type"] == "sc:Collection"
+    page = client.get("/iiif/2/collection/sach?page=1").get_json()
+    assert page["@type"] == "sc:Collection"
+    # Without a curator's description, a collection says how many items it holds.
+    assert {"@value": "A collection of 3 items.", "@language": "en"} in page["description"]
+    assert client.get("/iiif/2/collection/top").get_json()["description"][1] == {
+        "@value": "The collections of Tàng Thư Library",
+        "@language": "en",
+    }
 
 
 def test_nested_collections(app: Flask, client: FlaskClient, items: list[str]) -> None:
@@ -180,6 +205,7 @@ def test_embed_page_refuses_hostile_manifest_urls(client: FlaskClient) -> None:
         "https://" + "a" * 3000,
     ):
         assert client.get("/viewer/embed", query_string={"manifest": bad}).status_code == 400
+        assert client.get("/viewer/clover", query_string={"manifest": bad}).status_code == 400
 
 
 def test_script_in_metadata_never_reaches_the_manifest(

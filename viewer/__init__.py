@@ -1,4 +1,5 @@
-"""Mirador 4, installed from npm and served locally, plus the embeddable viewer page."""
+"""Mirador 4, Universal Viewer and Clover, installed from npm and served locally, and the
+embeddable viewer pages."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from repository.security import ViewerPage, show_viewer
 HERE = Path(__file__).resolve().parent
 MIRADOR_DIST = HERE / "node_modules" / "mirador" / "dist"
 UV_DIST = HERE / "node_modules" / "universalviewer" / "dist"
+# Clover's web component: one prebuilt script (Preact inside), no React page needed.
+CLOVER_DIST = HERE / "node_modules" / "@samvera" / "clover-iiif" / "dist" / "web-components"
 MAX_URL = 2000
 
 bp = Blueprint(
@@ -65,3 +68,18 @@ def universal_viewer() -> str:
     manifest = checked_manifest_url(request.args.get("manifest"))
     show_viewer(ViewerPage(manifest, embeddable=True))
     return render_template("viewer/uv.html", manifest_url=manifest)
+
+
+@bp.get("/clover-dist/<path:filename>")
+def clover_files(filename: str) -> Response:
+    if not CLOVER_DIST.is_dir():
+        abort(404, _("Clover is not installed; run make."))
+    return send_from_directory(CLOVER_DIST, filename, max_age=7 * 86400)
+
+
+@bp.get("/clover")
+def clover() -> str:
+    """The same manifest in Samvera's Clover IIIF, for partners who use it."""
+    manifest = checked_manifest_url(request.args.get("manifest"))
+    show_viewer(ViewerPage(manifest, embeddable=True))
+    return render_template("viewer/clover.html", manifest_url=manifest)

@@ -84,11 +84,15 @@ def _manifest(item_id: str, version: int) -> Response:
 
 def stored_json(item_id: str, version: int, public: bool = True) -> Response:
     """The stored manifest file itself: sendfile, ETag and 304 by Flask, gzip if taken."""
-    gzipped = version == 3 and "gzip" in request.headers.get("Accept-Encoding", "")
+    gzipped = "gzip" in request.headers.get("Accept-Encoding", "")
     try:
         path = get_storage().local_path(manifest_key(item_id, version, gzipped=gzipped))
     except KeyError:
-        abort(404, "this item's manifest has not been written yet; republish it")
+        gzipped = False  # a 2.1 manifest stored before 2.1 had a gzip copy is sent plain
+        try:
+            path = get_storage().local_path(manifest_key(item_id, version))
+        except KeyError:
+            abort(404, "this item's manifest has not been written yet; republish it")
     response = send_file(
         path, mimetype=content_type(version), conditional=True, etag=True, max_age=300
     )

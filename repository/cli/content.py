@@ -225,6 +225,11 @@ def publish(item_ids: tuple[str, ...], everything: bool) -> None:
         if item is None:
             raise click.ClickException(f"no item has the id {item_id!r}")
         _publish(item)
+    if everything:  # every stored manifest now has this site's base URLs
+        from ..services.publish import mark_base
+        from ..web import public_urls
+
+        mark_base(get_storage(), public_urls())
 
 
 @click.command("fixity")
@@ -285,6 +290,12 @@ def load_sample() -> None:
         if result.item.status != "published":
             _publish(result.item)
     _read_queued_pages()
+    from ..web import public_urls
+
+    click.echo(
+        f"the sample's manifests are written for {public_urls().base}; `tangthu serve` on"
+        " another address rewrites them for it"
+    )
 
 
 def _read_queued_pages() -> None:

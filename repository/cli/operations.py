@@ -45,7 +45,7 @@ def restore_command(source: Path) -> None:
     """Rebuild this (empty) instance from a backup: rows, objects, then the manifests,
     access sidecars and search index made from them."""
     from ..services.backup import BackupError, restore
-    from ..services.publish import search_batches, write_manifests, write_policies
+    from ..services.publish import mark_base, search_batches, write_manifests, write_policies
     from ..web import get_search, publish_settings
 
     ensure_database()
@@ -61,6 +61,7 @@ def restore_command(source: Path) -> None:
         if item.images:
             write_manifests(item, get_storage(), settings)
         write_policies(item, get_storage(), settings)
+    mark_base(get_storage(), settings.urls)  # not the backed-up instance's base URLs
     withdrawn = db.session.execute(db.select(Item).filter_by(status="withdrawn")).scalars()
     for item in withdrawn:
         write_policies(item, get_storage(), settings)

@@ -14,6 +14,8 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from manifests import Urls
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -33,6 +35,7 @@ def serve(host: str, port: int, image_port: int) -> None:
     # The image server decides by the same reading room and partners as the repository.
     for shared in ("ONSITE_RANGES", "PARTNER_ORIGINS", "PROXY_HOPS"):
         env.setdefault(f"TANGTHU_{shared}", json.dumps(current_app.config[shared]))
+    follow_base_url(Urls(env["TANGTHU_PUBLIC_URL"], env["TANGTHU_IMAGE_URL"]))
     gunicorn = [
         sys.executable,
         "-m",
@@ -72,6 +75,22 @@ def serve(host: str, port: int, image_port: int) -> None:
                 process.send_signal(signal.SIGTERM)
         for process in processes:
             process.wait(timeout=30)
+
+
+def follow_base_url(served: Urls) -> None:
+    """Rewrite the stored manifests when they were written for other base URLs (the
+    sample loaded for port 8000, served on 8100): every id in them must work here."""
+    from .. import get_storage
+    from ..services.publish import follow_base
+    from ..web import publish_settings
+
+    moved = follow_base(get_storage(), publish_settings(served))
+    if moved is not None:
+        count, before = moved
+        click.echo(
+            f"republished the manifests of {count} items for {served.base}"
+            f" (they were written for {before or 'an unrecorded address'})"
+        )
 
 
 COMMANDS = (serve,)

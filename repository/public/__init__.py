@@ -327,8 +327,12 @@ def ready() -> tuple[Response, int]:
     A database that answers but refuses writes (a read-only file or disk, a standby) is
     reported as "read-only" and still counts as ready: readers are served, and taking
     every instance out of rotation would turn degraded writing into an outage.
+    Stored manifests written for other base URLs than this site's are reported as
+    "base-url-mismatch" and count as ready for the same reason: every instance shares
+    them, and what mends them is `tangthu publish --all`, not a restart elsewhere.
     """
     from ..search import SearchRequest, parse_query
+    from ..services.publish import base_state
 
     checks: dict[str, str] = {}
     for name, probe in (
@@ -338,6 +342,7 @@ def ready() -> tuple[Response, int]:
             "search",
             lambda: get_search().search(SearchRequest(parse_query("ready"), limit=1, facets=False)),
         ),
+        ("manifests", lambda: base_state(get_storage(), public_urls())),
     ):
         try:
             state = probe()
@@ -349,7 +354,8 @@ def ready() -> tuple[Response, int]:
             checks[name] = state if isinstance(state, str) else "ok"
             if checks[name] != "ok":
                 current_app.logger.warning("ready, but %s is %s", name, checks[name])
-    status = 200 if all(v in ("ok", "read-only") for v in checks.values()) else 503
+    degraded = ("ok", "read-only", "base-url-mismatch")
+    status = 200 if all(v in degraded for v in checks.values()) else 503
     response = jsonify(checks)
     response.headers["Cache-Control"] = "no-store"
     return response, status

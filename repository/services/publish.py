@@ -1,7 +1,9 @@
 """Publish: write the manifests, the policy sidecars and a change event.
 
-Manifests are built here, once per publish or change, and stored (3.0 as JSON and
-gzip, and 2.1), so that serving one is a read.
+Manifests are built here, once per publish or change, and stored (3.0 and 2.1, each as
+JSON and gzip), so that serving one is a read. Every id in them is made from the public
+base URLs, so the base URLs they were written for are stored beside them
+(`manifests/_base.json`): a site served at another address rewrites them first.
 """
 
 from __future__ import annotations
@@ -78,6 +80,10 @@ class PublishResult:
 def manifest_key(item_id: str, version: int = 3, gzipped: bool = False) -> str:
     suffix = ".json.gz" if gzipped else ".json"
     return f"manifests/{item_id}{'.v2' if version == 2 else ''}{suffix}"
+
+
+# Beside the manifests, never one of them: item ids have no underscore.
+MANIFEST_BASE_KEY = "manifests/_base.json"
 
 
 def policy_key(image_id: str) -> str:
@@ -215,9 +221,65 @@ def render_manifests(item: Item, settings: PublishSettings) -> tuple[bytes, byte
 
 def write_manifests(item: Item, storage: Storage, settings: PublishSettings) -> None:
     v3, v2 = render_manifests(item, settings)
-    storage.put_bytes(manifest_key(item.id), v3)
-    storage.put_bytes(manifest_key(item.id, gzipped=True), gzip.compress(v3, 6, mtime=0))
-    storage.put_bytes(manifest_key(item.id, 2), v2)
+    for version, body in ((3, v3), (2, v2)):
+        storage.put_bytes(manifest_key(item.id, version), body)
+        storage.put_bytes(
+            manifest_key(item.id, version, gzipped=True), gzip.compress(body, 6, mtime=0)
+        )
+    if stored_base(storage) is None:  # the first manifests: they set the base
+        mark_base(storage, settings.urls)
+
+
+def base_of(urls: Urls) -> dict[str, str]:
+    return {"public_url": urls.base, "image_url": urls.image_url.rstrip("/")}
+
+
+def stored_base(storage: Storage) -> dict[str, str] | None:
+    """The base URLs every stored manifest was written for; None before the first."""
+    try:
+        marker: dict[str, str] = json.loads(storage.get_bytes(MANIFEST_BASE_KEY))
+    except KeyError:
+        return None
+    return marker
+
+
+def mark_base(storage: Storage, urls: Urls) -> None:
+    """Say that every stored manifest now has ids made from these base URLs."""
+    storage.put_bytes(MANIFEST_BASE_KEY, json.dumps(base_of(urls)).encode())
+
+
+def base_state(storage: Storage, urls: Urls) -> str:
+    """ "ok", or "base-url-mismatch" when stored manifests name other base URLs."""
+    stored = stored_base(storage)
+    return "ok" if stored in (None, base_of(urls)) else "base-url-mismatch"
+
+
+def follow_base(storage: Storage, settings: PublishSettings) -> tuple[int, str | None] | None:
+    """Rewrite every published item's manifests when they were written for other base
+    URLs than settings.urls, or for unrecorded ones (before the record was kept): the
+    number of items and the public URL they had; None when they already fit."""
+    stored = stored_base(storage)
+    if stored == base_of(settings.urls):
+        return None
+    if stored is None:
+        anything = db.select(Item.id).filter_by(status="published").limit(1)
+        if db.session.execute(anything).first() is None:
+            return None  # nothing written yet
+    return republish_manifests(storage, settings), (stored or {}).get("public_url")
+
+
+def republish_manifests(storage: Storage, settings: PublishSettings) -> int:
+    """Rewrite every published item's manifests for settings.urls, then mark the base;
+    the number of items. No change events: what the items say has not changed."""
+    ids = published_ids()
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        for item in db.session.execute(db.select(Item).where(Item.id.in_(chunk))).scalars():
+            if item.images:
+                write_manifests(item, storage, settings)
+        db.session.expunge_all()
+    mark_base(storage, settings.urls)
+    return len(ids)
 
 
 def write_policies(item: Item, storage: Storage, settings: PublishSettings) -> None:
@@ -320,6 +382,7 @@ def withdraw_item(item: Item, storage: Storage, settings: PublishSettings) -> No
         manifest_key(item.id),
         manifest_key(item.id, gzipped=True),
         manifest_key(item.id, 2),
+        manifest_key(item.id, 2, gzipped=True),
     ):
         storage.delete(key)
     write_policies(item, storage, settings)  # now 'hidden': the image server answers 404

@@ -51,7 +51,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> ImageServer:
 
 def serve() -> Any:
     """The image server as deployed: JSON logs with request ids, and /metrics."""
-    from .telemetry import Observed, configure_logging, image_request_class
+    from .telemetry import IMAGE_QUIET_CLASSES, Observed, configure_logging, image_request_class
 
     configure_logging("image")
-    return Observed(create_app(), "image", image_request_class)
+    return Observed(create_app(), "image", image_request_class, IMAGE_QUIET_CLASSES)

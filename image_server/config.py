@@ -20,6 +20,9 @@ DEFAULTS: dict[str, Any] = {
     "MAX_WIDTH": 12_000,
     "MAX_HEIGHT": 12_000,
     "MAX_AREA": 40_000_000,
+    # PNG and TIFF hold the whole output while they encode; GIF quantises it whole.
+    "MAX_LOSSLESS_AREA": 16_000_000,
+    "MAX_GIF_EDGE": 1024,
     "JPEG_QUALITY": 85,
     "CACHE_MAX_AGE": 86_400,
     "SOURCE_CACHE_SIZE": 256,
@@ -28,10 +31,16 @@ DEFAULTS: dict[str, Any] = {
     # An optional disk cache of rendered derivatives, shared by workers; empty is off.
     "DERIVATIVE_CACHE_DIR": "",
     "DERIVATIVE_CACHE_MB": 2048,
-    # Expensive renders (anything bigger than a few tiles) at once, per worker process.
-    "MAX_EXPENSIVE": 2,
-    # How long an expensive request may wait for a slot before it gets 503.
-    "EXPENSIVE_WAIT": 1.0,
+    # Large renders (anything bigger than a tile or a small thumbnail) go to each worker's
+    # slow lane: a child process at the lowest CPU priority that makes one at a time,
+    # under RENDER_MEMORY_MB of address space and within RENDER_SECONDS. LANE_QUEUE more
+    # may wait up to LANE_WAIT seconds for it; past that, 503 with Retry-After. A client
+    # may have LARGE_PER_CLIENT of them at once per worker; past that, 429.
+    "LANE_QUEUE": 2,
+    "LANE_WAIT": 10.0,
+    "RENDER_SECONDS": 20.0,
+    "RENDER_MEMORY_MB": 1536,
+    "LARGE_PER_CLIENT": 1,
     "RETRY_AFTER": 2,
     "VIPS_LOCKDOWN": True,
     # Tests only: skips the start-up refusal of placeholder and weak token keys.

@@ -1,25 +1,46 @@
-"""Admission control: expensive renders are bounded so tile traffic keeps flowing."""
+"""Admission control: no one client may hold more than its share of the slow lane."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from .errors import IIIFError
 
 
-class Gate:
-    """At most ``limit`` expensive renders at once in this process.
+class TooManyRequests(IIIFError):
+    status = 429
 
-    A request waits up to ``wait`` seconds for a slot, which absorbs short bursts
-    (and uneven spreading of connections over workers); past that it is refused.
-    """
+    def __init__(self, text: str, retry_after: int) -> None:
+        super().__init__(text)
+        self.retry_after = retry_after
 
-    def __init__(self, limit: int, wait: float = 0.0) -> None:
-        self._slots = threading.BoundedSemaphore(max(1, limit))
-        self.wait = wait
 
-    def try_enter(self) -> bool:
-        if self.wait > 0:
-            return self._slots.acquire(timeout=self.wait)
-        return self._slots.acquire(blocking=False)
+class PerClient:
+    """At most ``limit`` large renders at once for each client address, in this process."""
 
-    def leave(self) -> None:
-        self._slots.release()
+    def __init__(self, limit: int, retry_after: int) -> None:
+        self.limit = limit
+        self.retry_after = retry_after
+        self._lock = threading.Lock()
+        self._busy: dict[str, int] = {}
+
+    @contextmanager
+    def slot(self, client: str) -> Iterator[None]:
+        with self._lock:
+            held = self._busy.get(client, 0)
+            if held >= self.limit:
+                raise TooManyRequests(
+                    "you are already making large images; wait for them", self.retry_after
+                )
+            self._busy[client] = held + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                left = self._busy[client] - 1
+                if left:
+                    self._busy[client] = left
+                else:
+                    del self._busy[client]

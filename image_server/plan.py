@@ -6,7 +6,7 @@ Everything a request can get wrong is found here, before any pixel is decoded.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .errors import BadRequest
 from .request import ImageRequest, Region, Rotation, Size, Version
@@ -39,6 +39,40 @@ class Limits:
     max_area: int
     # For a degraded image: the largest scale (output / full resolution) it may be shown at.
     max_scale: float | None = None
+    # Lossless encoders hold the whole output and are slow: PNG and TIFF get less area.
+    max_lossless_area: int = 16_000_000
+    # GIF's encoder quantises the whole image in memory: only tile sizes.
+    max_gif_edge: int = 1024
+
+
+def bounded(limits: Limits, request: ImageRequest, box: Box) -> Limits:
+    """The limits that apply to this request's format and rotation, for a region this shape.
+
+    A turn by an angle that is not a right angle makes a larger canvas (up to twice the
+    area at 45°), so the size before turning is held to what fits once turned."""
+    width, height, area = limits.max_width, limits.max_height, limits.max_area
+    if request.format == "gif":
+        edge = limits.max_gif_edge
+        width, height, area = min(width, edge), min(height, edge), min(area, edge * edge)
+    elif request.format in ("png", "tif"):
+        area = min(area, limits.max_lossless_area)
+    grow_w, grow_h = turned(1.0, box.h / box.w, request.rotation.degrees)
+    grow_h *= box.w / box.h
+    if grow_w > 1 or grow_h > 1:
+        width, height = int(width / grow_w), int(height / grow_h)
+        area = int(area / (grow_w * grow_h))
+    if (width, height, area) == (limits.max_width, limits.max_height, limits.max_area):
+        return limits
+    return replace(limits, max_width=width, max_height=height, max_area=area)
+
+
+def turned(width: float, height: float, degrees: float) -> tuple[float, float]:
+    """The size of the canvas that holds width x height turned by this many degrees."""
+    if degrees % 90 == 0:
+        return (height, width) if degrees % 180 else (width, height)
+    angle = math.radians(degrees)
+    c, s = abs(math.cos(angle)), abs(math.sin(angle))
+    return width * c + height * s, width * s + height * c
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +236,16 @@ def canonical(
 
 def plan(request: ImageRequest, source: SourceInfo, limits: Limits) -> Plan:
     box = resolve_region(request.region, source.width, source.height)
+    whole = limits
+    limits = bounded(limits, request, box)
     width, height = resolve_size(request.size, box, request.version, limits)
+    out_w, out_h = turned(width, height, request.rotation.degrees)
+    if (
+        out_w > whole.max_width + 1
+        or out_h > whole.max_height + 1
+        or (out_w * out_h > whole.max_area * 1.01)
+    ):  # a distorting size that only fits before it is turned
+        raise BadRequest("the image would be larger than this server allows once turned", "size")
     page = choose_page(source, box, width, height)
     return Plan(
         region=box,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+import os
 import re
 import threading
 import time
@@ -73,27 +74,29 @@ class Policy:
     public_max: int = 0  # for degraded: the longest edge anyone may see
     full_for: frozenset[str] = STAFF_ONLY  # credentials that see everything
     hidden_until: date | None = None  # an embargo: staff only until this day
+    # Changes whenever the decision could: in every ETag and cache key of the image.
+    fingerprint: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def is_public(self) -> bool:
-        """Open to everyone in full today, whatever the request holds."""
-        return self.public_on(date.today()) is Access.FULL
-
-    def public_on(self, today: date) -> Access:
-        if self.hidden_until is not None and today < self.hidden_until:
-            return Access.HIDDEN
-        return self.public
-
-    @property
-    def fingerprint(self) -> str:
-        """Changes whenever the decision could: in every ETag and cache key of the image."""
+    def __post_init__(self) -> None:
         parts = (
             self.public.value,
             str(self.public_max),
             ",".join(sorted(self.full_for)),
             self.hidden_until.isoformat() if self.hidden_until else "",
         )
-        return hashlib.blake2s("|".join(parts).encode(), digest_size=6).hexdigest()
+        digest = hashlib.blake2s("|".join(parts).encode(), digest_size=6).hexdigest()
+        object.__setattr__(self, "fingerprint", digest)
+
+    @property
+    def is_public(self) -> bool:
+        """Open to everyone in full today, whatever the request holds."""
+        return self.public_on() is Access.FULL
+
+    def public_on(self, today: date | None = None) -> Access:
+        """What anyone gets on this day (today unless given): an embargo hides it."""
+        if self.hidden_until is not None and (today or date.today()) < self.hidden_until:
+            return Access.HIDDEN
+        return self.public
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -152,7 +155,7 @@ def decide(policy: Policy, held: frozenset[str], today: date | None = None) -> G
     Hidden (a draft, a withdrawn item, staff level, an embargo) is for staff alone,
     whatever else the policy lists; otherwise any credential the policy names opens it.
     """
-    public = policy.public_on(today or date.today())
+    public = policy.public_on(today)
     if public is Access.HIDDEN:
         return Grant(Access.FULL) if Credential.STAFF in held else Grant(Access.HIDDEN)
     if public is Access.FULL or held & policy.full_for:
@@ -289,11 +292,11 @@ class PolicyStore:
         self._lock = threading.Lock()
         self._cached: dict[str, tuple[float | int, Any]] = {}
         self._local = isinstance(reader, LocalReader)
+        self._root = str(reader.root) if isinstance(reader, LocalReader) else ""
 
     def _stamp(self, key: str) -> int:
-        assert isinstance(self.reader, LocalReader)
         try:
-            return (self.reader.root / key).stat().st_mtime_ns
+            return os.stat(f"{self._root}/{key}").st_mtime_ns
         except OSError:
             return -1  # no such file
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pyvips
 
+from .edges import append_edge_tiles
 from .plan import Level, SourceInfo
 from .tiff import MasterLayout, MasterPage, master_pages
 from .tiff import TiffLayoutError as TiffLayoutError
@@ -132,6 +133,8 @@ def save_pyramid(image: pyvips.Image, dst: str | Path, settings: PyramidSettings
         bigtiff=image.width * image.height * image.bands > 2**31,
         keep="none",
     )
+    # The clipped tiles of the last column and row, ready to serve (see edges.py).
+    append_edge_tiles(dst, settings.tile_size, settings.quality)
 
 
 def open_pages(path: str | Path) -> tuple[pyvips.Image, ...]:

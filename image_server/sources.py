@@ -7,12 +7,14 @@ import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from email.utils import formatdate
 from pathlib import Path
 
 import pyvips
 
+from .edges import EdgeIndex, read_edge_index
 from .errors import NotFound
-from .objects import Reader
+from .objects import LocalReader, Reader
 from .plan import SourceInfo
 from .pyramids import open_pages, source_info
 from .request import IDENTIFIER
@@ -26,11 +28,13 @@ class Source:
     info: SourceInfo
     fingerprint: str  # changes whenever the derivative file changes
     modified: float
+    last_modified: str  # the HTTP date of ``modified``
     pages: tuple[pyvips.Image, ...]
     # Stored JPEG tiles per page, for passthrough; the file closes when the last
     # request holding this Source lets go of it.
     grids: tuple[TileGrid | None, ...]
     file: io.FileIO
+    edges: EdgeIndex  # the clipped edge tiles stored after the TIFF: (page, x, y) -> where
 
 
 class SourceStore:
@@ -41,14 +45,18 @@ class SourceStore:
         self.capacity = capacity
         self._lock = threading.Lock()
         self._open: OrderedDict[str, Source] = OrderedDict()
+        # Local storage: the file's name is made directly (one stat a request, no pathlib).
+        self._local_root = str(reader.root) if isinstance(reader, LocalReader) else None
 
-    def path_for(self, identifier: str) -> Path:
+    def path_for(self, identifier: str) -> str:
         """The pyramid's local file; S3 objects come through the read-through cache."""
         # The identifier is checked against a strict pattern, so it can never name a path.
         if not IDENTIFIER.match(identifier):
             raise NotFound("no image has this identifier", "identifier")
+        if self._local_root is not None:
+            return f"{self._local_root}/pyramids/{identifier}.tif"
         try:
-            return self.reader.local_path(f"pyramids/{identifier}.tif")
+            return str(self.reader.local_path(f"pyramids/{identifier}.tif"))
         except KeyError as exc:
             raise NotFound("no image has this identifier", "identifier") from exc
 
@@ -73,14 +81,28 @@ class SourceStore:
         return source
 
     @staticmethod
-    def _load(identifier: str, path: Path, fingerprint: str, modified: float) -> Source:
+    def _load(identifier: str, name: str, fingerprint: str, modified: float) -> Source:
+        path = Path(name)
         try:
             pages = open_pages(path)
             handle = io.FileIO(path, "r")
             grids = read_tile_grids(handle.fileno())
+            edges = read_edge_index(handle.fileno())
         except (pyvips.Error, OSError, TiffLayoutError) as exc:
             raise NotFound("this image's derivative cannot be read", "identifier") from exc
         if len(grids) != len(pages):
             grids = (None,) * len(pages)
         info = source_info(pages)
-        return Source(identifier, path, info, fingerprint, modified, pages, grids, handle)
+        last_modified = formatdate(modified, usegmt=True)
+        return Source(
+            identifier,
+            path,
+            info,
+            fingerprint,
+            modified,
+            last_modified,
+            pages,
+            grids,
+            handle,
+            edges,
+        )

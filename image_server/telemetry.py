@@ -20,50 +20,66 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-    multiprocess,
-)
-
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 _ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-
-REQUESTS = Counter(
-    "tangthu_requests_total", "Requests answered", ["app", "request_class", "status"]
-)
-LATENCY = Histogram(
-    "tangthu_request_seconds",
-    "Time to answer a request",
-    ["app", "request_class"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
-)
-CACHE = Counter("tangthu_cache_total", "Cache lookups", ["app", "cache", "result"])
-
-_make_record = logging.getLogRecordFactory()
-
-
-def _record_with_request_id(*args: Any, **kwargs: Any) -> logging.LogRecord:
-    """Every log record remembers the request it was written in."""
-    record = _make_record(*args, **kwargs)
-    record.request_id = REQUEST_ID.get()
-    return record
-
-
-if not getattr(_make_record, "tangthu", False):
-    _record_with_request_id.tangthu = True  # type: ignore[attr-defined]
-    logging.setLogRecordFactory(_record_with_request_id)
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+SLOW_SECONDS = 1.0  # a quiet request class is still logged when it takes this long
+METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # Prometheus's text format
 
 StartResponse = Callable[..., Any]
 Classify = Callable[[str], str]
 
 
+class Metrics:
+    """The Prometheus metrics, made once per process by the app factory (never at import).
+
+    Label children are kept, so counting a request is two dictionary lookups and two
+    additions under prometheus_client's own locks."""
+
+    _made: Metrics | None = None
+
+    def __init__(self) -> None:
+        # Loaded with the first request, not at start-up: an idle worker stays small.
+        from prometheus_client import Counter, Histogram
+
+        self.requests = Counter(
+            "tangthu_requests_total", "Requests answered", ["app", "request_class", "status"]
+        )
+        self.latency = Histogram(
+            "tangthu_request_seconds",
+            "Time to answer a request",
+            ["app", "request_class"],
+            buckets=BUCKETS,
+        )
+        self.cache = Counter("tangthu_cache_total", "Cache lookups", ["app", "cache", "result"])
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    @classmethod
+    def get(cls) -> Metrics:
+        """This process's metrics (the default registry allows each name once)."""
+        if cls._made is None:
+            cls._made = cls()
+        return cls._made
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (metric._name, *labels)  # noqa: SLF001 - the metric's name tells them apart
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
+    def answered(self, app: str, kind: str, status: str, seconds: float) -> None:
+        self._child(self.requests, app, kind, status).inc()
+        self._child(self.latency, app, kind).observe(seconds)
+
+    def looked_up(self, app: str, cache: str, hit: bool) -> None:
+        self._child(self.cache, app, cache, "hit" if hit else "miss").inc()
+
+
 def cache_lookup(app: str, cache: str, hit: bool) -> None:
     """Count one lookup in a named cache; hit rate = hit / (hit + miss)."""
-    CACHE.labels(app, cache, "hit" if hit else "miss").inc()
+    if Metrics._made is not None:  # noqa: SLF001 - only where an app turned metrics on
+        Metrics._made.looked_up(app, cache, hit)  # noqa: SLF001
 
 
 def image_request_class(path: str) -> str:
@@ -76,30 +92,9 @@ def image_request_class(path: str) -> str:
     return "health" if path in ("/health", "/ready") else "other"
 
 
-def repository_request_class(path: str) -> str:
-    if path.startswith("/iiif/"):
-        if path.endswith("/manifest"):
-            return "manifest"
-        if "/search" in path or "/autocomplete" in path:
-            return "content-search"
-        if path.startswith(("/iiif/collection", "/iiif/2/collection")):
-            return "collection"
-        if path.startswith("/iiif/discovery"):
-            return "discovery"
-        return "iiif"
-    if path.startswith("/search"):
-        return "search"
-    if path.startswith("/oai"):
-        return "oai"
-    if path.startswith(("/static/", "/viewer/static/")):
-        return "static"
-    if path.startswith("/admin"):
-        return "admin"
-    if path.startswith("/auth"):
-        return "auth"
-    if path in ("/health", "/ready", "/metrics"):
-        return "health"
-    return "page"
+# The image server's tiles come by the hundred per page view: their access lines are the
+# front server's (granian's --access-log in deploy/); ours only for failures and slowness.
+IMAGE_QUIET_CLASSES = frozenset({"tile", "health"})
 
 
 class JsonFormatter(logging.Formatter):
@@ -129,8 +124,29 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+def _record_with_request_id(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    """Every log record remembers the request it was written in."""
+    record = _make_record(*args, **kwargs)
+    record.request_id = REQUEST_ID.get()
+    return record
+
+
+_make_record = logging.getLogRecordFactory()
+
+
+def stamp_request_ids() -> None:
+    """Make every log record carry the id of the request it was written in."""
+    global _make_record
+    current = logging.getLogRecordFactory()
+    if current is not _record_with_request_id:
+        _make_record = current
+        logging.setLogRecordFactory(_record_with_request_id)
+
+
 def configure_logging(app: str, level: str = "INFO") -> None:
-    """JSON lines on stderr for every logger, unless TANGTHU_LOG_FORMAT=text."""
+    """JSON lines on stderr for every logger, unless TANGTHU_LOG_FORMAT=text; every record
+    carries the request id."""
+    stamp_request_ids()
     root = logging.getLogger()
     if any(getattr(h, "tangthu", False) for h in root.handlers):
         return
@@ -145,7 +161,11 @@ def configure_logging(app: str, level: str = "INFO") -> None:
 
 
 def metrics_body() -> bytes:
+    from prometheus_client import generate_latest
+
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import CollectorRegistry, multiprocess
+
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return bytes(generate_latest(registry))
@@ -153,12 +173,23 @@ def metrics_body() -> bytes:
 
 
 class Observed:
-    """A WSGI app, with request ids, access logs, metrics, and `/metrics`."""
+    """A WSGI app, with request ids, access logs, metrics, and `/metrics`.
 
-    def __init__(self, app: Callable[..., Iterable[bytes]], name: str, classify: Classify) -> None:
+    Requests of a ``quiet`` class are logged only when they fail or are slow."""
+
+    def __init__(
+        self,
+        app: Callable[..., Iterable[bytes]],
+        name: str,
+        classify: Classify,
+        quiet: frozenset[str] = frozenset({"health"}),
+    ) -> None:
         self.app = app
         self.name = name
         self.classify = classify
+        self.quiet = quiet
+        self._metrics: Metrics | None = None
+        stamp_request_ids()
         self.log = logging.getLogger(f"tangthu.{name}.access")
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -172,7 +203,7 @@ class Observed:
             body = metrics_body()
             start_response(
                 "200 OK",
-                [("Content-Type", CONTENT_TYPE_LATEST), ("Content-Length", str(len(body)))],
+                [("Content-Type", METRICS_TYPE), ("Content-Length", str(len(body)))],
             )
             REQUEST_ID.reset(token)
             return [body]
@@ -188,20 +219,29 @@ class Observed:
         finally:
             elapsed = time.perf_counter() - started
             kind = self.classify(path)
-            REQUESTS.labels(self.name, kind, status[0]).inc()
-            LATENCY.labels(self.name, kind).observe(elapsed)
-            if kind != "health":
-                self.log.info(
-                    "%s %s %s",
-                    environ.get("REQUEST_METHOD", ""),
-                    path,
-                    status[0],
-                    extra={
-                        "method": environ.get("REQUEST_METHOD", ""),
-                        "path": path,
-                        "status": int(status[0]) if status[0].isdigit() else 0,
-                        "duration_ms": round(elapsed * 1000, 2),
-                        "request_class": kind,
-                    },
-                )
+            if self._metrics is None:
+                self._metrics = Metrics.get()
+            self._metrics.answered(self.name, kind, status[0], elapsed)
+            if kind not in self.quiet or status[0] >= "400" or elapsed >= SLOW_SECONDS:
+                self.access_line(environ, path, status[0], kind, elapsed)
             REQUEST_ID.reset(token)
+
+    def access_line(
+        self, environ: dict[str, Any], path: str, status: str, kind: str, elapsed: float
+    ) -> None:
+        if not self.log.isEnabledFor(logging.INFO):
+            return
+        method = environ.get("REQUEST_METHOD", "")
+        self.log.info(
+            "%s %s %s",
+            method,
+            path,
+            status,
+            extra={
+                "method": method,
+                "path": path,
+                "status": int(status) if status.isdigit() else 0,
+                "duration_ms": round(elapsed * 1000, 2),
+                "request_class": kind,
+            },
+        )

@@ -11,15 +11,12 @@ Its `ep` is the holder's epoch, which sign-out and changes of role or groups adv
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
-
-from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet, OctKey
 
 from .policy import portable
 
@@ -32,12 +29,15 @@ class TokenError(Exception):
     """A token that must not be trusted: forged, expired, for someone else, or malformed."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Keys:
-    """Named signing keys; the first is the one new tokens are signed with."""
+    """Named signing keys; the first is the one new tokens are signed with.
+
+    The JOSE library (and the cryptography it brings) is loaded on the first token, not
+    at start-up: an image server that only serves open images never needs it."""
 
     current: str
-    keyset: KeySet
+    secrets: tuple[tuple[str, str], ...] = field(repr=False)
 
     @classmethod
     def parse(cls, value: str | Mapping[str, str]) -> Keys:
@@ -45,12 +45,17 @@ class Keys:
         entries = json.loads(value) if isinstance(value, str) else dict(value)
         if not isinstance(entries, dict) or not entries:
             raise ValueError("access token keys must be a JSON object of kid: secret")
-        keys: list[Any] = []
         for kid, secret in entries.items():
             if not isinstance(secret, str) or len(secret.encode()) < MIN_KEY_BYTES:
                 raise ValueError(f"access token key {kid!r} must be at least 32 bytes")
-            keys.append(OctKey.import_key(secret, {"kid": str(kid)}))
-        return cls(str(next(iter(entries))), KeySet(keys))
+        pairs = tuple((str(kid), str(secret)) for kid, secret in entries.items())
+        return cls(pairs[0][0], pairs)
+
+    @functools.cached_property
+    def keyset(self) -> Any:
+        from joserfc.jwk import KeySet, OctKey
+
+        return KeySet([OctKey.import_key(secret, {"kid": kid}) for kid, secret in self.secrets])
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,23 +80,32 @@ def issue(
         "iat": now,
         "exp": now + lifetime,
     }
+    from joserfc import jwt
+
     return jwt.encode({"alg": "HS256", "kid": keys.current}, claims, keys.keyset)
 
 
-_REGISTRY = jwt.JWTClaimsRegistry(
-    aud={"essential": True, "value": AUDIENCE},
-    exp={"essential": True},
-    sub={"essential": True},
-)
+@functools.cache
+def _registry() -> Any:
+    from joserfc import jwt
+
+    return jwt.JWTClaimsRegistry(
+        aud={"essential": True, "value": AUDIENCE},
+        exp={"essential": True},
+        sub={"essential": True},
+    )
 
 
 def verify(keys: Keys, token: str) -> Claims:
     """The token's claims, or TokenError: only HS256, only our keys, only our audience."""
     if not token or len(token) > 4096:
         raise TokenError("no usable token")
+    from joserfc import jwt
+    from joserfc.errors import JoseError
+
     try:
         decoded = jwt.decode(token, keys.keyset, algorithms=ALGORITHMS)
-        _REGISTRY.validate(decoded.claims)
+        _registry().validate(decoded.claims)
     except (JoseError, ValueError, TypeError, KeyError) as exc:
         raise TokenError(f"token refused: {type(exc).__name__}") from exc
     claims: dict[str, Any] = decoded.claims

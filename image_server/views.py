@@ -6,13 +6,13 @@ Tàng Thư and a framework's per-request work would cost a large share of it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from email.utils import formatdate
 from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
 from typing import Any
@@ -22,8 +22,9 @@ from . import tokens, transform
 from .auth import auth1_services, auth2_services, probe_result
 from .cache import DiskCache, MemoryCache
 from .errors import IIIFError, NotFound, Overloaded, Unauthorized
-from .gate import Gate
+from .gate import PerClient, TooManyRequests
 from .info import CONTEXT_2, CONTEXT_3, PROFILE_2, PROFILE_3, info_json
+from .lane import Job, Lane, LaneSettings
 from .memory import Trimmer
 from .objects import LocalReader, open_reader
 from .plan import Limits, Plan, plan
@@ -68,6 +69,8 @@ STATUS_LINES = {
     403: "403 Forbidden",
     404: "404 Not Found",
     405: "405 Method Not Allowed",
+    413: "413 Content Too Large",
+    429: "429 Too Many Requests",
     500: "500 Internal Server Error",
     501: "501 Not Implemented",
     503: "503 Service Unavailable",
@@ -126,7 +129,11 @@ class ImageServer:
     def __init__(self, config: dict[str, Any]) -> None:
         self.config = config
         self.limits = Limits(
-            int(config["MAX_WIDTH"]), int(config["MAX_HEIGHT"]), int(config["MAX_AREA"])
+            int(config["MAX_WIDTH"]),
+            int(config["MAX_HEIGHT"]),
+            int(config["MAX_AREA"]),
+            max_lossless_area=int(config["MAX_LOSSLESS_AREA"]),
+            max_gif_edge=int(config["MAX_GIF_EDGE"]),
         )
         reader = open_reader(
             str(config["STORAGE_URL"]), os.environ, float(config["S3_REVALIDATE_SECONDS"])
@@ -144,8 +151,18 @@ class ImageServer:
             if cache_dir
             else None
         )
-        self.gate = Gate(int(config["MAX_EXPENSIVE"]), float(config["EXPENSIVE_WAIT"]))
-        self.retry_after = int(config["RETRY_AFTER"])
+        retry_after = int(config["RETRY_AFTER"])
+        self.lane = Lane(
+            LaneSettings(
+                queue=int(config["LANE_QUEUE"]),
+                wait=float(config["LANE_WAIT"]),
+                seconds=float(config["RENDER_SECONDS"]),
+                memory_mb=int(config["RENDER_MEMORY_MB"]),
+                retry_after=retry_after,
+                lockdown=bool(config["VIPS_LOCKDOWN"]),
+            )
+        )
+        self.per_client = PerClient(int(config["LARGE_PER_CLIENT"]), retry_after)
         keys = config.get("ACCESS_TOKEN_KEYS")
         self.token_keys = tokens.Keys.parse(keys) if keys else None
         self.access_cookie = str(config["ACCESS_COOKIE"])
@@ -174,7 +191,7 @@ class ImageServer:
                 response.headers.append(("Allow", "GET, HEAD, OPTIONS"))
             else:
                 response = self.dispatch(environ)
-        except Overloaded as exc:
+        except (Overloaded, TooManyRequests) as exc:
             response = text_response(exc.status, str(exc))
             response.headers.append(("Retry-After", str(exc.retry_after)))
         except IIIFError as exc:
@@ -197,7 +214,7 @@ class ImageServer:
             return self.ready()
         if not path.startswith("/iiif/"):
             raise NotFound("not found; image URLs start with /iiif/3/ or /iiif/2/")
-        route = parse_path(path[len("/iiif/") :])
+        route = parsed(path[len("/iiif/") :])
         base = self.service_id(environ, route.version, route.identifier)
         if isinstance(route, BaseRequest):
             return Response(303, [("Location", f"{base}/info.json")])
@@ -334,7 +351,7 @@ class ImageServer:
             ("Link", f'<{profile}>;rel="profile"'),
             *self.caching(policy),
             ("ETag", etag),
-            ("Last-Modified", formatdate(source.modified, usegmt=True)),
+            ("Last-Modified", source.last_modified),
         ]
         # Auth 1.0: a client without access gets the description, with status 401.
         status = 401 if grant.kind is Access.NONE else 200
@@ -358,7 +375,7 @@ class ImageServer:
         policy: Policy,
         grant: Grant,
     ) -> Response:
-        image_plan = plan(request, source.info, limits)
+        image_plan = planned(request, source.info, limits)
         if limits.max_scale is not None and too_detailed(image_plan, limits.max_scale):
             raise Unauthorized("sign in to see this image at this size")
         # The derivative's checksum (from its sidecar) keeps ETags equal on every server.
@@ -376,15 +393,17 @@ class ImageServer:
             ("Link", f'<{base}/{image_plan.canonical}>;rel="canonical", <{profile}>;rel="profile"'),
             *self.caching(policy),
             ("ETag", etag),
-            ("Last-Modified", formatdate(source.modified, usegmt=True)),
+            ("Last-Modified", source.last_modified),
         ]
         if environ.get("HTTP_IF_NONE_MATCH") == etag:
             return Response(304, headers)
-        body = self.render(source, image_plan, f"{source.fingerprint}/{digest}")
+        key = f"{source.fingerprint}/{digest}"
+        body = self.render(source, image_plan, key, self.client_address(environ))
         return Response(200, headers, body)
 
-    def render(self, source: Source, image_plan: Plan, key: str) -> bytes:
-        """Passthrough, then memory, then disk, then pyvips (admitted by the gate)."""
+    def render(self, source: Source, image_plan: Plan, key: str, client: str) -> bytes:
+        """Passthrough, then memory, then disk, then pyvips: in this thread for tiles, in
+        the slow lane for anything larger (one at a time per client)."""
         body = passthrough(source, image_plan)
         if body is not None:
             return body
@@ -396,31 +415,27 @@ class ImageServer:
         if self.disk:
             cache_lookup("image", "disk", body is not None)
         if body is None:
-            body = self.decode_and_encode(source, image_plan)
+            body = self.decode_and_encode(source, image_plan, client)
             if self.disk:
                 self.disk.put(key, body)
         self.memory.put(key, body)
         return body
 
-    def decode_and_encode(self, source: Source, image_plan: Plan) -> bytes:
+    def decode_and_encode(self, source: Source, image_plan: Plan, client: str) -> bytes:
+        if not image_plan.is_tile:
+            with self.per_client.slot(client):
+                return self.lane.render(Job(str(source.path), image_plan, self.jpeg_quality))
         try:
-            return self._decode_and_encode(source, image_plan)
+            image = transform.render(image_plan, source.pages[image_plan.page])
+            return transform.encode(image, image_plan.format, self.jpeg_quality)
         finally:
             self.trimmer.rendered()
 
-    def _decode_and_encode(self, source: Source, image_plan: Plan) -> bytes:
-        if image_plan.is_tile:
-            image = transform.render(image_plan, source.pages[image_plan.page])
-            return transform.encode(image, image_plan.format, self.jpeg_quality)
-        if not self.gate.try_enter():
-            raise Overloaded(
-                "too many large images are being made; retry shortly", self.retry_after
-            )
-        try:
-            image = transform.render(image_plan, source.pages[image_plan.page])
-            return transform.encode(image, image_plan.format, self.jpeg_quality)
-        finally:
-            self.gate.leave()
+
+# Parsing and planning are pure, and the same tiles are asked for again and again: both
+# are remembered (a failure is not, and is worked out anew each time).
+parsed = functools.lru_cache(maxsize=16_384)(parse_path)
+planned = functools.lru_cache(maxsize=16_384)(plan)
 
 
 def too_detailed(image_plan: Plan, max_scale: float) -> bool:
@@ -437,7 +452,8 @@ def json_response(status: int, document: dict[str, Any], private: bool = False) 
 
 
 def passthrough(source: Source, image_plan: Plan) -> bytes | None:
-    """The stored JPEG tile itself, when the request is exactly one whole stored tile."""
+    """The stored JPEG of exactly the tile asked for: a whole tile of the TIFF, or a clipped
+    edge tile from the trailer written at ingest (see edges.py)."""
     if (
         image_plan.format != "jpg"
         or image_plan.quality not in ("default", "color")
@@ -449,9 +465,13 @@ def passthrough(source: Source, image_plan: Plan) -> bytes | None:
     box = image_plan.page_region
     if grid is None or (box.w, box.h) != (image_plan.width, image_plan.height):
         return None
-    if not grid.is_whole_tile(box.x, box.y, box.w, box.h):
-        return None
     try:
-        return read_tile(source.file.fileno(), grid, box.x, box.y)
+        if grid.is_whole_tile(box.x, box.y, box.w, box.h):
+            return read_tile(source.file.fileno(), grid, box.x, box.y)
+        edge = source.edges.get((image_plan.page, box.x, box.y))
+        if edge is None or (edge[2], edge[3]) != (box.w, box.h):
+            return None
+        data = os.pread(source.file.fileno(), edge[1], edge[0])
+        return data if len(data) == edge[1] and data.startswith(b"\xff\xd8") else None
     except (OSError, TiffLayoutError):
         return None  # fall back to decoding

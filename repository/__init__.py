@@ -191,11 +191,37 @@ def get_storage() -> Storage:
     return storage
 
 
+def request_class(path: str) -> str:
+    """The repository's kinds of request, for metrics and access logs."""
+    if path.startswith("/iiif/"):
+        if path.endswith("/manifest"):
+            return "manifest"
+        if "/search" in path or "/autocomplete" in path:
+            return "content-search"
+        if path.startswith(("/iiif/collection", "/iiif/2/collection")):
+            return "collection"
+        if path.startswith("/iiif/discovery"):
+            return "discovery"
+        return "iiif"
+    prefixes = (
+        ("/search", "search"),
+        ("/oai", "oai"),
+        ("/static/", "static"),
+        ("/viewer/static/", "static"),
+        ("/admin", "admin"),
+        ("/auth", "auth"),
+    )
+    for prefix, kind in prefixes:
+        if path.startswith(prefix):
+            return kind
+    return "health" if path in ("/health", "/ready", "/metrics") else "page"
+
+
 def serve() -> Flask:
     """The repository as deployed: JSON logs with request ids, and /metrics."""
-    from image_server.telemetry import Observed, configure_logging, repository_request_class
+    from image_server.telemetry import Observed, configure_logging
 
     configure_logging("repository")
     app = create_app()
-    app.wsgi_app = Observed(app.wsgi_app, "repository", repository_request_class)  # type: ignore[method-assign]
+    app.wsgi_app = Observed(app.wsgi_app, "repository", request_class)  # type: ignore[method-assign]
     return app

@@ -116,7 +116,7 @@ def open_storage(url: str, environ: Mapping[str, str] = os.environ) -> Storage:
     if parsed.scheme == "file":
         return LocalStorage(Path(unquote(parsed.path)))
     if parsed.scheme == "s3":
-        from image_server.objects import open_s3_storage
+        from image_server.s3 import open_s3_storage
 
         return open_s3_storage(url, environ)
     raise StorageError(f"unsupported storage URL scheme {parsed.scheme!r}; use file:// or s3://")

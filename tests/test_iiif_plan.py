@@ -113,3 +113,34 @@ def test_the_smallest_sufficient_pyramid_page_is_read(
 )
 def test_canonical_forms(tail: str, version: str, canonical: str) -> None:
     assert planned(tail, version).canonical == canonical
+
+
+def _turned(width: int, height: int, degrees: float) -> tuple[float, float]:
+    import math
+
+    angle = math.radians(degrees)
+    c, s = abs(math.cos(angle)), abs(math.sin(angle))
+    return width * c + height * s, width * s + height * c
+
+
+@pytest.mark.parametrize("degrees", [45, 30, 90, 0])
+def test_a_turned_image_fits_the_limits_once_turned(degrees: int) -> None:
+    limits = Limits(4000, 4000, 6_000_000)
+    result = planned(f"full/^max/{degrees}/default.jpg", limits=limits)
+    width, height = _turned(result.width, result.height, degrees)
+    assert width <= 4001 and height <= 4001 and width * height <= 6_000_000 * 1.001
+    with pytest.raises(BadRequest):  # an explicit size that would not fit once turned
+        planned("full/2900,/45/default.jpg", limits=limits)
+
+
+def test_gif_only_at_tile_sizes_and_lossless_formats_within_their_own_area() -> None:
+    limits = Limits(10_000, 10_000, 40_000_000, max_lossless_area=2_000_000, max_gif_edge=512)
+    gif = planned("full/max/0/default.gif", limits=limits)
+    assert max(gif.width, gif.height) <= 512
+    with pytest.raises(BadRequest):
+        planned("full/1000,/0/default.gif", limits=limits)
+    png = planned("full/max/0/default.png", limits=limits)
+    assert png.width * png.height <= 2_000_000
+    jpg = planned("full/max/0/default.jpg", limits=limits)
+    assert (jpg.width, jpg.height) == (3000, 2000)  # JPEG keeps the whole area
+    assert planned("full/max/45/default.png", limits=limits).canonical.startswith("full/")

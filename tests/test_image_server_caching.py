@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import threading
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -123,17 +125,20 @@ def test_a_changed_derivative_is_never_served_stale(storage: Path) -> None:
     assert after.data != before.data and after.headers["ETag"] != before.headers["ETag"]
 
 
-def test_expensive_requests_past_the_limit_get_503_while_tiles_flow(storage: Path) -> None:
-    client, app = make_client(storage, MAX_EXPENSIVE=1, RETRY_AFTER=7, EXPENSIVE_WAIT=0.2)
-    assert app.gate.try_enter()  # one expensive render is already running
+def test_large_requests_past_the_lane_queue_get_503_while_tiles_flow(storage: Path) -> None:
+    client, app = make_client(storage, LANE_QUEUE=1, RETRY_AFTER=7)
+    held = [app.lane._admit.acquire(blocking=False) for _ in range(2)]  # noqa: SLF001
+    assert held == [True, True]  # one large render running, one waiting
     try:
         busy = client.get("/iiif/3/img/full/max/0/default.png")
         assert busy.status_code == 503 and busy.headers["Retry-After"] == "7"
         assert client.get("/iiif/3/img/0,0,256,256/256,256/0/default.jpg").status_code == 200
         assert client.get("/iiif/3/img/1024,768,276,132/276,/0/default.png").status_code == 200
     finally:
-        app.gate.leave()
+        for _ in held:
+            app.lane._admit.release()  # noqa: SLF001
     assert client.get("/iiif/3/img/full/max/0/default.png").status_code == 200
+    app.lane.stop()
 
 
 def test_concurrent_requests_share_one_source_safely(storage: Path) -> None:
@@ -166,11 +171,75 @@ def test_http_caching_headers(storage: Path) -> None:
     )
 
 
-def test_a_short_burst_waits_for_a_slot_instead_of_failing(storage: Path) -> None:
-    client, app = make_client(storage, MAX_EXPENSIVE=1, EXPENSIVE_WAIT=5)
-    assert app.gate.try_enter()
-    threading.Timer(0.2, app.gate.leave).start()  # the running render finishes soon
+def test_a_short_burst_waits_for_the_lane_instead_of_failing(storage: Path) -> None:
+    client, app = make_client(storage, LANE_WAIT=5)
+    turn = app.lane._turn  # noqa: SLF001
+    assert turn.acquire()  # a large render is running
+    threading.Timer(0.2, turn.release).start()  # and finishes soon
     assert client.get("/iiif/3/img/full/max/0/default.png").status_code == 200
+    app.lane.stop()
+
+
+def test_one_client_makes_one_large_image_at_a_time(storage: Path) -> None:
+    client, app = make_client(storage, RETRY_AFTER=3)
+    with app.per_client.slot("198.51.100.7"):
+        same = client.get(
+            "/iiif/3/img/full/max/0/default.png", environ_base={"REMOTE_ADDR": "198.51.100.7"}
+        )
+        assert same.status_code == 429 and same.headers["Retry-After"] == "3"
+        tile = client.get(
+            "/iiif/3/img/0,0,256,256/256,/0/default.jpg",
+            environ_base={"REMOTE_ADDR": "198.51.100.7"},
+        )
+        assert tile.status_code == 200  # tiles are never limited
+        other = client.get(
+            "/iiif/3/img/full/max/0/default.png", environ_base={"REMOTE_ADDR": "198.51.100.8"}
+        )
+        assert other.status_code == 200
+    app.lane.stop()
+
+
+def test_a_render_past_its_time_limit_is_stopped_and_the_lane_recovers(storage: Path) -> None:
+    client, app = make_client(storage, RENDER_SECONDS=0.001, RETRY_AFTER=4)
+    slow = client.get("/iiif/3/img/full/max/0/default.png")
+    assert slow.status_code == 503 and slow.headers["Retry-After"] == "4"
+    assert b"took too long" in slow.data
+    assert not app.lane.running  # its process was ended, render and all
+    app.lane.settings = replace(app.lane.settings, seconds=60)
+    assert client.get("/iiif/3/img/full/max/0/default.png").status_code == 200
+    assert app.lane.running
+    app.lane.stop()
+
+
+def test_a_render_past_the_memory_ceiling_fails_in_the_lane_not_the_server(
+    tmp_path: Path,
+) -> None:
+    """Noise does not compress: a 4000 x 4000 PNG needs about 48 MB and libvips' buffers."""
+    (tmp_path / "pyramids").mkdir()
+    bands = [pyvips.Image.gaussnoise(4000, 4000, sigma=60, mean=128).cast("uchar")] * 3
+    noise = bands[0].bandjoin(bands[1:]).copy(interpretation="srgb")
+    save_pyramid(noise, tmp_path / "pyramids" / "noise.tif", PyramidSettings())
+    open_policy(tmp_path, "noise")
+    client, app = make_client(tmp_path, RENDER_MEMORY_MB=200)
+    heavy = client.get("/iiif/3/noise/full/max/0/default.png")
+    assert heavy.status_code == 413 and b"more memory" in heavy.data
+    assert client.get("/iiif/3/noise/0,0,256,256/256,/0/default.jpg").status_code == 200
+    assert client.get("/iiif/3/noise/full/500,/0/default.png").status_code == 200  # lane again
+    app.lane.stop()
+
+
+def test_an_idle_lane_goes_away(storage: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from image_server import lane
+
+    monkeypatch.setattr(lane, "IDLE_SECONDS", 0.2)
+    client, app = make_client(storage)
+    assert client.get("/iiif/3/img/full/max/0/default.png").status_code == 200
+    assert app.lane.running
+    for _ in range(50):
+        if not app.lane.running:
+            break
+        time.sleep(0.1)
+    assert not app.lane.running
 
 
 def test_etags_come_from_the_sidecar_checksum_so_every_server_agrees(

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from minio import Minio
 
-from image_server.objects import MiB, S3Config, S3Storage
+from image_server.objects import MiB
+from image_server.s3 import S3Config, S3Storage
 from repository.storage import LocalStorage, Storage, StorageError, open_storage
 from tests import s3server
 from tests.s3server import admin_client

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyvips
 
-from image_server import pyramids
+from image_server import edges, pyramids
+from image_server.policy import Access, Policy
 from image_server.pyramids import build_pyramid
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,7 +53,7 @@ def synthetic(width: int, height: int, seed: int) -> pyvips.Image:
 
 def builder_version() -> str:
     """A short hash of our pyramid builder's source and libvips: a change means a rebuild."""
-    source = inspect.getsource(pyramids).encode()
+    source = (inspect.getsource(pyramids) + inspect.getsource(edges)).encode()
     vips = f"{pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)}".encode()
     return hashlib.blake2s(source + vips, digest_size=4).hexdigest()
 
@@ -61,6 +63,7 @@ def ensure_pyramid(width: int, height: int, seed: int, rebuild: bool = False) ->
     stem = f"bench_{width}x{height}_s{seed}"
     storage = WORK / "storage"
     image = TestImage(f"{stem}_{builder_version()}", storage, width, height, 0.0)
+    open_to_all(image)
     if image.path.exists() and not rebuild:
         return image
     image.path.parent.mkdir(parents=True, exist_ok=True)
@@ -78,6 +81,14 @@ def ensure_pyramid(width: int, height: int, seed: int, rebuild: bool = False) ->
     if built != (width, height):
         raise RuntimeError(f"pyramid is {built}, expected {(width, height)}")
     return TestImage(image.identifier, storage, width, height, time.perf_counter() - started)
+
+
+def open_to_all(image: TestImage) -> None:
+    """The sidecar publishing writes for an open image: without one the server answers 404."""
+    policy = Policy(item="bench", level="open", public=Access.FULL)
+    folder = image.storage / "policies"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{image.identifier}.json").write_text(json.dumps(policy.to_json()))
 
 
 def describe(image: TestImage) -> dict[str, object]:

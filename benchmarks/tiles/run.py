@@ -60,6 +60,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--rebuild", action="store_true", help="rebuild the pyramid even if one exists")
     add("--retry-pause", type=float, default=60.0, help="seconds before retrying our start")
     add("--big", action="store_true", help="also run the 300 MP memory mode afterwards")
+    add(
+        "--iipsrv",
+        default=servers.IIPSRV,
+        help="the peer's FastCGI binary (default: Debian's iipimage-server package)",
+    )
     return parser.parse_args(argv)
 
 
@@ -251,7 +256,7 @@ def contenders(
     )
     iip = Contender(
         "IIPImage",
-        lambda launch: servers.iipimage(image, launch, WORK / "iipimage"),
+        lambda launch: servers.iipimage(image, launch, WORK / "iipimage", args.iipsrv),
         urls.Tile.iiif2,
         iip_paths,
         retry=False,
@@ -292,7 +297,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             big = memory.run_memory(memory.parse_args(["--server", args.server]), pool)
     summary = summarise(runs)
     ratio_rows = ratios(summary, f"ours ({args.server})")
-    markdown = tables(summary, ratio_rows)
+    peer = f"IIPImage {servers.iipsrv_version(args.iipsrv)} ({args.iipsrv})"
+    markdown = f"Peer: {peer}\n\n" + tables(summary, ratio_rows)
     stem = f"tiles-{report.timestamp()}"
     data = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
@@ -300,6 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": host,
         "code": report.git_state(),
         "tools": report.tool_versions(),
+        "peer": peer,
         "options": vars(args),
         "image": describe(image),
         "tile_mix": urls.mix(tiles),

@@ -81,7 +81,30 @@ def wsgi_argv(kind: WsgiServer, port: int, launch: Launch) -> list[str]:
     ]
 
 
-def iipimage(image: TestImage, launch: Launch, workdir: Path) -> Target:
+def iipsrv_version(binary: str) -> str:
+    """The peer's version, from the Server header the FastCGI binary carries ("iipsrv/1.3")."""
+    try:
+        text = Path(binary).read_bytes()
+    except OSError as exc:
+        return f"unreadable ({exc.strerror})"
+    import re
+
+    found = re.search(rb"iipsrv/(\d+\.\d+(?:\.\d+)?)", text)
+    if found:
+        return found.group(1).decode()
+    import subprocess  # a packaged binary that formats its version at run time
+
+    owner = subprocess.run(["dpkg", "-S", binary], capture_output=True, text=True)
+    package = owner.stdout.split(":", 1)[0] if owner.returncode == 0 else ""
+    if not package:
+        return "unknown"
+    version = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${Version}", package], capture_output=True, text=True
+    )
+    return f"{version.stdout.strip()} (Debian {package})" if version.returncode == 0 else "unknown"
+
+
+def iipimage(image: TestImage, launch: Launch, workdir: Path, binary: str = IIPSRV) -> Target:
     """IIPImage's FastCGI processes behind lighttpd, configured in ``workdir``, not yet started."""
     port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -92,7 +115,7 @@ def iipimage(image: TestImage, launch: Launch, workdir: Path) -> Target:
             workdir=workdir.resolve(),
             port=port,
             processes=launch.workers,
-            binary=IIPSRV,
+            binary=binary,
             prefix=image.path.parent.resolve(),
             cache_mb=launch.cache_mb,
             quality=JPEG_QUALITY,

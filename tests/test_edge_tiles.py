@@ -65,9 +65,11 @@ def test_an_edge_tile_is_passed_through_with_the_pixels_a_decode_gives(storage: 
         pytest.param(lambda n: b"{}" + struct.pack("<Q", 10**12) + MAGIC, id="huge-length"),
         pytest.param(lambda n: b"not json" + struct.pack("<Q", 8) + MAGIC, id="not-json"),
         pytest.param(
-            lambda n: (blob := json.dumps({"0,0,0": [0, n * 2, 1, 1]}).encode())
-            + struct.pack("<Q", len(blob))
-            + MAGIC,
+            lambda n: (
+                (blob := json.dumps({"0,0,0": [0, n * 2, 1, 1]}).encode())
+                + struct.pack("<Q", len(blob))
+                + MAGIC
+            ),
             id="past-the-end",
         ),
         pytest.param(lambda n: b"x" * 4 + MAGIC, id="truncated"),

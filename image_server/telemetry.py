@@ -16,6 +16,7 @@ import logging
 import os
 import re
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -37,6 +38,7 @@ class Metrics:
     additions under prometheus_client's own locks."""
 
     _made: Metrics | None = None
+    _making = threading.Lock()
 
     def __init__(self) -> None:
         # Loaded with the first request, not at start-up: an idle worker stays small.
@@ -57,8 +59,9 @@ class Metrics:
     @classmethod
     def get(cls) -> Metrics:
         """This process's metrics (the default registry allows each name once)."""
-        if cls._made is None:
-            cls._made = cls()
+        with cls._making:  # two first requests at once must not register twice
+            if cls._made is None:
+                cls._made = cls()
         return cls._made
 
     def _child(self, metric: Any, *labels: str) -> Any:

@@ -108,6 +108,16 @@ class TileGrid:
         return self.offsets[index], self.byte_counts[index]
 
 
+def _pread(fd: int, length: int, offset: int) -> bytes:
+    """Bytes the file really holds: an offset or a length a hostile header made up (past
+    the end, or past what a 64-bit offset can say) is a layout error, never a huge buffer
+    or an OverflowError."""
+    size = os.fstat(fd).st_size
+    if offset < 0 or length < 0 or offset > size or length > size - offset:
+        raise TiffLayoutError("a TIFF offset or length points past the end of the file")
+    return os.pread(fd, length, offset)
+
+
 def _read_values(
     fd: int, order: str, ftype: int, count: int, inline: bytes, offset_size: int
 ) -> tuple[int, ...] | bytes:
@@ -119,7 +129,7 @@ def _read_values(
         raw = inline[:length]
     else:
         (pointer,) = struct.unpack(order + ("Q" if offset_size == 8 else "I"), inline)
-        raw = os.pread(fd, length, pointer)
+        raw = _pread(fd, length, pointer)
         if len(raw) != length:
             raise TiffLayoutError("a TIFF field runs past the end of the file")
     if ftype in (7, 2):
@@ -132,14 +142,14 @@ def _read_ifd(
 ) -> Directory:
     """The directory at ``offset``, with the values of the ``wanted`` tags (None: all)."""
     count_fmt, entry_size, offset_size = ("Q", 20, 8) if big else ("H", 12, 4)
-    head = os.pread(fd, 8 if big else 2, offset)
+    head = _pread(fd, 8 if big else 2, offset)
     if len(head) != (8 if big else 2):
         raise TiffLayoutError("a TIFF directory lies past the end of the file")
     (entries,) = struct.unpack(order + count_fmt, head)
     if entries > _MAX_ENTRIES:
         raise TiffLayoutError("implausible TIFF directory")
     start = offset + len(head)
-    block = os.pread(fd, entries * entry_size + offset_size, start)
+    block = _pread(fd, entries * entry_size + offset_size, start)
     if len(block) != entries * entry_size + offset_size:
         raise TiffLayoutError("a TIFF directory runs past the end of the file")
     tags: dict[int, object] = {}
@@ -200,7 +210,7 @@ def _header(fd: int) -> tuple[str, bool, int]:
 
 
 def _pointer(fd: int, order: str, big: bool, at: int) -> int:
-    raw = os.pread(fd, 8 if big else 4, at)
+    raw = _pread(fd, 8 if big else 4, at)
     if len(raw) != (8 if big else 4):
         raise TiffLayoutError("a TIFF page pointer lies past the end of the file")
     (value,) = struct.unpack(order + ("Q" if big else "I"), raw)

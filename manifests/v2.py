@@ -153,8 +153,12 @@ def manifest_v2(record: ManifestRecord, urls: Urls) -> dict[str, Any]:
             }
         ],
     }
-    if record.summary:
-        document["description"] = value(record.summary)
+    # A 2.1 manifest should have a description (the validator warns): without a summary,
+    # say what the reader will find.
+    pages = len(record.canvases)
+    document["description"] = value(
+        record.summary or {"vi": [f"{pages} trang ảnh số"], "en": [f"{pages} digitised pages"]}
+    )
     hints = [b for b in record.behavior if b in VIEWING_HINTS]
     if hints:
         document["viewingHint"] = hints[0]

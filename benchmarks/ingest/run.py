@@ -42,8 +42,11 @@ with app.app_context():
     ensure_collection("bench")
     draft = ItemDraft("bench", {"vi": "bench"}, pages_in_folder(Path(sys.argv[1])))
     start = time.perf_counter()
-    ingest_item(draft, get_storage(), ingest_settings())
-    print(json.dumps({"seconds": time.perf_counter() - start}))
+    item = ingest_item(draft, get_storage(), ingest_settings()).item
+    seconds = time.perf_counter() - start
+    page = item.images[0]
+    answer = {"seconds": seconds, "pages": len(item.images), "size": [page.width, page.height]}
+    print(json.dumps(answer))
 """
 BASELINE = (
     "import sys, pyvips; pyvips.Image.new_from_file(sys.argv[1], access='sequential')"
@@ -105,7 +108,11 @@ def bench(source: Path, work: Path, repeat: int) -> list[Run]:
             "TANGTHU_MAX_IMAGE_PIXELS": "400000000",
         }
         wall, rss, output = timed([sys.executable, "-c", OURS, str(folder)], env)
-        seconds = json.loads(output)["seconds"]
+        answer = json.loads(output)
+        expected = pyvips.Image.new_from_file(str(source))
+        if answer["pages"] != 1 or answer["size"] != [expected.width, expected.height]:
+            raise RuntimeError(f"ingest answered {answer}, not one page the size of {source.name}")
+        seconds = answer["seconds"]
         runs.append(Run("tangthu ingest", seconds, rss, round(wall - seconds, 2)))
         shutil.rmtree(instance)
         shutil.rmtree(folder)
@@ -128,9 +135,10 @@ def summarise(label: str, runs: list[Run]) -> dict[str, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10 MP and 30 MP instead")
+    parser.add_argument("--smoke", action="store_true", help="tiny files: check that it runs")
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
-    scale = 0.316 if args.quick else 1.0
+    scale = 0.05 if args.smoke else 0.316 if args.quick else 1.0
     sizes = [
         ("jpg", int(12_000 * scale), int(8_400 * scale)),  # ≈100 MP JPEG
         ("tif", int(20_000 * scale), int(15_000 * scale)),

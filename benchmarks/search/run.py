@@ -691,7 +691,7 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=300, help="per kind (300)")
@@ -712,7 +712,12 @@ def main() -> None:
         help="stop a SQLite search after this long and count it as that long (2000; 0: never)",
     )
     parser.add_argument("--output", type=Path, default=LAST_RUN)
+    parser.add_argument(
+        "--smoke", action="store_true", help="3,000 items, 20 queries a kind: check it runs"
+    )
     args = parser.parse_args()
+    if args.smoke:
+        args.items, args.queries, args.peer_queries = 3_000, 20, 5
 
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     print(f"generating {args.items:,} items (seed {args.seed}) …", flush=True)
@@ -842,6 +847,22 @@ def main() -> None:
     )
     args.output.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     print(f"written {args.output}")
+    return smoke_verdict(ours) if args.smoke else 0
+
+
+def smoke_verdict(ours: Timings) -> int:
+    """Every query answered, and the words and phrases (taken from the items) found."""
+    for kind in KINDS:
+        totals = ours.totals[kind]
+        if not totals or any(total is None for total in totals):
+            print(f"smoke: {kind} queries went unanswered")
+            return 1
+    found = [t for kind in ("word", "phrase") for t in ours.totals[kind] if t]
+    asked = sum(len(ours.totals[kind]) for kind in ("word", "phrase"))
+    if len(found) < 0.9 * asked:
+        print(f"smoke: only {len(found)} of {asked} word and phrase queries found anything")
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -25,7 +25,8 @@ from .image import WORK, TestImage, describe, ensure_pyramid
 from .procs import ResourceSampler, Servers, drop_page_cache
 from .servers import Launch, Target
 
-TARGETS = {"cold": 2.0, "warm": 3.0}  # ours/IIPImage tiles/s we aim for
+TARGETS = {"cold": 1.5, "warm": 1.5}  # ours/IIPImage tiles/s we aim for
+P99_TARGET = 2.0  # ours/IIPImage p99 no worse than this
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--rebuild", action="store_true", help="rebuild the pyramid even if one exists")
     add("--retry-pause", type=float, default=60.0, help="seconds before retrying our start")
     add("--big", action="store_true", help="also run the 300 MP memory mode afterwards")
+    add(
+        "--keep-page-cache",
+        action="store_true",
+        help="do not drop the OS page cache before each measurement (the smoke run in make test)",
+    )
     add(
         "--iipsrv",
         default=servers.IIPSRV,
@@ -109,7 +115,7 @@ def measure(
     image: TestImage,
 ) -> dict[str, Any]:
     """Start one server fresh, warm it if asked, run wrk while sampling its memory, stop it."""
-    page_cache = drop_page_cache()
+    page_cache = "kept" if args.keep_page_cache else drop_page_cache()
     target = start_target(pool, contender, launch, image, args.retry_pause)
     warmup = None
     if phase == "warm":
@@ -189,6 +195,7 @@ def ratios(summary: list[dict[str, Any]], ours: str) -> list[dict[str, Any]]:
                 "tiles_per_s_ratio": speed,
                 "target": target,
                 "met": speed >= target,  # judged on the ratio as shown
+                "p99_met": round(mine["p99_ms"] / theirs["p99_ms"], 2) <= P99_TARGET,
                 "per_cpu_ratio": round(mine["tiles_per_cpu_s"] / theirs["tiles_per_cpu_s"], 2),
                 "p50_ratio": round(mine["p50_ms"] / theirs["p50_ms"], 2),
                 "p99_ratio": round(mine["p99_ms"] / theirs["p99_ms"], 2),
@@ -203,7 +210,7 @@ FIGURES_HEADER = (
 )
 RATIOS_HEADER = (
     *("phase", "tiles/s ours/IIP", "target", "met", "tiles/CPU-s ours/IIP"),
-    *("p50 ours/IIP", "p99 ours/IIP"),
+    *("p50 ours/IIP", "p99 ours/IIP", "p99 ≤ 2×"),
 )
 
 
@@ -221,9 +228,9 @@ def figures_row(s: dict[str, Any]) -> list[object]:
 def ratios_row(r: dict[str, Any]) -> list[object]:
     """One phase in the ratios table."""
     return [
-        *(r["phase"], f"{r['tiles_per_s_ratio']:.2f}×", f"≥ {r['target']:.0f}×"),
+        *(r["phase"], f"{r['tiles_per_s_ratio']:.2f}×", f"≥ {r['target']:g}×"),
         *("yes" if r["met"] else "no", f"{r['per_cpu_ratio']:.2f}×"),
-        *(f"{r['p50_ratio']:.2f}×", f"{r['p99_ratio']:.2f}×"),
+        *(f"{r['p50_ratio']:.2f}×", f"{r['p99_ratio']:.2f}×", "yes" if r["p99_met"] else "no"),
     ]
 
 
@@ -319,7 +326,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         markdown += "\n\n" + memory.table(big)
     json_path, md_path = report.write_results(stem, data, markdown)
     print(f"\n{markdown}\n\nwrote {json_path}\n      {md_path}  ({data['elapsed_s']} s)")
-    return 0
+    wrong = sum(row["non_2xx"] + row["socket_errors"] for row in summary)
+    if wrong:
+        print(f"{wrong} tile requests were answered wrongly or not at all")
+    return 1 if wrong else 0
 
 
 if __name__ == "__main__":

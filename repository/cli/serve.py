@@ -1,4 +1,5 @@
-"""Serve both apps under gunicorn, for the demo."""
+"""Serve both apps for the demo: the repository under gunicorn, the image server under
+granian exactly as deploy/ runs it."""
 
 from __future__ import annotations
 
@@ -50,10 +51,18 @@ def serve(host: str, port: int, image_port: int) -> None:
         "-",
         "--no-control-socket",
     ]
+    # The image server exactly as deploy/ runs it: granian, one worker per core.
+    image_env = {
+        **env,
+        "TANGTHU_IMAGE_BIND": f"{host}:{image_port}",
+        "TANGTHU_IMAGE_WORKERS": env.get("TANGTHU_IMAGE_WORKERS", "2"),
+        "GRANIAN": f"{sys.executable} -m granian",
+    }
     processes = [
         subprocess.Popen(
-            [*gunicorn, "--bind", f"{host}:{image_port}", "--workers", "2", "wsgi:image_app()"],
-            env=env,
+            ["sh", str(PROJECT_ROOT / "deploy" / "granian_image.sh")],
+            env=image_env,
+            cwd=str(PROJECT_ROOT),
         ),
         subprocess.Popen(
             [*gunicorn, "--bind", f"{host}:{port}", "--workers", "2", "wsgi:repository_app()"],

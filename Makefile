@@ -48,6 +48,12 @@ $(MO): repository/translations/vi/LC_MESSAGES/messages.po $(PY_STAMP)
 /usr/sbin/nginx:
 	$(APT) update -q && $(APT) install -y -q nginx openssl
 
+# The benchmarks' smoke runs: wrk drives the servers, and Debian's IIPImage behind lighttpd
+# is the tile benchmark's peer (IIPImage 1.3 is built by hand for the published figures).
+BENCH_TOOLS := /usr/bin/wrk /usr/sbin/lighttpd /usr/lib/iipimage-server/iipsrv.fcgi
+$(BENCH_TOOLS) &:
+	$(APT) update -q && $(APT) install -y -q wrk lighttpd iipimage-server
+
 # Text recognition: Tesseract with its Vietnamese model.
 $(TESSDATA_VIE):
 	$(APT) update -q && $(APT) install -y -q tesseract-ocr tesseract-ocr-vie
@@ -69,10 +75,10 @@ lint: $(PY_STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(PY_STAMP)
-	$(BIN)/mypy image_server manifests
+	$(BIN)/mypy image_server manifests repository
 
 # The whole suite, then the database tests again on a throwaway PostgreSQL cluster.
-test: install /usr/bin/chromium /usr/sbin/nginx lint typecheck
+test: install /usr/bin/chromium /usr/sbin/nginx $(BENCH_TOOLS) lint typecheck
 	$(BIN)/pytest
 	bash tests/postgres-lane.sh
 

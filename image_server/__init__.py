@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyvips
 
-from .config import load_config
+from .config import Settings, load_config
 from .memory import fix_mmap_threshold
 from .secrecy import check_token_keys
-from .views import ImageServer
+
+if TYPE_CHECKING:  # imported when an app is made, so the contract modules come alone
+    from .views import ImageServer
 
 # Loaders an attacker could reach through a crafted derivative are never needed here:
 # we only ever read the TIFFs that ingest wrote.
@@ -39,14 +41,18 @@ def create_app(config: Mapping[str, Any] | None = None) -> ImageServer:
     process-wide, so a process that also ingests (a test, say) turns it off.
     Placeholder or weak ``ACCESS_TOKEN_KEYS`` stop it, unless ``TESTING`` is true.
     """
-    settings = load_config(config)
-    if settings["ACCESS_TOKEN_KEYS"] and not settings["TESTING"]:
-        check_token_keys("TANGTHU_ACCESS_TOKEN_KEYS", settings["ACCESS_TOKEN_KEYS"])
-    fix_mmap_threshold(int(settings["MALLOC_MMAP_THRESHOLD"]))
+    from .views import ImageServer
+
+    layered = load_config(config)
+    settings = Settings.from_mapping(layered)  # every value checked, here, once
+    if settings.access_token_keys and not settings.testing:
+        check_token_keys("TANGTHU_ACCESS_TOKEN_KEYS", layered["ACCESS_TOKEN_KEYS"])
+    fix_mmap_threshold(settings.malloc_mmap_threshold)
     bound_vips_caches()
-    if settings["VIPS_LOCKDOWN"]:
+    if settings.vips_lockdown:
         lock_down_vips()
-    return ImageServer(settings)
+    # views.py reads the layered mapping for now; Settings carries the same values checked.
+    return ImageServer(layered)
 
 
 def serve() -> Any:

@@ -10,7 +10,8 @@ import pyvips
 
 from .edges import append_edge_tiles
 from .plan import Level, SourceInfo
-from .tiff import MasterLayout, MasterPage, master_pages
+from .tiff import MasterLayout, master_pages
+from .tiff import MasterPage as MasterPage  # ingest reads masters page by page
 from .tiff import TiffLayoutError as TiffLayoutError
 from .tiff import TooManyPages as TooManyPages
 

@@ -16,9 +16,13 @@ from typing import BinaryIO
 
 from .objects import MiB
 
-DEFAULT_CACHE_DIR = Path(tempfile.gettempdir()) / "tangthu-s3-cache"
 DEFAULT_CACHE_MAX_BYTES = 10 * 1024 * MiB
 _STALE_TEMP_SECONDS = 3600
+
+
+def default_cache_dir() -> Path:
+    """The system's temporary folder (found on first use: finding it writes a probe file)."""
+    return Path(tempfile.gettempdir()) / "tangthu-s3-cache"
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from minio import Minio
 from minio.error import MinioException, S3Error
 
 from .objects import MiB, StorageError, check_key
-from .readcache import DEFAULT_CACHE_DIR, DEFAULT_CACHE_MAX_BYTES, ReadThroughCache
+from .readcache import DEFAULT_CACHE_MAX_BYTES, ReadThroughCache, default_cache_dir
 
 DEFAULT_PART_SIZE = 16 * MiB
 _MAX_PARTS = 10_000
@@ -119,7 +119,7 @@ class S3Storage:
         self.config = config
         self.bucket = bucket
         self.prefix = f"{check_key(prefix.strip('/'))}/" if prefix.strip("/") else ""
-        self.cache = ReadThroughCache(cache_dir or DEFAULT_CACHE_DIR, cache_max_bytes)
+        self.cache = ReadThroughCache(cache_dir or default_cache_dir(), cache_max_bytes)
         self.revalidate_after = revalidate_after
         self.part_size = part_size
         self.client = config.client(timeout)

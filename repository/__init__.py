@@ -14,11 +14,13 @@ from flask import Flask, request, session
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from image_server import policy, tokens
+from image_server import tokens
 
 from .config import DEFAULTS
 from .extensions import babel, csrf, db, login_manager, migrate
 from .security import DatabaseInteger, check_secrets, init_security
+from .settings import EXTENSION as SETTINGS
+from .settings import SettingError, Settings, current_settings, settings_of
 from .storage import Storage, open_storage
 
 log = logging.getLogger(__name__)
@@ -33,11 +35,10 @@ def _secret_key(instance: Path) -> str:
     return path.read_text().strip()
 
 
-def _token_keys(app: Flask, instance: Path) -> str:
+def _token_keys(configured: object, instance: Path) -> str:
     """From the environment, or one key made once per instance (for the demo)."""
-    if app.config.get("ACCESS_TOKEN_KEYS"):
-        value = app.config["ACCESS_TOKEN_KEYS"]
-        return value if isinstance(value, str) else json.dumps(value)
+    if configured:
+        return configured if isinstance(configured, str) else json.dumps(configured)
     path = instance / "access_token_keys.json"
     if not path.exists():
         path.write_text(json.dumps({"k1": secrets.token_urlsafe(48)}))
@@ -54,16 +55,15 @@ def select_locale() -> str:
 
 
 def babel_languages() -> list[str]:
-    from flask import current_app
-
-    return list(current_app.config["LANGUAGES"])
+    return list(current_settings().languages)
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the repository app: defaults, then instance/config.py, then TANGTHU_* vars.
 
     ``config`` (used by tests) is applied last; its ``INSTANCE_PATH`` picks the instance
-    folder, as does the ``TANGTHU_INSTANCE_PATH`` variable.
+    folder, as does the ``TANGTHU_INSTANCE_PATH`` variable. The settings are checked
+    here, once (``settings.Settings``): a bad value stops the app naming its variable.
     """
     overrides = dict(config or {})
     instance_path = overrides.pop("INSTANCE_PATH", None) or os.environ.get("TANGTHU_INSTANCE_PATH")
@@ -76,25 +76,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     instance.mkdir(parents=True, exist_ok=True)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _secret_key(instance)
-    app.config["SQLALCHEMY_DATABASE_URI"] = (
-        app.config.get("DATABASE_URL") or f"sqlite:///{instance / 'tangthu.sqlite'}"
-    )
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        # A SQLite connection is cheap, and one opened while the file was read-only stays
-        # read-only: a connection per use sees the file as it is now.
-        from sqlalchemy.pool import NullPool
+    app.config["ACCESS_TOKEN_KEYS"] = _token_keys(app.config.get("ACCESS_TOKEN_KEYS"), instance)
+    settings = Settings.from_config(app.config, instance)
+    app.extensions[SETTINGS] = settings
+    # As resolved, for what hands them on: `tangthu serve` gives them to the image server.
+    app.config["STORAGE_URL"] = settings.storage_url
+    check_secrets(app, instance)
 
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
-            **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
-            "poolclass": NullPool,
-        }
-    app.config["STORAGE_URL"] = app.config.get("STORAGE_URL") or (instance / "storage").as_uri()
-    app.config.setdefault("STAGING_DIR", str(instance / "staging"))
-
-    db.init_app(app)
-    migrate.init_app(
-        app, db, directory=str(Path(__file__).parent / "migrations"), render_as_batch=True
-    )
+    init_database(app, instance)
     csrf.init_app(app)
     babel.init_app(
         app,
@@ -103,21 +92,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
-    app.extensions["tangthu.storage"] = open_storage(app.config["STORAGE_URL"])
-    app.config["ACCESS_TOKEN_KEYS"] = _token_keys(app, instance)
-    check_secrets(app, instance)
-    app.extensions["tangthu.token_keys"] = tokens.Keys.parse(app.config["ACCESS_TOKEN_KEYS"])
-    config = app.config
-    app.extensions["tangthu.onsite_networks"] = policy.setting(
-        "ONSITE_RANGES", policy.parse_networks, config["ONSITE_RANGES"]
-    )
-    partners = policy.setting("PARTNER_ORIGINS", policy.parse_origins, config["PARTNER_ORIGINS"])
-    app.extensions["tangthu.trusted_origins"] = frozenset(
-        {policy.origin_of(config["PUBLIC_URL"]), *partners}
-    )
-    if int(app.config["PROXY_HOPS"]):
-        hops = int(app.config["PROXY_HOPS"])
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+    init_storage(app)
+    init_access(app)
 
     from .services.ingest import restrict_vips_loaders
 
@@ -137,6 +113,55 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
+def init_database(app: Flask, instance: Path) -> None:
+    """Bind the database and its migrations.
+
+    Reads DATABASE_URL (empty: ``tangthu.sqlite`` in the instance folder) and
+    SQLALCHEMY_ENGINE_OPTIONS, and sets SQLALCHEMY_DATABASE_URI for Flask-SQLAlchemy.
+    """
+    url = app.config.get("DATABASE_URL") or f"sqlite:///{instance / 'tangthu.sqlite'}"
+    app.config["SQLALCHEMY_DATABASE_URI"] = url
+    if url.startswith("sqlite"):
+        # A SQLite connection is cheap, and one opened while the file was read-only stays
+        # read-only: a connection per use sees the file as it is now.
+        from sqlalchemy.pool import NullPool
+
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+            **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
+            "poolclass": NullPool,
+        }
+    db.init_app(app)
+    migrate.init_app(
+        app, db, directory=str(Path(__file__).parent / "migrations"), render_as_batch=True
+    )
+
+
+def init_storage(app: Flask) -> None:
+    """Open the object storage the app writes to.
+
+    Reads STORAGE_URL (file:// or s3://) and, for s3://, S3_ENDPOINT, S3_ACCESS_KEY,
+    S3_SECRET_KEY, S3_REGION, S3_CREATE_BUCKET, S3_CACHE_DIR, S3_CACHE_MAX_BYTES and
+    S3_CACHE_REVALIDATE_SECONDS, from the settings.
+    """
+    settings = settings_of(app)
+    app.extensions["tangthu.storage"] = open_storage(settings.storage_url, settings.s3_variables())
+
+
+def init_access(app: Flask) -> None:
+    """Parse the access-token keys, and trust PROXY_HOPS proxies for client addresses.
+
+    Reads ACCESS_TOKEN_KEYS (already checked by ``check_secrets``) and PROXY_HOPS.
+    """
+    try:
+        keys = tokens.Keys.parse(str(app.config["ACCESS_TOKEN_KEYS"]))  # JSON, by _token_keys
+    except ValueError as exc:
+        raise SettingError(f"TANGTHU_ACCESS_TOKEN_KEYS: {exc}") from None
+    app.extensions["tangthu.token_keys"] = keys
+    hops = settings_of(app).proxy_hops
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+
+
 def _register_blueprints(app: Flask) -> None:
     from viewer import bp as viewer_bp
 
@@ -148,6 +173,7 @@ def _register_blueprints(app: Flask) -> None:
 
     for blueprint in (public_bp, api_bp, auth_bp, admin_bp, viewer_bp, oai_bp):
         app.register_blueprint(blueprint)
+    csrf.exempt(oai_bp)  # harvesters POST forms without a session, and change nothing
 
 
 def _register_context(app: Flask) -> None:
@@ -155,7 +181,6 @@ def _register_context(app: Flask) -> None:
 
     from .models import User
 
-    @login_manager.user_loader
     def load_user(session_id: str) -> User | None:
         """The account of a session that is still valid: sign-out, and changes of role or
         groups, advance the account's epoch, and every older session ends with it."""
@@ -165,6 +190,8 @@ def _register_context(app: Flask) -> None:
         user = db.session.get(User, int(user_id))
         return user if user is not None and user.access_epoch == int(epoch) else None
 
+    login_manager.user_loader(load_user)  # not as a decorator: Flask-Login's is untyped
+
     from .web import collection_cover, localized, shows_images, thumbnail_url
 
     app.add_template_filter(localized, "localized")
@@ -172,14 +199,16 @@ def _register_context(app: Flask) -> None:
     app.add_template_global(shows_images, "shows_images")
     app.add_template_global(collection_cover, "collection_cover")
 
+    settings = settings_of(app)
+
     @app.context_processor
     def site_context() -> dict[str, Any]:
-        locale = str(get_locale() or app.config["BABEL_DEFAULT_LOCALE"])
-        names = app.config["LIBRARY_NAME"]
+        locale = str(get_locale() or settings.default_locale)
+        names = settings.library_name
         return {
             "locale": locale,
             "library_name": names.get(locale) or next(iter(names.values())),
-            "languages": app.config["LANGUAGES"],
+            "languages": list(settings.languages),
             "current_user": current_user,
         }
 

@@ -1,16 +1,47 @@
-"""Defaults for the repository. Deployments override them with TANGTHU_* variables."""
+"""The repository's settings: every key, its default and what it means.
+
+``create_app`` layers ``DEFAULTS``, then ``instance/config.py``, then ``TANGTHU_*``
+variables (``TANGTHU_OAI_PAGE_SIZE=50`` sets ``OAI_PAGE_SIZE``; values are JSON where
+they parse), then the caller's mapping, and checks the result once into the typed,
+frozen ``settings.Settings``: a bad value stops start-up with a message that names its
+variable. Nothing reads these keys from ``app.config`` after the factory.
+
+Flask and its extensions read their own keys from ``app.config`` (``SECRET_KEY``,
+``SESSION_*``, ``REMEMBER_*``, ``WTF_*``, ``BABEL_*``, ``SQLALCHEMY_*``,
+``MAX_CONTENT_LENGTH``); they are listed here for their defaults.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from image_server.readcache import DEFAULT_CACHE_MAX_BYTES
+
 DEFAULTS: dict[str, Any] = {
+    # Signs sessions and OAI-PMH resumption tokens; empty: made once into the instance
+    # folder (instance/secret_key). Give it only through the environment.
+    "SECRET_KEY": "",
     # Public base URLs: every id in a manifest is made from these, so proxies work.
     "PUBLIC_URL": "http://127.0.0.1:8000",
     "IMAGE_URL": "http://127.0.0.1:8182",
     # Empty means a SQLite file and a storage folder inside the instance folder.
     "DATABASE_URL": "",
     "STORAGE_URL": "",
+    # Where ingest prepares pages before they are stored; empty: instance/staging.
+    "STAGING_DIR": "",
+    # s3:// storage: the service (http(s)://host:port), its credentials (give the secret
+    # only through the environment), region, and whether a missing bucket is made. Local
+    # copies of what is read go to S3_CACHE_DIR (empty: the system's temporary folder),
+    # at most S3_CACHE_MAX_BYTES, trusted for S3_CACHE_REVALIDATE_SECONDS (0: always
+    # checked with the service).
+    "S3_ENDPOINT": "",
+    "S3_ACCESS_KEY": "",
+    "S3_SECRET_KEY": "",
+    "S3_REGION": "",
+    "S3_CREATE_BUCKET": False,
+    "S3_CACHE_DIR": "",
+    "S3_CACHE_MAX_BYTES": DEFAULT_CACHE_MAX_BYTES,
+    "S3_CACHE_REVALIDATE_SECONDS": 0,
     # Empty: SQLite FTS5 beside the database. Or http(s)://host:9200 for OpenSearch,
     # which reads and writes through the alias SEARCH_INDEX.
     "SEARCH_URL": "",
@@ -27,6 +58,12 @@ DEFAULTS: dict[str, Any] = {
     "OPEN_DATA_LICENSE": "https://creativecommons.org/publicdomain/zero/1.0/",
     # A collection with more manifests than this is served in pages of this size.
     "COLLECTION_PAGE_SIZE": 1000,
+    # Change Discovery: activities per page of the ordered collection.
+    "DISCOVERY_PAGE_SIZE": 100,
+    # OAI-PMH: records per page of a list (each resumed by a token), and the addresses
+    # Identify names (a list, or comma-separated; empty: webmaster@ the public host).
+    "OAI_PAGE_SIZE": 100,
+    "OAI_ADMIN_EMAIL": [],
     "PDF_MAX_PAGES": 600,
     # Access: the long edge everyone may see of a 'degraded' image, the reading room's
     # networks for 'onsite' items, and the access-token keys ({"kid": "secret"}, newest
@@ -61,6 +98,13 @@ DEFAULTS: dict[str, Any] = {
     # networks: CIDRs, e.g. ["10.0.0.0/8"] or "10.0.0.0/8,192.168.1.0/24" from the
     # environment, for partners on the same intranet.
     "HARVEST_ALLOW_NETWORKS": [],
+    # What one harvest may cost: seconds to connect and to wait for each answer, for the
+    # whole run, and bytes per answer and pages per run.
+    "HARVEST_CONNECT_TIMEOUT": 10.0,
+    "HARVEST_READ_TIMEOUT": 60.0,
+    "HARVEST_DEADLINE": 6 * 3600.0,
+    "HARVEST_MAX_BYTES": 50 * 1024 * 1024,
+    "HARVEST_MAX_PAGES": 100_000,
     # Ingest limits: every upload is hostile until checked.
     "MAX_FILE_BYTES": 1024 * 1024 * 1024,
     "MAX_IMAGE_PIXELS": 400_000_000,

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask_login import UserMixin
 from sqlalchemy import JSON, Column, ForeignKey, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
+
+if TYPE_CHECKING:  # db.Model is Base with Flask-SQLAlchemy's table names; mypy sees Base
+    from .extensions import Base as Model
+else:
+    Model = db.Model
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 
@@ -24,7 +29,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-class Collection(db.Model):
+class Collection(Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(80), unique=True)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("collection.id"), default=None)
@@ -49,7 +54,7 @@ class Collection(db.Model):
     )
 
 
-class Item(db.Model):
+class Item(Model):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     collection_id: Mapped[int] = mapped_column(ForeignKey("collection.id"), index=True)
     title: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
@@ -89,7 +94,7 @@ class Item(db.Model):
     )
 
 
-class Image(db.Model):
+class Image(Model):
     __table_args__ = (UniqueConstraint("item_id", "position"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
@@ -126,7 +131,7 @@ collection_groups = Table(
 )
 
 
-class ReaderGroup(db.Model):
+class ReaderGroup(Model):
     """Readers allowed into restricted collections, e.g. 'han-nom-researchers'."""
 
     __tablename__ = "reader_group"
@@ -135,7 +140,7 @@ class ReaderGroup(db.Model):
     label: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(80), unique=True)
     # Empty for accounts that only sign in through single sign-on.
@@ -161,7 +166,7 @@ class User(UserMixin, db.Model):
         return is_staff_role(self.role)
 
 
-class LoginAttempt(db.Model):
+class LoginAttempt(Model):
     """Failed sign-ins, counted per username to lock out password guessing."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -170,7 +175,7 @@ class LoginAttempt(db.Model):
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
-class AuditEvent(db.Model):
+class AuditEvent(Model):
     """Who did what: sign-ins, role and group changes, access changes, publishing."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -182,7 +187,7 @@ class AuditEvent(db.Model):
     address: Mapped[str] = mapped_column(String(64), default="")
 
 
-class PendingObject(db.Model):
+class PendingObject(Model):
     """A storage key an ingest is about to write: its rows are not committed yet.
 
     If the process dies before the item is committed, the next ingest (or
@@ -194,7 +199,7 @@ class PendingObject(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class UploadTask(db.Model):
+class UploadTask(Model):
     """One uploaded file waiting for, in, or done with background processing."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -208,7 +213,7 @@ class UploadTask(db.Model):
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
-class HarvestSource(db.Model):
+class HarvestSource(Model):
     """Another repository's OAI-PMH endpoint whose records join our union catalogue."""
 
     __tablename__ = "harvest_source"
@@ -226,7 +231,7 @@ class HarvestSource(db.Model):
     collection: Mapped[Collection] = relationship()
 
 
-class PageText(db.Model):
+class PageText(Model):
     """The recognised text of one page, with word boxes in the page's full-size pixels.
 
     It is also the OCR queue: rows wait as 'queued', a worker claims one by moving it to
@@ -248,7 +253,7 @@ class PageText(db.Model):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
-class Event(db.Model):
+class Event(Model):
     """A change to a published resource: feeds Change Discovery, OAI-PMH and sitemaps."""
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -25,6 +25,8 @@ from werkzeug.routing import IntegerConverter, Map
 from image_server.policy import origin_of
 from image_server.secrecy import check_secret, check_token_keys
 
+from .settings import settings_of
+
 # Embedded third-party content may run scripts, open pop-ups (IIIF Auth sign-in, links)
 # and downloads, but never as our origin: no allow-same-origin.
 SANDBOX = "allow-scripts allow-popups allow-popups-to-escape-sandbox allow-forms allow-downloads"
@@ -121,9 +123,10 @@ def init_security(app: Flask) -> None:
     """Send a Content-Security-Policy, nosniff and a referrer policy with every response.
 
     Reads PUBLIC_URL (which manifests are our own) and IMAGE_URL (where pages load images
-    and info.json from), once.
+    and info.json from), once, from the settings.
     """
-    origins = Origins(origin_of(app.config["PUBLIC_URL"]), origin_of(app.config["IMAGE_URL"]))
+    settings = settings_of(app)
+    origins = Origins(origin_of(settings.public_url), origin_of(settings.image_url))
     app.context_processor(lambda: {"csp_nonce": csp_nonce})
     before_render_template.connect(_noticed_viewer, app)
 

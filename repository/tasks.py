@@ -11,8 +11,11 @@ from flask import Flask
 
 from .extensions import db
 from .models import Item, UploadTask, utcnow
-from .services.ingest import IngestError, PageFile, add_pages
+from .services.errors import ServiceError
+from .services.ingest import add_pages
 from .services.ocr import OcrSettings, drain, queue_pages
+from .services.page_files import PageFile
+from .settings import settings_of
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +46,7 @@ class UploadQueue:
                 images = add_pages(
                     item, (PageFile(staged, task.filename),), get_storage(), ingest_settings()
                 )
-            except IngestError as exc:
+            except ServiceError as exc:
                 task.status, task.message = "failed", "; ".join(exc.reasons)
             except Exception:  # logged; the curator sees a plain message, never a trace
                 log.exception("processing upload %s failed", task_id)
@@ -96,8 +99,8 @@ class OcrWorker:
 
 
 def ocr_settings(app: Flask) -> OcrSettings:
-    config = app.config
-    return OcrSettings(int(config["OCR_MAX_EDGE"]), float(config["OCR_TIMEOUT"]))
+    settings = settings_of(app)
+    return OcrSettings(settings.ocr_max_edge, settings.ocr_timeout)
 
 
 def refresh_item(item: Item) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from flask import current_app, request
@@ -12,19 +13,20 @@ from image_server.policy import in_networks
 from image_server.pyramids import PyramidSettings
 from manifests import Agent, Urls, language_map
 
-from .models import Item
+from .models import Collection, Image, Item
 from .search import SearchBackend
 from .services.access import ANONYMOUS, Viewer, shows_thumbnails
 from .services.decoders import DecodeLimits
 from .services.ingest import IngestSettings
 from .services.publish import PublishSettings
+from .settings import current_settings
 
 
 def current_viewer() -> Viewer:
     """The signed-in user (or nobody), and whether this request is from the reading room.
 
     The reading room is judged from the address of each request, never remembered."""
-    onsite = in_networks(client_address(), current_app.extensions["tangthu.onsite_networks"])
+    onsite = in_networks(client_address(), current_settings().onsite_networks)
     if current_user.is_authenticated:
         groups = frozenset(group.name for group in current_user.groups)
         return Viewer(role=current_user.role, groups=groups, onsite=onsite)
@@ -37,23 +39,23 @@ def client_address() -> str | None:
 
 
 def public_urls() -> Urls:
-    return Urls(current_app.config["PUBLIC_URL"], current_app.config["IMAGE_URL"])
+    return current_settings().urls
 
 
 def publish_settings(urls: Urls | None = None) -> PublishSettings:
     """The library as provider, attribution and default rights, from the config; ids made
     from ``urls``, by default the configured public URLs."""
-    config = current_app.config
-    urls = urls or public_urls()
-    homepage = config["LIBRARY_HOMEPAGE"] or f"{urls.base}/"
-    logo = config["LIBRARY_LOGO"] or f"{urls.base}/static/logo.png"
-    library = Agent(homepage, language_map(config["LIBRARY_NAME"]), homepage, logo)
+    settings = current_settings()
+    urls = urls or settings.urls
+    homepage = settings.library_homepage or f"{urls.base}/"
+    logo = settings.library_logo or f"{urls.base}/static/logo.png"
+    library = Agent(homepage, language_map(settings.library_name), homepage, logo)
     return PublishSettings(
         urls,
         library,
-        dict(config["ATTRIBUTION"]),
-        config["DEFAULT_RIGHTS"],
-        int(config["DEGRADED_EDGE"]),
+        dict(settings.attribution),
+        settings.default_rights,
+        settings.degraded_edge,
         get_search(),
     )
 
@@ -77,15 +79,14 @@ def make_search_backend() -> SearchBackend:
     from .extensions import db
     from .search.sqlite_fts import SqliteFts
 
-    url = str(current_app.config["SEARCH_URL"])
+    settings = current_settings()
+    url = settings.search_url  # checked in the factory: empty, sqlite: or http(s):
     if url.startswith(("http://", "https://")):
         from .search.opensearch import OpenSearchBackend
 
-        return OpenSearchBackend(url, index=str(current_app.config["SEARCH_INDEX"]))
+        return OpenSearchBackend(url, index=settings.search_index)
     if url.startswith("sqlite:"):
         return SqliteFts(create_engine(url))  # `tangthu reindex` fills a new file
-    if url:
-        raise ValueError(f"TANGTHU_SEARCH_URL must be empty, sqlite:///… or http(s)://…: {url!r}")
     if db.engine.dialect.name == "sqlite":
         backend = SqliteFts(db.engine)
     else:
@@ -99,16 +100,16 @@ def make_search_backend() -> SearchBackend:
 
 
 def ingest_settings() -> IngestSettings:
-    config = current_app.config
+    settings = current_settings()
     return IngestSettings(
         limits=DecodeLimits(
-            max_file_bytes=int(config["MAX_FILE_BYTES"]),
-            max_pixels=int(config["MAX_IMAGE_PIXELS"]),
-            max_pages=int(config["MAX_PAGES"]),
-            pdf_dpi=int(config["PDF_DPI"]),
+            max_file_bytes=settings.max_file_bytes,
+            max_pixels=settings.max_image_pixels,
+            max_pages=settings.max_pages,
+            pdf_dpi=settings.pdf_dpi,
         ),
-        pyramid=PyramidSettings(int(config["PYRAMID_TILE_SIZE"]), int(config["PYRAMID_QUALITY"])),
-        staging_dir=Path(config["STAGING_DIR"]),
+        pyramid=PyramidSettings(settings.pyramid_tile_size, settings.pyramid_quality),
+        staging_dir=settings.staging_dir,
     )
 
 
@@ -158,17 +159,16 @@ def shows_images(item: Item) -> bool:
     return shows_thumbnails(current_viewer(), item)
 
 
-def collection_cover(collection: object, items: list[object]) -> object | None:
+def collection_cover(collection: Collection, items: Sequence[Item]) -> Image | None:
     """The page to show for a collection: its chosen cover, else its first item's first page.
 
     None when there is no page, or when this viewer may not see the cover's pixels.
     """
     from .extensions import db
-    from .models import Image
 
-    chosen = getattr(collection, "cover_image_id", None)
+    chosen = collection.cover_image_id
     image = db.session.get(Image, chosen) if chosen else None
     if image is None:
-        first = next((i for i in items if getattr(i, "images", None)), None)
-        image = first.images[0] if first is not None else None  # type: ignore[attr-defined]
+        first = next((item for item in items if item.images), None)
+        image = first.images[0] if first is not None else None
     return image

@@ -6,7 +6,7 @@ import contextlib
 import json
 import os
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,39 @@ from tests.servers import Server, free_port
 ROOT = Path(__file__).resolve().parents[1]
 STANDARDS = ROOT.parent / "shared" / "standards"
 ARTIFACTS = ROOT / "tests" / "artifacts"
+
+
+# The suite's own lanes, chosen on purpose by whoever runs it; every other TANGTHU_*
+# variable is the developer's, and no test may read it.
+LANE_VARIABLES = ("TANGTHU_TEST_POSTGRES", "TANGTHU_OPENSEARCH_URL", "TANGTHU_REGENERATE_GOLDEN")
+LANE_PREFIXES = ("TANGTHU_TEST_S3_",)
+
+
+def developer_settings(environ: Mapping[str, str]) -> list[str]:
+    """The variables that would change the apps under test: TANGTHU_* and metrics."""
+    return [
+        name
+        for name in environ
+        if (name.startswith("TANGTHU_") or name == "PROMETHEUS_MULTIPROC_DIR")
+        and name not in LANE_VARIABLES
+        and not name.startswith(LANE_PREFIXES)
+    ]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def clean_session_environment() -> Iterator[None]:
+    """Session fixtures (the served sample site) start without the developer's settings."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in developer_settings(os.environ):
+            patch.delenv(name)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts without the developer's settings, whatever ran before it."""
+    for name in developer_settings(os.environ):
+        monkeypatch.delenv(name)
 
 
 @pytest.fixture(scope="session")

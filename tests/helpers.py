@@ -1,10 +1,15 @@
-"""Helpers shared by tests: generated images and form tokens."""
+"""Helpers shared by tests: generated images, form tokens, and settings."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
+from typing import Any
 
 import pyvips
+from flask import Flask
+
+from repository.settings import EXTENSION, Settings
 
 
 def tile_colour(tx: int, ty: int) -> list[int]:
@@ -58,3 +63,11 @@ def sign_in(client: object, username: str, password: str) -> None:
     """Sign a Flask test client in, and insist that it worked."""
     response = post_sign_in(client, username, password)
     assert response.status_code == 302, response.get_data(as_text=True)  # type: ignore[attr-defined]
+
+
+def reconfigure(app: Flask, **changes: Any) -> None:
+    """Change settings of an app already made, as if it had been made with them: they are
+    checked again (ValueError naming the variable) before anything changes."""
+    settings = Settings.from_config({**app.config, **changes}, Path(app.instance_path))
+    app.config.update(changes)
+    app.extensions[EXTENSION] = settings

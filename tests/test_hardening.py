@@ -107,6 +107,7 @@ def test_paths_on_the_site_are_kept(
     assert response.headers["Location"] == quote(location, "/?=%")
 
 
+@pytest.mark.pure
 @pytest.mark.parametrize(
     "target",
     ["/\t/evil.example", "/\n", "/\x00", "/ok\x7f", "/\\evil", "/x\\y", "//evil", "http://a/b"],
@@ -472,12 +473,14 @@ WEAK = {
 }
 
 
+@pytest.mark.pure
 def test_every_secret_in_env_example_is_refused() -> None:
     assert {"TANGTHU_SECRET_KEY", "token key k1", "TANGTHU_S3_SECRET_KEY"} <= set(PLACEHOLDERS)
     for name, value in WEAK.items():
         assert weakness(value) is not None, name
 
 
+@pytest.mark.pure
 def test_generated_secrets_are_accepted() -> None:
     for _ in range(200):
         for value in (secrets.token_urlsafe(48), secrets.token_hex(32), secrets.token_hex(16)):

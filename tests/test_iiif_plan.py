@@ -8,6 +8,8 @@ from image_server.errors import BadRequest
 from image_server.plan import Box, Level, Limits, SourceInfo, plan
 from image_server.request import ImageRequest, parse_path
 
+pytestmark = pytest.mark.pure
+
 SOURCE = SourceInfo(
     width=3000,
     height=2000,

@@ -22,6 +22,8 @@ from image_server.request import (
     parse_size,
 )
 
+pytestmark = pytest.mark.pure
+
 V2, V3 = Version.V2, Version.V3
 
 

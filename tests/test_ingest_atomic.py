@@ -17,7 +17,8 @@ from flask.testing import FlaskCliRunner
 from repository import get_storage
 from repository.extensions import db
 from repository.models import Image, Item, PendingObject
-from repository.services.ingest import IngestError, ItemDraft, ingest_item, pages_in_folder
+from repository.services.errors import Refused
+from repository.services.ingest import ItemDraft, ingest_item, pages_in_folder
 from repository.storage import LocalStorage
 from repository.web import ingest_settings
 
@@ -202,13 +203,13 @@ def test_an_ingest_error_names_every_bad_file(app: Flask, make_pages) -> None:
         from repository.cli.content import ensure_collection
 
         ensure_collection("c")
-        with pytest.raises(IngestError) as caught:
+        with pytest.raises(Refused) as caught:
             ingest_item(
                 ItemDraft("c", {"vi": "t"}, pages_in_folder(folder)),
                 get_storage(),
                 ingest_settings(),
             )
-    assert caught.value.reasons == [
+    assert caught.value.reasons == (
         "3.jpg: is empty",
         "4.png: is not an accepted image: JPEG, PNG, TIFF, WebP, JPEG 2000 or PDF",
-    ]
+    )

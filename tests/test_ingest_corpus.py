@@ -26,7 +26,8 @@ from PIL import Image as PILImage
 from repository.extensions import db
 from repository.models import Item
 from repository.services.decoders import SourceFile
-from repository.services.ingest import IngestError, check_page_counts, inspect
+from repository.services.errors import Refused
+from repository.services.ingest import check_page_counts, inspect
 from repository.web import ingest_settings
 from tests.helpers import csrf_token, sign_in
 
@@ -381,9 +382,9 @@ def test_a_file_whose_pages_cannot_all_be_found_is_refused_by_name(
         return SourceFile(found.kind, found.pages[:64], found.page_count)
 
     monkeypatch.setattr(service, "read_pages", cut_short)
-    with app.app_context(), pytest.raises(IngestError) as refused:
+    with app.app_context(), pytest.raises(Refused) as refused:
         inspect([service.PageFile(path, path.name)], ingest_settings().limits)
-    assert refused.value.reasons == ["100 trang.tif: has 100 pages, but 64 were found in it"]
+    assert refused.value.reasons == ("100 trang.tif: has 100 pages, but 64 were found in it",)
 
 
 def test_pages_made_are_counted_against_the_pages_in_each_file(app: Flask, tmp_path: Path) -> None:
@@ -396,12 +397,12 @@ def test_pages_made_are_counted_against_the_pages_in_each_file(app: Flask, tmp_p
     made = [
         service.PreparedPage(master, n, str(n), 8, 6, tmp_path / f"{n}.tif", "") for n in (1, 2)
     ]
-    with pytest.raises(IngestError) as refused:
+    with pytest.raises(Refused) as refused:
         check_page_counts([master], made)
-    assert refused.value.reasons == ["ba trang.tif: has 3 pages, but 2 were made"]
-    with pytest.raises(IngestError) as refused:
+    assert refused.value.reasons == ("ba trang.tif: has 3 pages, but 2 were made",)
+    with pytest.raises(Refused) as refused:
         check_page_counts([master], [*made, made[0]])
-    assert refused.value.reasons == ["ba trang.tif: some of its pages were made twice, others not"]
+    assert refused.value.reasons == ("ba trang.tif: some of its pages were made twice, others not",)
     third = service.PreparedPage(master, 3, "3", 8, 6, tmp_path / "3.tif", "")
     check_page_counts([master], [*made, third])  # each page once: nothing to say
 

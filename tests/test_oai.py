@@ -26,6 +26,7 @@ from repository import create_app
 from repository.extensions import db
 from repository.models import Collection, Item
 from repository.services.oai import Position, Selection, make_token
+from tests.helpers import reconfigure
 from tests.servers import Server, free_port
 
 NS = {
@@ -226,8 +227,9 @@ def test_identify(oai: Harvester, catalogue: Catalogue, method: str) -> None:
 def test_identify_describes_the_identifiers_of_a_named_host(
     app: Flask, oai: Harvester, catalogue: Catalogue
 ) -> None:
-    app.config["PUBLIC_URL"] = "https://thuvien.example.vn"
-    app.config["OAI_ADMIN_EMAIL"] = "oai@thuvien.example.vn"
+    reconfigure(
+        app, PUBLIC_URL="https://thuvien.example.vn", OAI_ADMIN_EMAIL="oai@thuvien.example.vn"
+    )
     root = oai(verb="Identify")
     assert root.findtext(".//o:adminEmail", namespaces=NS) == "oai@thuvien.example.vn"
     assert root.findtext(".//id:repositoryIdentifier", namespaces=NS) == "thuvien.example.vn"
@@ -375,7 +377,7 @@ def test_sets_include_the_sets_beneath_them(oai: Harvester, catalogue: Catalogue
 def test_resumption_pages_everything_once(
     app: Flask, oai: Harvester, catalogue: Catalogue, verb: str, method: str
 ) -> None:
-    app.config["OAI_PAGE_SIZE"] = 2
+    reconfigure(app, OAI_PAGE_SIZE=2)
     found, pages = harvest(oai, verb, method, metadataPrefix="oai_dc")
     expected = sorted(catalogue.visible, key=lambda i: (catalogue.visible[i], i))
     assert found == [oai_id(i) for i in expected]  # no duplicates, no gaps, in order
@@ -392,7 +394,7 @@ def test_resumption_pages_everything_once(
 def test_resumption_keeps_the_set_and_dates(
     app: Flask, oai: Harvester, catalogue: Catalogue
 ) -> None:
-    app.config["OAI_PAGE_SIZE"] = 1
+    reconfigure(app, OAI_PAGE_SIZE=1)
     found, pages = harvest(
         oai, "ListRecords", metadataPrefix="marcxml", set="sach", until="2024-01-07"
     )
@@ -404,7 +406,7 @@ def test_resumption_keeps_the_set_and_dates(
 def test_records_changed_during_a_harvest_come_again_not_missed(
     app: Flask, oai: Harvester, catalogue: Catalogue
 ) -> None:
-    app.config["OAI_PAGE_SIZE"] = 2
+    reconfigure(app, OAI_PAGE_SIZE=2)
     first = oai(verb="ListIdentifiers", metadataPrefix="oai_dc")
     seen = identifiers(first)
     with app.app_context():
@@ -424,7 +426,7 @@ def test_records_changed_during_a_harvest_come_again_not_missed(
 
 
 def test_bad_resumption_tokens(app: Flask, oai: Harvester, catalogue: Catalogue) -> None:
-    app.config["OAI_PAGE_SIZE"] = 2
+    reconfigure(app, OAI_PAGE_SIZE=2)
     root = oai(verb="ListRecords", metadataPrefix="oai_dc")
     token = root.findtext(".//o:resumptionToken", namespaces=NS)
     assert token

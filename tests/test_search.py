@@ -10,6 +10,7 @@ from repository.search import Query, fold, parse_query
 from repository.search.sqlite_fts import match_expression
 
 
+@pytest.mark.pure
 @pytest.mark.parametrize(
     ("text", "folded"),
     [
@@ -24,6 +25,7 @@ def test_fold(text: str, folded: str) -> None:
     assert fold(text) == folded
 
 
+@pytest.mark.pure
 def test_queries_become_quoted_terms_only() -> None:
     assert parse_query('Đại "Việt sử" ký') == Query(("dai", "ky"), (("viet", "su"),))
     assert (

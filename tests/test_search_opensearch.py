@@ -61,6 +61,7 @@ def clauses(body: dict[str, Any], kind: str) -> list[Any]:
 # index_settings and document_body
 
 
+@pytest.mark.pure
 def test_index_settings_fold_vietnamese() -> None:
     settings = index_settings()
     analyzer = settings["settings"]["analysis"]["analyzer"][ANALYZER]
@@ -79,6 +80,7 @@ def test_index_settings_fold_vietnamese() -> None:
     assert settings["mappings"]["dynamic"] == "strict"
 
 
+@pytest.mark.pure
 def test_document_body_keeps_folded_and_original_text() -> None:
     doc = SearchDocument(
         "i1",
@@ -113,6 +115,7 @@ def test_document_body_keeps_folded_and_original_text() -> None:
     json.dumps(body)
 
 
+@pytest.mark.pure
 def test_document_body_leaves_out_empty_facets() -> None:
     body = document_body(SearchDocument("i2", "x" * 300, "", collection="", types=("", "Map")))
     assert body["collection"] == [] and body["language"] == [] and body["type"] == ["Map"]
@@ -129,6 +132,7 @@ def visibility(body: dict[str, Any]) -> list[dict[str, Any]]:
     return [c for c in body["query"]["bool"]["filter"] if "should" in c.get("bool", {})]
 
 
+@pytest.mark.pure
 def test_readers_see_only_open_and_unembargoed_items() -> None:
     body = build_query(request("dai viet"))
     (clause,) = visibility(body)
@@ -139,6 +143,7 @@ def test_readers_see_only_open_and_unembargoed_items() -> None:
     assert {"range": {"embargo_until": {"lte": "2025-06-01"}}} in should
 
 
+@pytest.mark.pure
 def test_staff_see_everything() -> None:
     body = build_query(request("dai viet", staff=True))
     assert body["query"]["bool"]["filter"] == []
@@ -146,6 +151,7 @@ def test_staff_see_everything() -> None:
     assert "access" not in text and "embargo_until" not in text
 
 
+@pytest.mark.pure
 def test_every_word_must_match_somewhere() -> None:
     body = build_query(request("Nguyễn Đình Chiểu"))
     must = body["query"]["bool"]["must"]
@@ -155,6 +161,7 @@ def test_every_word_must_match_somewhere() -> None:
         assert clause["multi_match"]["type"] == "phrase"  # a run of Han characters stays whole
 
 
+@pytest.mark.pure
 def test_phrases_become_match_phrase_on_each_field() -> None:
     body = build_query(request('ky "Đại Việt sử"'))
     must = body["query"]["bool"]["must"]
@@ -169,6 +176,7 @@ def test_phrases_become_match_phrase_on_each_field() -> None:
     assert len(must) == 2
 
 
+@pytest.mark.pure
 def test_browsing_matches_all_and_lists_by_title() -> None:
     body = build_query(request("", filters=Filters(collection=("su-hoc",))))
     assert body["query"]["bool"]["must"] == [{"match_all": {}}]
@@ -176,6 +184,7 @@ def test_browsing_matches_all_and_lists_by_title() -> None:
     assert "_score" not in json.dumps(body["sort"])
 
 
+@pytest.mark.pure
 def test_facet_values_are_alternatives_and_facets_narrow() -> None:
     filters = Filters(collection=("su-hoc", "van-hoc"), language=("vi",), type=("Text",))
     body = build_query(request("viet", filters=filters, staff=True))
@@ -189,6 +198,7 @@ def test_facet_values_are_alternatives_and_facets_narrow() -> None:
     assert all("terms" in c for c in body["query"]["bool"]["filter"])
 
 
+@pytest.mark.pure
 def test_year_range_overlaps() -> None:
     body = build_query(request("viet", filters=Filters(year_from=1500, year_to=1600), staff=True))
     to_clause, from_clause = body["query"]["bool"]["filter"]
@@ -208,6 +218,7 @@ def test_year_range_overlaps() -> None:
     assert only_to["query"]["bool"]["filter"] == [{"range": {"year_start": {"lte": -200}}}]
 
 
+@pytest.mark.pure
 @pytest.mark.parametrize(
     ("sort", "expected"),
     [
@@ -234,6 +245,7 @@ def test_sort_orders(sort: str, expected: list[dict[str, Any]]) -> None:
     assert body["sort"] == [*expected, {"item_id": {"order": "asc"}}]
 
 
+@pytest.mark.pure
 def test_paging_and_totals() -> None:
     body = build_query(request("viet", offset=40, limit=20))
     assert (body["from"], body["size"]) == (40, 20)
@@ -245,6 +257,7 @@ def test_paging_and_totals() -> None:
     assert beyond["from"] + beyond["size"] <= MAX_WINDOW and beyond["size"] == 0
 
 
+@pytest.mark.pure
 def test_facet_aggregations_only_when_wanted() -> None:
     body = build_query(request("viet"))
     aggs = body["aggs"]
@@ -261,6 +274,7 @@ def test_facet_aggregations_only_when_wanted() -> None:
     assert "aggs" not in build_query(request("viet", facets=False))
 
 
+@pytest.mark.pure
 @pytest.mark.parametrize(
     "text",
     ["title:x OR *", "a* -b ^c", '"unbalanced', '\\"{}[]~/', "x" * 10_000, "(((", "\x00"],
@@ -334,6 +348,7 @@ RAW = {
 }
 
 
+@pytest.mark.pure
 def test_parse_response_hits_snippets_and_total() -> None:
     results = parse_response(RAW, request("dai viet"))
     assert results.total == 42
@@ -343,6 +358,7 @@ def test_parse_response_hits_snippets_and_total() -> None:
     )
 
 
+@pytest.mark.pure
 def test_parse_response_facets() -> None:
     facets = parse_response(RAW, request("dai viet")).facets
     assert facets["collection"] == (("su-hoc", 30), ("ban-do", 2), ("van-hoc", 2))
@@ -351,6 +367,7 @@ def test_parse_response_facets() -> None:
     assert facets["century"] == (("19", 12), ("14", 5), ("18", 5), ("-2", 1))
 
 
+@pytest.mark.pure
 def test_parse_response_without_facets_or_hits() -> None:
     results = parse_response(RAW, request("dai viet", facets=False))
     assert results.facets == {} and len(results.hits) == 2
@@ -360,6 +377,7 @@ def test_parse_response_without_facets_or_hits() -> None:
     assert legacy.total == 3
 
 
+@pytest.mark.pure
 def test_parse_response_keeps_only_the_top_facet_values() -> None:
     buckets = [{"key": f"c{n:02}", "doc_count": 1 + n % 3} for n in range(45)]
     raw = {

@@ -14,7 +14,6 @@ from ..services.audit import record
 from ..services.cataloguing import (
     DC_FIELDS,
     Actor,
-    CatalogueError,
     ItemDescription,
     PageArrangement,
     arrange_pages,
@@ -23,10 +22,11 @@ from ..services.cataloguing import (
     format_values,
     set_outline,
 )
+from ..services.errors import Refused
 from ..services.publish import publish_item, withdraw_item
 from ..tasks import ocr_worker
 from ..web import client_address, publish_settings
-from . import bp
+from .blueprint import bp
 from .forms import INHERIT, BulkForm, ItemEditForm, OutlineForm, PublishForm, ocr_choices
 
 
@@ -75,8 +75,8 @@ def edit_item(item_id: str) -> str | Response:
             queued = describe_item(
                 item, _description(form), actor(), get_storage(), publish_settings()
             )
-        except CatalogueError as exc:
-            for name, problem in exc.problems.items():
+        except Refused as exc:
+            for name, problem in exc.fields.items():
                 getattr(form, name).errors.append(_(problem))
         else:
             flash(_("Saved."))
@@ -136,7 +136,7 @@ def arrange(item_id: str) -> Response:
             get_storage(),
             publish_settings(),
         )
-    except CatalogueError:
+    except Refused:
         flash(_("The page order must list every page once; reload the page and try again."))
     else:
         flash(_("Pages saved."))
@@ -153,8 +153,8 @@ def contents(item_id: str) -> str | Response:
     elif form.validate_on_submit():
         try:
             set_outline(item, form.toc.data or "", actor(), get_storage(), publish_settings())
-        except CatalogueError as exc:
-            form.toc.errors.append(exc.problems["toc"])
+        except Refused as exc:
+            form.toc.errors.append(exc.fields["toc"])
         else:
             flash(_("Table of contents saved."))
             return redirect(url_for("admin.contents", item_id=item.id))
@@ -165,7 +165,7 @@ def contents(item_id: str) -> str | Response:
 def bulk() -> Response:
     """Publish, withdraw or set the access of several items at once."""
     form = BulkForm()
-    choices = {c.value for c in form.action.choices}  # type: ignore[union-attr]
+    choices = {c.value for c in form.action.choices}
     if not form.validate_on_submit() or form.action.data not in choices:
         abort(400, _("The form expired; reload the page and try again."))
     ids = request.form.getlist("item")

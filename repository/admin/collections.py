@@ -28,16 +28,16 @@ from ..services.access import AccessLevel
 from ..services.collections_admin import (
     Actor,
     CollectionDraft,
-    CollectionRefused,
     collection_rows,
     create_collection,
     delete_collection,
     deletion_blockers,
     update_collection,
 )
+from ..services.errors import Conflict, Refused
 from ..services.publish import collection_items, refresh_policies
 from ..web import client_address, localized, publish_settings
-from . import bp
+from .blueprint import bp
 from .forms import ocr_choices
 
 ACCESS_NAMES = {
@@ -157,9 +157,9 @@ def _draft(form: CollectionForm) -> CollectionDraft:
     )
 
 
-def _show_refusal(form: CollectionForm, refused: CollectionRefused) -> None:
+def _show_refusal(form: CollectionForm, refused: Refused) -> None:
     """Each reason next to its field."""
-    for name, message in refused.reasons:
+    for name, message in refused.fields.items():
         field = form[name]
         field.errors = [*field.errors, message]
 
@@ -188,7 +188,7 @@ def new_collection() -> str | Response:
     if form.validate_on_submit():
         try:
             create_collection(form.slug.data or "", _draft(form), _actor())
-        except CollectionRefused as refused:
+        except Refused as refused:
             _show_refusal(form, refused)
         else:
             flash(_("Collection created."))
@@ -204,7 +204,7 @@ def edit_collection(slug: str) -> str | Response:
     if form.validate_on_submit():
         try:
             update = update_collection(collection, _draft(form), _actor())
-        except CollectionRefused as refused:
+        except Refused as refused:
             _show_refusal(form, refused)
         else:
             flash(_("Collection saved."))
@@ -222,12 +222,14 @@ def confirm_delete(slug: str) -> str | Response | tuple[str, int]:
     if form.validate_on_submit():
         try:
             delete_collection(collection, _actor())
-        except CollectionRefused as refused:
-            reasons = [message for _name, message in refused.reasons]
+        except Conflict as refused:
             page = render_template(
-                "admin/collection_delete.html", collection=collection, form=form, reasons=reasons
+                "admin/collection_delete.html",
+                collection=collection,
+                form=form,
+                reasons=list(refused.reasons),
             )
-            return page, 409
+            return page, refused.status
         flash(_("Collection deleted."))
         return redirect(url_for("admin.list_collections"))
     reasons = list(deletion_blockers(collection))

@@ -18,18 +18,13 @@ from wtforms.fields import SelectChoice
 from .. import get_storage
 from ..extensions import db
 from ..models import Collection, Item, UploadTask
-from ..services.ingest import (
-    IngestError,
-    ItemDraft,
-    PageFile,
-    draft_item,
-    ingest_item,
-    natural_order,
-    staging_folder,
-)
+from ..services.errors import ServiceError
+from ..services.ingest import ItemDraft, draft_item, ingest_item
+from ..services.page_files import PageFile, natural_order
+from ..services.pending import staging_folder
 from ..tasks import fail_orphaned_tasks, upload_queue
 from ..web import ingest_settings
-from . import bp
+from .blueprint import bp
 from .forms import ItemForm, UploadForm
 
 
@@ -83,7 +78,7 @@ def new_item() -> str | Response:
         pages = natural_order(_save_uploads(files, Path(tmp)))
         try:
             result = ingest_item(replace(draft, pages=pages), get_storage(), settings)
-        except IngestError as exc:
+        except ServiceError as exc:
             form.pages.errors = list(exc.reasons)
             return render_template("admin/item_form.html", form=form)
     if result.created:

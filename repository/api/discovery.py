@@ -11,14 +11,15 @@ import json
 from datetime import datetime
 from typing import Any
 
-from flask import Response, abort, current_app
+from flask import Response, abort
 from sqlalchemy import and_, or_
 
 from ..extensions import db
 from ..models import Event, Item
 from ..services.access import publicly_known_items
+from ..settings import current_settings
 from ..web import public_urls
-from . import bp, iiif_json
+from .blueprint import bp, iiif_json
 
 CONTEXT = "http://iiif.io/api/discovery/1/context.json"
 
@@ -36,7 +37,7 @@ def _visible_events() -> Any:
 
 
 def _page_size() -> int:
-    return int(current_app.config.get("DISCOVERY_PAGE_SIZE", 100))
+    return current_settings().discovery_page_size
 
 
 def _count() -> int:

@@ -28,7 +28,7 @@ from ..services.content_search import (
     text_annotations,
 )
 from ..web import current_viewer, public_urls
-from . import _visible_item, bp, iiif_json
+from .blueprint import bp, iiif_json, visible_item
 
 # Tesseract's language codes, as BCP 47 tags for the text bodies.
 LANGUAGE_TAGS = {
@@ -43,7 +43,7 @@ LANGUAGE_TAGS = {
 
 
 def _readable_item(item_id: str) -> Item:
-    item = _visible_item(item_id)
+    item = visible_item(item_id)
     if image_access(current_viewer(), item) is not Access.FULL:
         abort(401, "sign in as a reader allowed to see this item's pages to read their text")
     return item

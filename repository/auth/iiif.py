@@ -13,7 +13,6 @@ from typing import Any
 from flask import (
     Response,
     abort,
-    current_app,
     jsonify,
     redirect,
     render_template,
@@ -22,10 +21,13 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user
+from werkzeug.wrappers import Response as BaseResponse
 
 from ..services.access import portable_credentials
+from ..settings import current_settings
 from ..web import current_viewer
-from . import access_token, bp, clear_access_cookie, end_session, set_access_cookie
+from .blueprint import bp
+from .signin import access_token, clear_access_cookie, end_session, set_access_cookie
 
 AUTH1_CONTEXT = "http://iiif.io/api/auth/1/context.json"
 AUTH2_CONTEXT = "http://iiif.io/api/auth/2/context.json"
@@ -44,18 +46,17 @@ def checked_origin() -> str:
 
 def trusted(origin: str) -> bool:
     """Our own site and the partners named in PARTNER_ORIGINS may receive tokens."""
-    trusted_origins: frozenset[str] = current_app.extensions["tangthu.trusted_origins"]
-    return origin.lower().rstrip("/") in trusted_origins
+    return origin.lower().rstrip("/") in current_settings().trusted_origins
 
 
-def _close_window() -> Response:
+def _close_window() -> BaseResponse:
     """The pop-up's last page: it closes itself so the viewer can ask for a token."""
     return set_access_cookie(Response(render_template("auth/close.html")))
 
 
 @bp.get("/iiif/login")
 @bp.get("/iiif2/login")
-def iiif_login() -> Response:
+def iiif_login() -> BaseResponse:
     """Auth 1.0 login service and Auth 2.0 access service: our own sign-in page."""
     if current_user.is_authenticated:
         return _close_window()
@@ -116,7 +117,7 @@ def iiif_token() -> Response:
             {"error": "missingCredentials", "description": _("Sign in to see this item.")},
             invalid_origin,
         )
-    lifetime = int(current_app.config["ACCESS_TOKEN_LIFETIME"])
+    lifetime = current_settings().access_token_lifetime
     return _token_reply({"accessToken": access_token(), "expiresIn": lifetime}, invalid_origin)
 
 
@@ -137,7 +138,7 @@ def iiif2_token() -> Response:
         return _token_reply(
             _auth2_error("missingAspect", "Sign in to see this item."), invalid_origin
         )
-    lifetime = int(current_app.config["ACCESS_TOKEN_LIFETIME"])
+    lifetime = current_settings().access_token_lifetime
     token = {
         "@context": AUTH2_CONTEXT,
         "type": "AuthAccessToken2",
@@ -149,7 +150,7 @@ def iiif2_token() -> Response:
 
 @bp.get("/iiif/logout")
 @bp.get("/iiif2/logout")
-def iiif_logout() -> Response:
+def iiif_logout() -> BaseResponse:
     """Auth 1.0 and 2.0 logout service."""
     end_session()
     return clear_access_cookie(Response(render_template("auth/signed_out.html")))

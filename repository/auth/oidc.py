@@ -47,8 +47,11 @@ from ..extensions import db
 from ..models import ReaderGroup, User
 from ..services.accounts import ROLES
 from ..services.audit import record
+from ..services.errors import Refused
+from ..settings import current_settings
 from ..web import client_address, safe_next
-from . import bp
+from .blueprint import bp
+from .signin import finish_sign_in
 
 log = logging.getLogger(__name__)
 
@@ -90,12 +93,15 @@ class SsoIdentity:
     groups: tuple[str, ...]
 
 
-class SignInRefused(Exception):
+class SignInRefused(Refused):
     """An answer that must sign nobody in: a message for the user, the reason for the log."""
 
     def __init__(self, message: str, reason: str) -> None:
-        super().__init__(reason)
-        self.message = message
+        super().__init__(message)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return self.reason  # what the log says; the user is shown ``message``
 
 
 def is_allowed_issuer(url: str) -> bool:
@@ -292,7 +298,7 @@ def _sso() -> SingleSignOn:
 def _callback_url() -> str:
     """From PUBLIC_URL, so it matches what is registered at the provider behind any proxy."""
     path = url_for("auth.oidc_callback")[len(request.script_root) :]
-    return str(current_app.config["PUBLIC_URL"]).rstrip("/") + path
+    return current_settings().public_url.rstrip("/") + path
 
 
 def _unavailable(reason: str) -> SignInRefused:
@@ -375,8 +381,6 @@ def oidc_login() -> Response:
 @bp.get("/oidc/callback")
 def oidc_callback() -> Response:
     """The provider's answer: verify it, sync the account, sign in."""
-    from . import finish_sign_in  # auth/__init__ imports this module at its end
-
     sso = _sso()
     try:
         claims = _verified_claims(sso)

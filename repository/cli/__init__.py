@@ -9,22 +9,28 @@ from flask import Flask
 from flask.cli import FlaskGroup
 from sqlalchemy.exc import OperationalError
 
-from . import accounts, content, interop, operations, serve
+from ..services.errors import ServiceError
+from . import accounts, content, ingest, interop, operations, serve
 
 
 def register_commands(app: Flask) -> None:
-    for module in (accounts, content, interop, operations, serve):
+    for module in (accounts, content, ingest, interop, operations, serve):
         for command in module.COMMANDS:
-            app.cli.add_command(_clear_database_errors(command))
+            app.cli.add_command(plain_refusals(command))
 
 
-def _clear_database_errors(command: click.Command) -> click.Command:
-    """A database that refuses (read-only, full, unreachable) is one clear line, not a trace."""
+def plain_refusals(command: click.Command) -> click.Command:
+    """A refusal is a clear ``Error:`` line (and one line per reason), never a trace: a
+    service's ServiceError, or a database that refuses (read-only, full, unreachable).
+
+    What the command had not committed is rolled back when its app context ends."""
     original = command.invoke
 
     def invoke(ctx: click.Context) -> Any:
         try:
             return original(ctx)
+        except ServiceError as exc:
+            raise click.ClickException("\n".join(exc.lines())) from None
         except OperationalError as exc:
             raise click.ClickException(
                 f"the database refused, so nothing was saved: {exc.orig}"
@@ -35,9 +41,14 @@ def _clear_database_errors(command: click.Command) -> click.Command:
 
 
 def _create_app() -> Flask:
+    """The app for a command; a setting that cannot work is one Error: line naming it."""
     from .. import create_app
+    from ..settings import SettingError
 
-    return create_app()
+    try:
+        return create_app()
+    except SettingError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 main = FlaskGroup(create_app=_create_app, help="Tàng Thư repository commands.")

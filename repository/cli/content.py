@@ -1,11 +1,12 @@
-"""Commands that bring content in and publish it: ingest, publish, fixity, sample."""
+"""Commands that publish content and look after it: publish, access, withdraw, the
+sample, text recognition, the search index, fixity and the open-data export."""
 
 from __future__ import annotations
 
 import re
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -17,9 +18,9 @@ from .. import get_storage
 from ..extensions import db, ensure_database
 from ..models import Collection, Item
 from ..search import SearchDocument
-from ..services.batch import BatchError, BatchItem, files_of, read_csv, skipped_of
-from ..services.ingest import IngestError, ItemDraft, ingest_item, recover_interrupted
+from ..services.ingest import ItemDraft, ingest_item
 from ..services.ocr import queue_pages
+from ..settings import current_settings
 
 
 def ensure_collection(slug: str, title: str | None = None) -> Collection:
@@ -31,34 +32,8 @@ def ensure_collection(slug: str, title: str | None = None) -> Collection:
     return found
 
 
-class PageBar:
-    """A tqdm progress bar over pages: pages/s and ETA, on stderr."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.bar: tqdm | None = None  # type: ignore[type-arg]
-
-    def start(self, pages: int) -> None:
-        self.bar = tqdm(
-            total=pages,
-            desc=self.name[:40],
-            unit="page",
-            file=sys.stderr,
-            dynamic_ncols=True,
-            disable=None,
-        )
-
-    def advance(self, label: str) -> None:
-        if self.bar is not None:
-            self.bar.set_postfix_str(label[:30], refresh=False)
-            self.bar.update(1)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-def _publish(item: Item) -> None:
+def publish_one(item: Item) -> None:
+    """Publish an item, audit it, and say where its manifest is."""
     from ..services.publish import publish_item
     from ..web import publish_settings
 
@@ -68,145 +43,6 @@ def _publish(item: Item) -> None:
 
     record("publish", "cli", target=item.id, detail=item.access)
     click.echo(f"published {result.item_id}: {settings.urls.manifest(result.item_id)}")
-
-
-def _batch(
-    sources: tuple[Path, ...],
-    collection: str | None,
-    title: str | None,
-    title_en: str,
-    direction: str,
-) -> tuple[list[BatchItem], list[str]]:
-    """What the command line names: CSV files expand to their rows."""
-    items: list[BatchItem] = []
-    problems: list[str] = []
-    for source in sources:
-        try:
-            if source.suffix.lower() == ".csv" and source.is_file():
-                rows, bad = read_csv(source, collection)
-                items += rows
-                problems += bad
-                continue
-            if not collection:
-                raise BatchError("name its collection with --collection")
-            name = title or source.stem or source.name
-            draft = ItemDraft(
-                collection,
-                {"vi": name, "en": title_en},
-                files_of(source),
-                viewing_direction=direction,
-            )
-            items.append(BatchItem(str(source), collection, draft, skipped_of(source)))
-        except BatchError as exc:
-            problems.append(f"{source}: {exc}")
-    return items, problems
-
-
-@dataclass
-class BatchReport:
-    """What a batch did: every file refused or skipped is named, with why."""
-
-    refused: list[str] = field(default_factory=list)  # one line per reason
-    skipped: list[str] = field(default_factory=list)
-    refused_items: int = 0
-    ingested: int = 0
-    already: int = 0
-
-    def skip(self, batch_item: BatchItem) -> None:
-        for line in batch_item.skipped:
-            self.skipped.append(f"{batch_item.where}: {line}")
-            click.echo(f"Skipped: {batch_item.where}: {line}", err=True)
-
-    def refuse(self, batch_item: BatchItem, reasons: list[str]) -> None:
-        self.refused += [f"{batch_item.where}: {reason}" for reason in reasons]
-        self.refused_items += 1
-        click.echo(
-            f"Error: {batch_item.where}: nothing was ingested: " + "; ".join(reasons), err=True
-        )
-
-    def done(self, created: bool) -> None:
-        if created:
-            self.ingested += 1
-        else:
-            self.already += 1
-
-    def summarise(self) -> None:
-        """The whole batch at the end, so that no refusal scrolls away unseen."""
-        click.echo(
-            f"items ingested: {self.ingested}, already ingested: {self.already}, "
-            f"refused: {self.refused_items}; files skipped: {len(self.skipped)}"
-        )
-        for heading, lines in (("Refused", self.refused), ("Skipped", self.skipped)):
-            if lines:
-                click.echo(f"{heading}:", err=True)
-                for line in lines:
-                    click.echo(f"  {line}", err=True)
-
-
-@click.command("ingest")
-@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--collection", "slug", help="The collection's short name (made if missing).")
-@click.option("--title", help="The item's title in Vietnamese (default: the folder's name).")
-@click.option("--title-en", default="", help="The item's title in English.")
-@click.option(
-    "--direction",
-    type=click.Choice(["left-to-right", "right-to-left", "top-to-bottom"]),
-    default="left-to-right",
-    show_default=True,
-    help="Reading direction.",
-)
-@click.option("--publish", is_flag=True, help="Publish each item once it is in.")
-@with_appcontext
-def ingest(
-    sources: tuple[Path, ...],
-    slug: str | None,
-    title: str | None,
-    title_en: str,
-    direction: str,
-    publish: bool,
-) -> None:
-    """Ingest folders, single files (PDF, multi-page TIFF) or CSV lists of items.
-
-    Each folder or file becomes one item, its pages in natural order (2 before 10).
-    Each item is all or nothing; a refused item is reported and the batch goes on.
-    Files already ingested (same checksums, same collection) are skipped. Every file
-    refused or skipped is named with the reason, again at the end of a batch, and the
-    command exits with status 1 if anything was refused.
-    """
-    from ..web import ingest_settings
-
-    ensure_database()
-    items, problems = _batch(sources, slug, title, title_en, direction)
-    report = BatchReport(refused=list(problems), refused_items=len(problems))
-    for problem in problems:
-        click.echo(f"Error: {problem}", err=True)
-    queued = 0
-    for batch_item in items:
-        report.skip(batch_item)
-        ensure_collection(batch_item.collection_slug)
-        bar = PageBar(batch_item.draft.title["vi"])
-        try:
-            result = ingest_item(batch_item.draft, get_storage(), ingest_settings(), bar)
-        except IngestError as exc:
-            report.refuse(batch_item, exc.reasons)
-            continue
-        finally:
-            bar.close()
-        item = result.item
-        report.done(result.created)
-        verb = "ingested" if result.created else "already ingested, skipped:"
-        click.echo(f"{verb} item {item.id} ({len(item.images)} pages) from {batch_item.where}")
-        if result.created and queue_pages(item):
-            db.session.commit()
-            queued += len(item.images)
-        if publish and item.status != "published":
-            _publish(item)
-    if queued:
-        click.echo(f"{queued} pages wait for text recognition: run `tangthu ocr` to read them")
-    if len(items) + len(problems) > 1:
-        report.summarise()
-    if report.refused:
-        sys.exit(1)
 
 
 @click.command("publish")
@@ -224,7 +60,7 @@ def publish(item_ids: tuple[str, ...], everything: bool) -> None:
         item = db.session.get(Item, item_id)
         if item is None:
             raise click.ClickException(f"no item has the id {item_id!r}")
-        _publish(item)
+        publish_one(item)
     if everything:  # every stored manifest now has this site's base URLs
         from ..services.publish import mark_base
         from ..web import public_urls
@@ -248,23 +84,12 @@ def fixity() -> None:
     click.echo("all checksums match")
 
 
-@click.command("cleanup")
-@with_appcontext
-def cleanup() -> None:
-    """Remove what interrupted ingests left behind (also done before every ingest)."""
-    from ..web import ingest_settings
-
-    ensure_database()
-    removed = recover_interrupted(get_storage(), ingest_settings().staging_dir)
-    click.echo(f"removed {removed} objects left by interrupted ingests")
-
-
 @click.command("load-sample")
 @with_appcontext
 def load_sample() -> None:
     """Draw and ingest the sample collection, once."""
     from ..sample import BOOKS, write_book
-    from ..services.ingest import pages_in_folder
+    from ..services.page_files import pages_in_folder
     from ..web import ingest_settings
 
     ensure_database()
@@ -288,7 +113,7 @@ def load_sample() -> None:
             queue_pages(result.item)
             db.session.commit()
         if result.item.status != "published":
-            _publish(result.item)
+            publish_one(result.item)
     _read_queued_pages()
     from ..web import public_urls
 
@@ -321,29 +146,17 @@ def _read_queued_pages() -> None:
     help="Hold the item at staff until this day (YYYY-MM-DD).",
 )
 @with_appcontext
-def access(item_id: str, level: str, embargo: object) -> None:
+def access(item_id: str, level: str, embargo: datetime | None) -> None:
     """Set an item's access level (and embargo); a published item is republished."""
-    from ..services.audit import record
+    from ..services.cataloguing import Actor, change_access
+    from ..web import publish_settings
 
     item = db.session.get(Item, item_id)
     if item is None:
         raise click.ClickException(f"no item has the id {item_id!r}")
-    before = f"{item.access} {item.embargo_until or ''}".strip()
-    item.access = level
-    item.embargo_until = embargo.date() if embargo else None  # type: ignore[attr-defined]
-    db.session.commit()
-    record(
-        "access-changed",
-        "cli",
-        target=item.id,
-        detail=f"{before} -> {level} {item.embargo_until or ''}".strip(),
-    )
-    if item.status == "published":
-        _publish(item)
-    click.echo(
-        f"{item.id}: {level}"
-        + (f", embargoed until {item.embargo_until}" if item.embargo_until else "")
-    )
+    until = embargo.date() if embargo else None
+    change_access(item, level, until, Actor("cli"), get_storage(), publish_settings())
+    click.echo(f"{item.id}: {level}" + (f", embargoed until {until}" if until else ""))
 
 
 @click.command("withdraw")
@@ -455,19 +268,8 @@ def export_opendata(dest: Path) -> None:
             for chunk in chunks():
                 out.write(chunk)
         partial.replace(dest / name)  # whole files only, never half an export
-    licence = current_app.config["OPEN_DATA_LICENSE"]
+    licence = current_settings().open_data_license
     click.echo(f"wrote {dest / 'items.jsonld'} and {dest / 'items.csv'} (licence {licence})")
 
 
-COMMANDS = (
-    export_opendata,
-    ocr,
-    ingest,
-    publish,
-    access,
-    withdraw,
-    reindex,
-    fixity,
-    cleanup,
-    load_sample,
-)
+COMMANDS = (export_opendata, ocr, publish, access, withdraw, reindex, fixity, load_sample)

@@ -10,27 +10,22 @@ from urllib.parse import urlsplit
 
 import click
 import requests
-from flask import current_app
 from flask.cli import with_appcontext
 from tqdm import tqdm
-
-from image_server.policy import parse_networks
 
 from .. import get_storage
 from ..extensions import db, ensure_database
 from ..models import Collection, HarvestSource
-from ..services.harvest import HarvestError, HarvestLimits, HarvestResult, harvest
-from ..services.union import (
-    ALLOW_SETTING,
-    ImportResult,
-    IPNetwork,
-    ManifestError,
-    UnionImportError,
-    http_url,
-    import_csv,
-    import_marc,
-    register_manifest,
-)
+from ..services.cleaning import http_url
+from ..services.errors import ServiceError
+from ..services.harvest import HarvestLimits, HarvestResult, described, harvest
+from ..services.publish import PublishSettings
+from ..services.union.marc_import import import_marc
+from ..services.union.opendata_csv import import_csv
+from ..services.union.records import ImportResult
+from ..services.union.remote_manifest import register_manifest
+from ..settings import current_settings
+from ..storage import Storage
 from .content import ensure_collection
 
 MARC_SUFFIXES = (".mrc", ".marc", ".xml")
@@ -77,20 +72,18 @@ def import_records(file: Path, slug: str, institution: str, publish: bool) -> No
             bars[phase] = tqdm(desc=label, unit="record", file=sys.stderr, disable=None)
         bars[phase].update(count)
 
-    try:
-        if suffix == ".csv":
-            result: ImportResult = import_csv(
-                file, collection, institution, publish, progress=progress
-            )
-        else:
-            result = import_marc(file, collection, institution, publish, progress=progress)
-    except UnionImportError as exc:
-        db.session.rollback()
-        for problem in exc.problems[:50]:
-            click.echo(f"  {problem}", err=True)
-        if len(exc.problems) > 50:
-            click.echo(f"  ... and {len(exc.problems) - 50} more", err=True)
-        raise click.ClickException(str(exc)) from None
+    importer = import_csv if suffix == ".csv" else import_marc
+    try:  # a refusal is printed, with every reason, by the command group
+        storage, settings = _publisher(publish)
+        result: ImportResult = importer(
+            file,
+            collection,
+            institution,
+            publish,
+            storage=storage,
+            settings=settings,
+            progress=progress,
+        )
     finally:
         for bar in bars.values():
             bar.close()
@@ -102,6 +95,15 @@ def import_records(file: Path, slug: str, institution: str, publish: bool) -> No
     )
     if result.skipped:
         sys.exit(1)
+
+
+def _publisher(publish: bool) -> tuple[Storage | None, PublishSettings | None]:
+    """The storage and settings publishing needs, when the records are to be published."""
+    if not publish:
+        return None, None
+    from ..web import publish_settings
+
+    return get_storage(), publish_settings()
 
 
 def default_slug(url: str) -> str:
@@ -131,24 +133,16 @@ def _source(url: str, institution: str, slug: str | None, set_spec: str | None) 
     return source
 
 
-def _allow_networks() -> tuple[IPNetwork, ...]:
-    """The private networks partners may be in; a wrong entry stops the command."""
-    try:
-        return parse_networks(current_app.config.get("HARVEST_ALLOW_NETWORKS"))
-    except ValueError as exc:
-        raise click.ClickException(f"{ALLOW_SETTING}: {exc}") from None
-
-
 def _limits() -> HarvestLimits:
-    config = current_app.config
-    default = HarvestLimits()
+    """What one partner may cost, from the settings (checked when the app was made)."""
+    settings = current_settings()
     return HarvestLimits(
-        connect_timeout=float(config.get("HARVEST_CONNECT_TIMEOUT", default.connect_timeout)),
-        read_timeout=float(config.get("HARVEST_READ_TIMEOUT", default.read_timeout)),
-        deadline=float(config.get("HARVEST_DEADLINE", default.deadline)),
-        max_bytes=int(config.get("HARVEST_MAX_BYTES", default.max_bytes)),
-        max_pages=int(config.get("HARVEST_MAX_PAGES", default.max_pages)),
-        allow_networks=_allow_networks(),
+        connect_timeout=settings.harvest_connect_timeout,
+        read_timeout=settings.harvest_read_timeout,
+        deadline=settings.harvest_deadline,
+        max_bytes=settings.harvest_max_bytes,
+        max_pages=settings.harvest_max_pages,
+        allow_networks=settings.harvest_allow_networks,
     )
 
 
@@ -197,7 +191,7 @@ def harvest_command(
     ensure_database()
     if everything == bool(url):
         raise click.ClickException("name one OAI-PMH base URL, or use --all")
-    limits = _limits()  # before a source is saved: a wrong setting changes nothing
+    limits = _limits()
     if url:
         if not http_url(url):
             raise click.ClickException(f"not an http(s) address: {url!r}")
@@ -213,9 +207,9 @@ def harvest_command(
         click.echo(f"harvesting {source.url}", err=True)
         try:
             result = _run(source, full, limits)
-        except HarvestError as exc:
-            failed.append(f"{source.url}: {exc}")
-            click.echo(f"Error: {source.url}: {exc}", err=True)
+        except ServiceError as exc:
+            failed.append(f"{source.url}: {described(exc)}")
+            click.echo(f"Error: {source.url}: {described(exc)}", err=True)
             continue
         click.echo(
             f"{source.url}: {result.created} created, {result.updated} updated,"
@@ -238,15 +232,18 @@ def harvest_command(
 def register_manifest_command(url: str, slug: str, institution: str, draft: bool) -> None:
     """Describe a remote IIIF manifest (3.0 or 2.1) here; its pages stay at its source."""
     ensure_database()
-    allow_networks = _allow_networks()
+    allow_networks = current_settings().harvest_allow_networks
     collection = _collection(slug)
-    try:
-        item = register_manifest(
-            url, collection, institution, publish=not draft, allow_networks=allow_networks
-        )
-    except ManifestError as exc:
-        db.session.rollback()
-        raise click.ClickException(str(exc)) from None
+    storage, settings = _publisher(not draft)
+    item = register_manifest(
+        url,
+        collection,
+        institution,
+        publish=not draft,
+        storage=storage,
+        settings=settings,
+        allow_networks=allow_networks,
+    )
     click.echo(f"registered item {item.id} ({item.status}) for {url}")
 
 

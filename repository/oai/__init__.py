@@ -4,29 +4,24 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 
-from ..extensions import csrf
 from ..services.oai import OaiSettings, pick, respond
-from ..web import public_urls
+from ..settings import current_settings
 
-bp = Blueprint("oai", __name__)
-csrf.exempt(bp)  # harvesters POST forms without a session, and change nothing
+bp = Blueprint("oai", __name__)  # exempt from CSRF checks in the factory: see create_app
 
 
 def oai_settings() -> OaiSettings:
-    """The repository's name, address and secret, and the page size, from the config."""
-    config = current_app.config
-    emails = config.get("OAI_ADMIN_EMAIL") or ()
-    if isinstance(emails, str):
-        emails = tuple(e.strip() for e in emails.split(",") if e.strip())
+    """The repository's name, address and secret, and the page size, from the settings."""
+    settings = current_settings()
     return OaiSettings(
-        urls=public_urls(),
-        repository_name=pick(config["LIBRARY_NAME"], "Tàng Thư"),
-        secret_key=str(config["SECRET_KEY"]),
-        default_rights=str(config.get("DEFAULT_RIGHTS") or ""),
-        admin_emails=tuple(emails),
-        page_size=int(config.get("OAI_PAGE_SIZE", 100)),
+        urls=settings.urls,
+        repository_name=pick(settings.library_name, "Tàng Thư"),
+        secret_key=settings.secret_key,
+        default_rights=settings.default_rights,
+        admin_emails=settings.oai_admin_emails,
+        page_size=settings.oai_page_size,
     )
 
 

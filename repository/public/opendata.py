@@ -10,15 +10,16 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from flask import Response, abort, current_app, stream_with_context
+from flask import Response, abort, stream_with_context
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..models import Collection, Item
 from ..services.access import ANONYMOUS, visible_items
 from ..services.linked_data import CSV_COLUMNS, csv_row, schema_org
+from ..settings import current_settings
 from ..web import public_urls
-from . import bp
+from .blueprint import bp
 
 SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 SITEMAP_PAGE = 10_000  # URLs per sitemap file (the protocol allows 50,000)
@@ -141,14 +142,14 @@ def sitemap_items(number: int) -> Response:
 
 def dataset_header() -> dict[str, object]:
     """What the export is: a schema.org Dataset, with the licence of the metadata."""
-    config = current_app.config
+    settings = current_settings()
     base = public_urls().base
     return {
         "@context": "https://schema.org",
         "@type": "Dataset",
         "@id": f"{base}/opendata/items.jsonld",
-        "name": [{"@value": t, "@language": lang} for lang, t in config["LIBRARY_NAME"].items()],
-        "license": config["OPEN_DATA_LICENSE"],
+        "name": [{"@value": t, "@language": lang} for lang, t in settings.library_name.items()],
+        "license": settings.open_data_license,
         "dateModified": _stamp(None),
         "distribution": [
             {
@@ -169,9 +170,9 @@ def jsonld_chunks() -> Iterator[str]:
     """The whole export as JSON, streamed: the dataset, then its items in hasPart."""
     header = json.dumps(dataset_header(), ensure_ascii=False)
     yield header[:-1] + ', "hasPart": ['
-    urls, config = public_urls(), current_app.config
+    urls, settings = public_urls(), current_settings()
     for number, item in enumerate(public_items()):
-        document = schema_org(item, urls, config["LIBRARY_NAME"], config["DEFAULT_RIGHTS"])
+        document = schema_org(item, urls, settings.library_name, settings.default_rights)
         document.pop("@context")
         yield ("," if number else "") + "\n" + json.dumps(document, ensure_ascii=False)
     yield "\n]}\n"
@@ -183,7 +184,7 @@ def csv_chunks() -> Iterator[str]:
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS)
     buffer.write("\ufeff")
     writer.writeheader()
-    urls, rights = public_urls(), current_app.config["DEFAULT_RIGHTS"]
+    urls, rights = public_urls(), current_settings().default_rights
     for number, item in enumerate(public_items(), start=1):
         writer.writerow(csv_row(item, urls, rights))
         if number % 200 == 0:
@@ -194,7 +195,7 @@ def csv_chunks() -> Iterator[str]:
 
 
 def _licence_link() -> str:
-    return f'<{current_app.config["OPEN_DATA_LICENSE"]}>; rel="license"'
+    return f'<{current_settings().open_data_license}>; rel="license"'
 
 
 @bp.get("/opendata/items.jsonld")

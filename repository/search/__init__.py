@@ -54,7 +54,8 @@ class Query:
 def parse_query(text: str) -> Query:
     """Words, and "exact phrases" in double quotes; every other character is only text."""
     text = fold(text[:MAX_QUERY])
-    phrases, words = [], []
+    phrases: list[tuple[str, ...]] = []
+    words: list[str] = []
     parts = text.split('"')
     for index, part in enumerate(parts):
         tokens = tuple(_WORD.findall(part))
@@ -88,7 +89,9 @@ class SearchDocument:
         return fold(self.title)[:200]
 
     def facet_values(self) -> dict[str, tuple[str, ...]]:
-        values = {"collection": (self.collection,) if self.collection else ()}
+        values: dict[str, tuple[str, ...]] = {
+            "collection": (self.collection,) if self.collection else ()
+        }
         values["language"] = tuple(dict.fromkeys(self.languages))
         values["type"] = tuple(dict.fromkeys(self.types))
         return values
@@ -204,6 +207,6 @@ def make_snippet(texts: list[str], query: Query, words: int = 30) -> str:
         prefix = "…" if best > 0 else ""
         suffix = "…" if end < len(tokens) else ""
         return prefix + " ".join("".join(pieces).split()) + suffix
-    first = next((t for t in texts if t.strip()), "")
-    tokens = first.split()
-    return " ".join(tokens[:words]) + ("…" if len(tokens) > words else "")
+    opening = next((t for t in texts if t.strip()), "")
+    leading = opening.split()
+    return " ".join(leading[:words]) + ("…" if len(leading) > words else "")

@@ -14,6 +14,9 @@ Tables, all rebuilt by `tangthu reindex` and never migrated:
   public's visibility are decided inside the MATCH, on FTS5's own lists;
 - ``search_meta``: the layout's version; another version's tables are dropped and the
   index is rebuilt from the database.
+
+One module, past 400 lines, because the layout, the writing and the statements that read
+it are one design that changes together, and benchmarks/search hashes it as a unit.
 """
 
 from __future__ import annotations
@@ -387,18 +390,19 @@ class _Pool:
 
     executor: ThreadPoolExecutor | None = None
     lock = threading.Lock()
+    watching_forks = False  # the fork hook is set with the first pool, not at import
 
     @classmethod
     def forget(cls) -> None:
         cls.executor, cls.lock = None, threading.Lock()
 
 
-os.register_at_fork(after_in_child=_Pool.forget)
-
-
 def _counting_pool() -> ThreadPoolExecutor:
     with _Pool.lock:
         if _Pool.executor is None:
+            if not _Pool.watching_forks:
+                os.register_at_fork(after_in_child=_Pool.forget)
+                _Pool.watching_forks = True
             _Pool.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="search-counts")
         return _Pool.executor
 

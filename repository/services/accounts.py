@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -14,19 +15,25 @@ from image_server.policy import REVOCATIONS_KEY
 from ..extensions import db
 from ..models import LoginAttempt, User, utcnow
 from ..storage import Storage
+from .errors import Conflict, Refused
 
 ROLES = ("admin", "curator", "reader")
 _USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{3,80}$")
 MIN_PASSWORD = 10
-# Checked against when the user does not exist, so timing does not reveal usernames.
-_DUMMY_HASH = generate_password_hash("not-a-real-password")
 
 
-class AccountError(Exception):
-    pass
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked against when the user does not exist, so timing does not reveal usernames;
+    made on first use, not when the module is imported."""
+    return generate_password_hash("not-a-real-password")
 
 
-class LockedOut(Exception):
+class LockedOut(Refused):
+    """Too many failed sign-ins: the account is locked for ``minutes``."""
+
+    status = 429
+
     def __init__(self, minutes: int) -> None:
         super().__init__(f"locked for {minutes} minutes")
         self.minutes = minutes
@@ -47,14 +54,14 @@ class Lockout:
 
 def create_user(new: NewUser) -> User:
     if not _USERNAME.match(new.username):
-        raise AccountError("usernames are 3–80 letters, digits or . _ @ -")
+        raise Refused("usernames are 3–80 letters, digits or . _ @ -")
     if len(new.password) < MIN_PASSWORD:
-        raise AccountError(f"passwords need at least {MIN_PASSWORD} characters")
+        raise Refused(f"passwords need at least {MIN_PASSWORD} characters")
     if new.role not in ROLES:
-        raise AccountError(f"role must be one of {', '.join(ROLES)}")
+        raise Refused(f"role must be one of {', '.join(ROLES)}")
     exists = db.session.execute(db.select(User).filter_by(username=new.username)).scalar()
     if exists is not None:
-        raise AccountError(f"the username {new.username!r} is taken")
+        raise Conflict(f"the username {new.username!r} is taken")
     user = User(
         username=new.username, password_hash=generate_password_hash(new.password), role=new.role
     )
@@ -92,9 +99,9 @@ def authenticate(
     window = timedelta(minutes=lockout.minutes)
     if _attempts(username, where, utcnow() - window) > lockout.max_failures:
         raise LockedOut(lockout.minutes)
-    user = db.session.execute(db.select(User).filter_by(username=username)).scalar()
+    user: User | None = db.session.execute(db.select(User).filter_by(username=username)).scalar()
     if user is None or not user.password_hash:
-        check_password_hash(_DUMMY_HASH, password)
+        check_password_hash(_dummy_hash(), password)
         return None
     if not check_password_hash(user.password_hash, password):
         return None

@@ -33,14 +33,11 @@ from sqlalchemy.engine import Connection
 from ..extensions import db
 from ..models import Image, Item, PageText
 from ..storage import Storage
-from .ingest import sha256_file
+from .errors import Conflict, Refused
+from .page_files import sha256_file
 
 FORMAT = "tangthu-backup/1"
 SKIPPED_TABLES = ("alembic_version",)
-
-
-class BackupError(Exception):
-    """The backup or restore cannot go on; the message says why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +102,7 @@ def _dump(connection: Connection, folder: Path) -> tuple[int, set[str]]:
 def _bag_folder(dest: Path, refusal: str) -> Iterator[Path]:
     """A folder to fill beside ``dest``: it becomes ``dest`` whole, or vanishes on failure."""
     if dest.exists() and any(dest.iterdir()):
-        raise BackupError(refusal)
+        raise Conflict(refusal)
     partial = dest.with_name(f".{dest.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
@@ -146,7 +143,7 @@ def backup(
                 progress(key)
         missing = sorted(k for k in needed if not (partial / "objects" / k).is_file())
         if missing:
-            raise BackupError(f"objects the database needs are missing: {', '.join(missing[:5])}")
+            raise Refused(f"objects the database needs are missing: {', '.join(missing[:5])}")
         (partial / "tangthu.json").write_text(
             json.dumps({"format": FORMAT, "revision": revision, "rows": rows, "objects": objects})
         )
@@ -182,17 +179,17 @@ def restore(storage: Storage, source: Path, current_revision: str) -> tuple[int,
         bag = bagit.Bag(str(source))
         bag.validate(processes=1)
     except bagit.BagError as exc:
-        raise BackupError(f"{source} is not a whole Tàng Thư backup: {exc}") from exc
+        raise Refused(f"{source} is not a whole Tàng Thư backup: {exc}") from exc
     meta = json.loads((source / "data" / "tangthu.json").read_text())
     if meta.get("format") != FORMAT:
-        raise BackupError("this backup was made by another program or version")
+        raise Refused("this backup was made by another program or version")
     if meta.get("revision") != current_revision:
-        raise BackupError(
+        raise Refused(
             f"this backup's database is at revision {meta.get('revision')!r}; this program is at "
             f"{current_revision!r}: restore it with the same version of Tàng Thư"
         )
     if db.session.execute(db.select(Item.id).limit(1)).first() is not None:
-        raise BackupError("this instance already holds items; restore into an empty instance")
+        raise Conflict("this instance already holds items; restore into an empty instance")
     data = source / "data"
     rows = 0
     later: list[tuple[Table, dict[str, Any]]] = []  # references that close a cycle of tables
@@ -208,8 +205,8 @@ def restore(storage: Storage, source: Path, current_revision: str) -> tuple[int,
             for row in _rows(dump):
                 deferred = {name: row[name] for name in cyclic if row.get(name) is not None}
                 if deferred:
-                    keys = {c.name: row[c.name] for c in table.primary_key.columns}
-                    later.append((table, {**keys, **deferred}))
+                    identity = {c.name: row[c.name] for c in table.primary_key.columns}
+                    later.append((table, {**identity, **deferred}))
                     row = {**row, **dict.fromkeys(deferred)}
                 batch.append(row)
                 if len(batch) == 500:
@@ -265,9 +262,7 @@ def export_item_bag(
             name = f"{image.position:04d}-{Path(image.master_key).name}"
             shutil.copyfile(storage.local_path(image.master_key), masters / name)
             if image.master_page is None and sha256_file(masters / name) != image.sha256:
-                raise BackupError(
-                    f"the master of page {image.position} no longer matches its checksum"
-                )
+                raise Refused(f"the master of page {image.position} no longer matches its checksum")
         (partial / "manifest.json").write_bytes(manifest)
         record = {
             "id": item.id,

@@ -20,6 +20,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import Refused
 from .ingest import ItemDraft, PageFile, pages_in_folder, skipped_in_folder
 
 ACCESS_LEVELS = ("open", "degraded", "restricted", "onsite", "staff")
@@ -45,10 +46,6 @@ MAX_ROWS = 100_000
 MAX_CELL = 10_000
 
 
-class BatchError(Exception):
-    """A source or CSV row that cannot become an item, with where and why."""
-
-
 @dataclass(frozen=True, slots=True)
 class BatchItem:
     where: str  # "items.csv line 4" or the path given on the command line
@@ -62,11 +59,11 @@ def files_of(source: Path) -> tuple[PageFile, ...]:
     if source.is_dir():
         pages = pages_in_folder(source)
         if not pages:
-            raise BatchError("no page images in this folder")
+            raise Refused("no page images in this folder")
         return pages
     if source.is_file() or source.is_symlink():
         return (PageFile(source, unicodedata.normalize("NFC", source.name)),)
-    raise BatchError("no such file or folder")
+    raise Refused("no such file or folder")
 
 
 def skipped_of(source: Path) -> tuple[str, ...]:
@@ -77,7 +74,7 @@ def skipped_of(source: Path) -> tuple[str, ...]:
 def _clean(text: str | None) -> str:
     value = unicodedata.normalize("NFC", (text or "").strip())
     if len(value) > MAX_CELL:
-        raise BatchError(f"a value is longer than {MAX_CELL} characters")
+        raise Refused(f"a value is longer than {MAX_CELL} characters")
     return value
 
 
@@ -89,7 +86,7 @@ def dublin_core(row: dict[str, str]) -> dict[str, list[dict[str, str]]]:
         if element not in DC_ELEMENTS or not raw:
             continue
         if lang and not _LANG_TAG.match(lang):
-            raise BatchError(f"column {column!r} has an invalid language tag")
+            raise Refused(f"column {column!r} has an invalid language tag")
         for value in _clean(raw).split("|"):
             if value.strip():
                 dc.setdefault(element, []).append({"value": value.strip(), "lang": lang})
@@ -102,21 +99,21 @@ def _row_item(
     path_text = _clean(row.get("path"))
     title = _clean(row.get("title"))
     if not path_text:
-        raise BatchError("the path column is empty")
+        raise Refused("the path column is empty")
     if not title:
-        raise BatchError("the title column is empty")
+        raise Refused("the title column is empty")
     source = Path(path_text)
     if source.is_absolute() or ".." in source.parts:
-        raise BatchError("paths must be relative to the CSV's folder and stay inside it")
+        raise Refused("paths must be relative to the CSV's folder and stay inside it")
     access = _clean(row.get("access")) or None
     if access and access not in ACCESS_LEVELS:
-        raise BatchError(f"access must be one of {', '.join(ACCESS_LEVELS)}")
+        raise Refused(f"access must be one of {', '.join(ACCESS_LEVELS)}")
     direction = _clean(row.get("direction")) or "left-to-right"
     if direction not in DIRECTIONS:
-        raise BatchError(f"direction must be one of {', '.join(DIRECTIONS)}")
+        raise Refused(f"direction must be one of {', '.join(DIRECTIONS)}")
     collection = _clean(row.get("collection")) or default_collection
     if not collection:
-        raise BatchError("no collection: add a collection column or use --collection")
+        raise Refused("no collection: add a collection column or use --collection")
     draft = ItemDraft(
         collection_slug=collection,
         title={"vi": title, "en": _clean(row.get("title_en"))},
@@ -136,7 +133,7 @@ def read_csv(path: Path, default_collection: str | None) -> tuple[list[BatchItem
         with open(path, newline="", encoding="utf-8-sig") as stream:
             reader = csv.DictReader(stream)
             if not reader.fieldnames or "path" not in reader.fieldnames:
-                raise BatchError("the CSV needs a header row with path and title columns")
+                raise Refused("the CSV needs a header row with path and title columns")
             for number, row in enumerate(reader, start=2):
                 if number > MAX_ROWS + 1:
                     problems.append(f"{path.name}: more than {MAX_ROWS} rows; the rest skipped")
@@ -144,10 +141,10 @@ def read_csv(path: Path, default_collection: str | None) -> tuple[list[BatchItem
                 where = f"{path.name} line {number}"
                 try:
                     items.append(_row_item(row, path.parent, default_collection, where))
-                except BatchError as exc:
+                except Refused as exc:
                     problems.append(f"{where}: {exc}")
     except (UnicodeDecodeError, csv.Error) as exc:
-        raise BatchError(f"{path.name}: not a UTF-8 CSV file ({exc})") from exc
+        raise Refused(f"{path.name}: not a UTF-8 CSV file ({exc})") from exc
     except OSError as exc:
-        raise BatchError(f"{path.name}: cannot be read ({exc.strerror or exc})") from exc
+        raise Refused(f"{path.name}: cannot be read ({exc.strerror or exc})") from exc
     return items, problems

@@ -15,6 +15,7 @@ from ..extensions import db
 from ..models import Item
 from ..storage import Storage
 from .audit import record
+from .errors import Refused
 from .ocr import languages_for, queue_pages
 from .publish import PublishSettings, publish_item
 
@@ -35,14 +36,6 @@ DC_FIELDS = (
     "identifier",
 )
 _TAGGED = re.compile(r"^\[([A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*)\]\s*(.+)$")
-
-
-class CatalogueError(Exception):
-    """Problems with what a curator entered: {field name: message}."""
-
-    def __init__(self, problems: dict[str, str]) -> None:
-        super().__init__("; ".join(f"{k}: {v}" for k, v in problems.items()))
-        self.problems = problems
 
 
 def parse_values(text: str) -> list[dict[str, str]]:
@@ -96,7 +89,7 @@ def describe_item(
     """
     start, end = description.year_start, description.year_end
     if start is not None and end is not None and start > end:
-        raise CatalogueError({"year_end": "The last year comes before the first."})
+        raise Refused(fields={"year_end": "The last year comes before the first."})
     before = (item.access, item.embargo_until)
     item.title = {k: v for k, v in description.title.items() if v}
     item.summary = {k: v for k, v in description.summary.items() if v}
@@ -114,18 +107,44 @@ def describe_item(
     queued = queue_pages(item) if languages_for(item) != ocr_before else 0
     db.session.commit()
     record("item-updated", actor.username, target=item.id, address=actor.address)
-    if (item.access, item.embargo_until) != before:
-        record(
-            "access-changed",
-            actor.username,
-            target=item.id,
-            address=actor.address,
-            detail=f"{before[0]} {before[1] or ''} -> {item.access} "
-            f"{item.embargo_until or ''}".strip(),
-        )
+    _audit_access(item, before, actor)
     if item.status == "published":
         publish_item(item, storage, settings)
     return queued
+
+
+def change_access(
+    item: Item,
+    access: str,
+    embargo_until: date | None,
+    actor: Actor,
+    storage: Storage,
+    settings: PublishSettings,
+) -> None:
+    """Set an item's access level and embargo; a published item is republished at once,
+    so its manifest and the image server's sidecars follow."""
+    before = (item.access, item.embargo_until)
+    item.access = access
+    item.embargo_until = embargo_until
+    db.session.commit()
+    _audit_access(item, before, actor)
+    if item.status == "published":
+        publish_item(item, storage, settings)
+
+
+def _audit_access(item: Item, before: tuple[str, date | None], actor: Actor) -> None:
+    """An access change goes to the audit log: from what, to what, and by whom."""
+    if (item.access, item.embargo_until) == before:
+        return
+    was = f"{before[0]} {before[1] or ''}".strip()
+    now = f"{item.access} {item.embargo_until or ''}".strip()
+    record(
+        "access-changed",
+        actor.username,
+        target=item.id,
+        address=actor.address,
+        detail=f"{was} -> {now}",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +164,7 @@ def arrange_pages(
     """Reorder and relabel the pages; the order must name every page exactly once."""
     images = {image.id: image for image in item.images}
     if sorted(arrangement.order) != sorted(images):
-        raise CatalogueError({"order": "The page order must list every page once."})
+        raise Refused(fields={"order": "The page order must list every page once."})
     for offset, image in enumerate(item.images):  # clear the unique positions first
         image.position = -1 - offset
     db.session.flush()
@@ -180,10 +199,10 @@ def parse_outline(text: str, item: Item) -> list[dict[str, Any]]:
             continue
         match = _OUTLINE.match(line.rstrip())
         if not match:
-            raise CatalogueError({"toc": f"line {number}: write 'Label | 1-5'"})
+            raise Refused(fields={"toc": f"line {number}: write 'Label | 1-5'"})
         depth = len(match.group("indent")) // 2
         pages = _pages(match.group("pages") or "", by_position, number)
-        entry = {
+        entry: dict[str, Any] = {
             "label": {"vi": match.group("label").strip()[:500]},
             "pages": pages,
             "children": [],
@@ -191,7 +210,7 @@ def parse_outline(text: str, item: Item) -> list[dict[str, Any]]:
         while stack[-1][0] >= depth:
             stack.pop()
         if depth > stack[-1][0] + 1:
-            raise CatalogueError({"toc": f"line {number}: indented more than one level"})
+            raise Refused(fields={"toc": f"line {number}: indented more than one level"})
         stack[-1][1].append(entry)
         stack.append((depth, entry["children"]))
     return root
@@ -202,10 +221,10 @@ def _pages(spec: str, by_position: dict[int, str], line: int) -> list[str]:
     for part in filter(None, (p.strip() for p in spec.split(","))):
         first, _, last = part.partition("-")
         if not first.isdigit() or (last and not last.isdigit()):
-            raise CatalogueError({"toc": f"line {line}: '{part}' is not a page or a range"})
+            raise Refused(fields={"toc": f"line {line}: '{part}' is not a page or a range"})
         low, high = int(first), int(last or first)
         if low > high or low not in by_position or high not in by_position:
-            raise CatalogueError({"toc": f"line {line}: pages {part} are not in this item"})
+            raise Refused(fields={"toc": f"line {line}: pages {part} are not in this item"})
         pages += [by_position[p] for p in range(low, high + 1)]
     return pages
 

@@ -11,10 +11,7 @@ from manifests import CanvasRecord, CollectionRecord, ManifestSummary, language_
 from ..extensions import db
 from ..models import Collection, Item
 from .access import ANONYMOUS, Viewer, shows_thumbnails, visible_items
-
-
-class NoSuchPage(Exception):
-    pass
+from .errors import NotFound
 
 
 def top_collection(label: dict[str, str]) -> CollectionRecord:
@@ -64,23 +61,28 @@ def collection_record(
     )
     total = db.session.execute(query.with_only_columns(db.func.count()).order_by(None)).scalar_one()
     pages = max(1, math.ceil(total / page_size))
-    common = {
-        "slug": collection.slug,
-        "label": language_map(collection.title),
-        # Every collection has a description (2.1 validators ask for one): the curators',
-        # or else how many items it holds.
-        "summary": language_map(
-            collection.description if any(collection.description.values()) else _counted(total)
-        ),
-    }
+    label = language_map(collection.title)
+    # Every collection has a description (2.1 validators ask for one): the curators',
+    # or else how many items it holds.
+    summary = language_map(
+        collection.description if any(collection.description.values()) else _counted(total)
+    )
     if page is None and pages > 1:
         children = tuple((c.slug, language_map(c.title)) for c in collection.children)
-        return CollectionRecord(**common, children=children, pages=tuple(range(1, pages + 1)))
+        pages_of = tuple(range(1, pages + 1))
+        return CollectionRecord(
+            slug=collection.slug, label=label, summary=summary, children=children, pages=pages_of
+        )
     if page is not None and not 1 <= page <= pages:
-        raise NoSuchPage(f"this collection has pages 1 to {pages}")
+        raise NotFound(f"this collection has pages 1 to {pages}")
     offset = ((page or 1) - 1) * page_size
     items = db.session.execute(query.offset(offset).limit(page_size)).scalars()
     children = () if page else tuple((c.slug, language_map(c.title)) for c in collection.children)
     return CollectionRecord(
-        **common, children=children, page=page, manifests=tuple(_summary(item) for item in items)
+        slug=collection.slug,
+        label=label,
+        summary=summary,
+        children=children,
+        page=page,
+        manifests=tuple(_summary(item) for item in items),
     )

@@ -18,6 +18,7 @@ from ..extensions import db
 from ..models import Collection, Event, Image, Item, ReaderGroup
 from .access import AccessLevel
 from .audit import record
+from .errors import Conflict, Refused
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
 
@@ -60,14 +61,6 @@ class CollectionUpdate:
     groups_changed: bool = False
 
 
-class CollectionRefused(Exception):
-    """The change was refused; reasons are (form field, message), field '' for the whole."""
-
-    def __init__(self, *reasons: tuple[str, str]) -> None:
-        super().__init__("; ".join(message for _field, message in reasons))
-        self.reasons = reasons
-
-
 def collection_rows() -> list[CollectionRow]:
     """Every collection with its number of items (drafts included), by slug."""
     counts = db.session.execute(
@@ -102,10 +95,10 @@ def _parent(collection: Collection | None, parent_id: int | None) -> Collection 
         return None
     parent = db.session.get(Collection, parent_id)
     if parent is None:
-        raise CollectionRefused(("parent", _("Choose a collection from the list.")))
+        raise Refused(fields={"parent": _("Choose a collection from the list.")})
     if collection is not None and collection in lineage(parent):
         message = _("A collection cannot be inside itself or one of its own sub-collections.")
-        raise CollectionRefused(("parent", message))
+        raise Refused(fields={"parent": message})
     return parent
 
 
@@ -121,17 +114,17 @@ def _groups(ids: Iterable[int]) -> list[ReaderGroup]:
         .all()
     )
     if len(found) != len(wanted):
-        raise CollectionRefused(("groups", _("Choose reader groups from the list.")))
+        raise Refused(fields={"groups": _("Choose reader groups from the list.")})
     return list(found)
 
 
-def _slug_refusal(slug: str) -> CollectionRefused:
-    return CollectionRefused(("slug", _("Another collection already uses this short name.")))
+def _slug_refusal(slug: str) -> Refused:
+    return Refused(fields={"slug": _("Another collection already uses this short name.")})
 
 
 def _check_slug(slug: str) -> None:
     if not SLUG.match(slug):
-        raise CollectionRefused(("slug", _("Use lowercase letters, digits and -.")))
+        raise Refused(fields={"slug": _("Use lowercase letters, digits and -.")})
     taken = db.session.execute(db.select(Collection.id).filter_by(slug=slug)).scalar()
     if taken is not None:
         raise _slug_refusal(slug)
@@ -203,12 +196,12 @@ def _cover(collection: Collection, image_id: str | None) -> str | None:
         .where(Image.id == image_id)
     ).scalar()
     if owner != collection.id:
-        raise CollectionRefused(("cover", _("Choose the cover from this collection's pages.")))
+        raise Refused(fields={"cover": _("Choose the cover from this collection's pages.")})
     return image_id
 
 
 def create_collection(slug: str, draft: CollectionDraft, by: Actor) -> Collection:
-    """A new collection; CollectionRefused for a bad or taken slug, parent or group."""
+    """A new collection; Refused for a bad or taken slug, parent or group."""
     _check_slug(slug)
     parent, groups = _parent(None, draft.parent_id), _groups(draft.group_ids)
     collection = Collection(slug=slug, title={}, description={})
@@ -233,7 +226,7 @@ def create_collection(slug: str, draft: CollectionDraft, by: Actor) -> Collectio
 def update_collection(
     collection: Collection, draft: CollectionDraft, by: Actor
 ) -> CollectionUpdate:
-    """Save a curator's changes; CollectionRefused for a loop of parents or unknown groups."""
+    """Save a curator's changes; Refused for a loop of parents or unknown groups."""
     clean = replace(draft, title=clean_text(draft.title), description=clean_text(draft.description))
     parent, groups = _parent(collection, clean.parent_id), _groups(clean.group_ids)
     changes = _changes(collection, clean, parent, groups)
@@ -269,10 +262,10 @@ def deletion_blockers(collection: Collection) -> tuple[str, ...]:
 
 
 def delete_collection(collection: Collection, by: Actor) -> None:
-    """Delete an empty collection; CollectionRefused while it holds items or sub-collections."""
+    """Delete an empty collection; Conflict while it holds items or sub-collections."""
     blockers = deletion_blockers(collection)
     if blockers:
-        raise CollectionRefused(*(("", reason) for reason in blockers))
+        raise Conflict(reasons=blockers)
     slug, title = collection.slug, collection.title.get("vi", "")
     db.session.delete(collection)
     db.session.add(Event(activity="Delete", object_type="Collection", object_id=slug))

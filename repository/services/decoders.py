@@ -23,9 +23,12 @@ from image_server.pyramids import (
     master_tiff_pages,
 )
 
+from .errors import Refused
 
-class PageRejected(Exception):
-    """One file cannot be ingested; the message says why in plain words."""
+
+class PageRejected(Refused):
+    """One file cannot be ingested; the message says why in plain words (ingest gathers
+    them, one reason per file, into one refusal of the item)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,14 +12,11 @@ from PIL import Image as PILImage
 
 from ..models import Item
 from ..storage import Storage
+from .errors import TooLarge
 
 PDF_EDGE = 1600  # long edge in pixels: readable on screen and in print, not a master
 PDF_QUALITY = 80
 _locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
-
-
-class TooLarge(Exception):
-    pass
 
 
 def pdf_key(item: Item) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from ..extensions import db
 from ..models import Image
 from ..storage import Storage
-from .ingest import sha256_file
+from .page_files import sha256_file
 
 
 @dataclass(frozen=True, slots=True)

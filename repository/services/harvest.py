@@ -20,23 +20,12 @@ from lxml import etree
 
 from ..extensions import db
 from ..models import HarvestSource, Item, utcnow
+from .cleaning import MAX_SUMMARY, clean_text, http_url, language_tag
+from .errors import Refused, ServiceError, TooLarge, Unavailable
 from .publish import PublishSettings, publish_item, withdraw_item
-from .union import (
-    MAX_SUMMARY,
-    Fetched,
-    FetchError,
-    IPNetwork,
-    MalformedXmlError,
-    RecordDraft,
-    UnsafeXmlError,
-    add_value,
-    apply_draft,
-    clean_text,
-    fetch_bounded,
-    http_url,
-    language_tag,
-    parse_untrusted_xml,
-)
+from .safe_fetch import Fetched, IPNetwork, fetch_bounded
+from .union.records import RecordDraft, add_value, apply_draft
+from .untrusted_xml import parse_untrusted_xml
 
 if TYPE_CHECKING:
     from ..storage import Storage
@@ -65,15 +54,6 @@ DC_KEPT = (
     "coverage",
     "rights",
 )
-
-
-class HarvestError(Exception):
-    """A harvest that cannot go on: an OAI error code (or ours) and a message."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,29 +103,27 @@ class _Client:
 
     def __init__(self, url: str, session: requests.Session, limits: HarvestLimits) -> None:
         if not http_url(url):
-            raise HarvestError("badUrl", f"only http and https endpoints can be harvested: {url!r}")
+            raise Refused(f"only http and https endpoints can be harvested: {url!r}", code="badUrl")
         self.url = url
         self.session = session
         self.limits = limits
         self.deadline = time.monotonic() + limits.deadline
 
     def get(self, params: dict[str, str]) -> etree._Element:
-        """One OAI-PMH answer, its root checked; OAI errors (but noRecordsMatch) raised."""
+        """One OAI-PMH answer, its root checked; OAI errors (but noRecordsMatch) raised as
+        ServiceErrors whose code is the OAI-PMH error code, or ours for what went wrong."""
         for _attempt in range(3):
-            try:
-                answer = fetch_bounded(
-                    self.session,
-                    self.url,
-                    params,
-                    connect_timeout=self.limits.connect_timeout,
-                    read_timeout=self.limits.read_timeout,
-                    max_bytes=self.limits.max_bytes,
-                    deadline=self.deadline,
-                    accept="text/xml, application/xml",
-                    allow_networks=self.limits.allow_networks,
-                )
-            except FetchError as exc:
-                raise HarvestError(exc.code, str(exc)) from None
+            answer = fetch_bounded(
+                self.session,
+                self.url,
+                params,
+                connect_timeout=self.limits.connect_timeout,
+                read_timeout=self.limits.read_timeout,
+                max_bytes=self.limits.max_bytes,
+                deadline=self.deadline,
+                accept="text/xml, application/xml",
+                allow_networks=self.limits.allow_networks,
+            )
             if answer.status == 503:  # flow control: wait as asked, within the deadline
                 wait = self._retry_after(answer)
                 if wait is not None:
@@ -153,20 +131,15 @@ class _Client:
                     continue
             break
         if answer.status != 200:
-            raise HarvestError("httpError", f"{self.url} answered HTTP {answer.status}")
-        try:
-            root = parse_untrusted_xml(answer.body)
-        except UnsafeXmlError as exc:
-            raise HarvestError("unsafeXml", str(exc)) from None
-        except MalformedXmlError as exc:
-            raise HarvestError("badXml", str(exc)) from None
+            raise Unavailable(f"{self.url} answered HTTP {answer.status}", code="httpError")
+        root = parse_untrusted_xml(answer.body)  # XmlRefused: unsafeXml or badXml
         if root.tag != _oai("OAI-PMH"):
-            raise HarvestError("badResponse", f"not an OAI-PMH answer (root {root.tag[:80]!r})")
+            raise Unavailable(f"not an OAI-PMH answer (root {root.tag[:80]!r})", code="badResponse")
         error = root.find(_oai("error"))
         if error is not None:
             code = clean_text(error.get("code") or "unknown", 60)
             if code != "noRecordsMatch":
-                raise HarvestError(code, clean_text(_text(error), 500) or "(no message)")
+                raise Refused(clean_text(_text(error), 500) or "(no message)", code=code)
         return root
 
     def _retry_after(self, answer: Fetched) -> float | None:
@@ -186,7 +159,7 @@ def identify(client: _Client) -> Identity:
     root = client.get({"verb": "Identify"})
     node = root.find(_oai("Identify"))
     if node is None:
-        raise HarvestError("badResponse", "the Identify answer has no Identify element")
+        raise Unavailable("the Identify answer has no Identify element", code="badResponse")
     granularity = _text(node.find(_oai("granularity"))) or "YYYY-MM-DD"
     name = clean_text(_text(node.find(_oai("repositoryName"))), 255)
     return Identity(name, granularity, client.response_date(root))
@@ -325,6 +298,12 @@ class _Run:
         self.count(created=1 if existing is None else 0, updated=0 if existing is None else 1)
 
 
+def described(error: BaseException) -> str:
+    """A failure as the run's message and the command line show it: its code first."""
+    code = error.code if isinstance(error, ServiceError) else ""
+    return f"{code}: {error}" if code else str(error)
+
+
 def _finish(source: HarvestSource, message: str, until: str | None) -> None:
     source.last_run_at = utcnow()
     source.last_message = message[:1000]
@@ -352,8 +331,9 @@ def harvest(
     run: _Run | None = None
     try:
         if source.metadata_prefix and source.metadata_prefix != "oai_dc":
-            raise HarvestError(
-                "cannotDisseminateFormat", f"only oai_dc is harvested, not {source.metadata_prefix}"
+            raise Refused(
+                f"only oai_dc is harvested, not {source.metadata_prefix}",
+                code="cannotDisseminateFormat",
             )
         client = _Client(source.url, session, limits)
         identity = identify(client)
@@ -368,7 +348,7 @@ def harvest(
         seen: set[str] = set()
         while True:
             if run.result.pages >= limits.max_pages:
-                raise HarvestError("tooManyPages", f"more than {limits.max_pages} pages")
+                raise TooLarge(f"more than {limits.max_pages} pages", code="tooManyPages")
             root = client.get(params)
             if run.result.pages == 0:
                 until = client.response_date(root)
@@ -384,7 +364,9 @@ def harvest(
             if not token:
                 break
             if token in seen:
-                raise HarvestError("tokenLoop", "the source sent the same resumption token twice")
+                raise Unavailable(
+                    "the source sent the same resumption token twice", code="tokenLoop"
+                )
             seen.add(token)
             params = {"verb": "ListRecords", "resumptionToken": token}
     except BaseException as exc:
@@ -394,7 +376,7 @@ def harvest(
         _finish(
             source,
             f"failed after {done.pages} pages ({done.created} created, {done.updated} updated,"
-            f" {done.deleted} deleted, {done.skipped} skipped): {exc}",
+            f" {done.deleted} deleted, {done.skipped} skipped): {described(exc)}",
             None,
         )
         raise

@@ -9,32 +9,24 @@ killed process leaves pending records, and the next ingest removes their objects
 
 from __future__ import annotations
 
-import hashlib
-import logging
-import os
-import shutil
-import socket
-import tempfile
-import time
-import unicodedata
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Protocol
 
 import pyvips
-from natsort import natsort_keygen, ns
 
 from image_server.pyramids import PyramidSettings, write_pyramid
 
 from ..extensions import db
-from ..models import Collection, Image, Item, PendingObject, new_id, utcnow
+from ..models import Collection, Image, Item, PendingObject, new_id
 from ..storage import Storage
 from .decoders import DecodeLimits, Kind, PageRejected, SourcePage, read_pages
-
-log = logging.getLogger(__name__)
+from .errors import NotFound, Refused, TooLarge
+from .page_files import PageFile, page_label, pages_in_folder, sha256_file, skipped_in_folder
+from .pending import owner as pending_owner
+from .pending import recover_interrupted, remove_objects, staging_folder
 
 # Loaders for the types libvips reads for us; every other libvips loader stays blocked.
 INGEST_LOADERS = (
@@ -43,11 +35,15 @@ INGEST_LOADERS = (
     "VipsForeignLoadTiff",
     "VipsForeignLoadWebp",
 )
-IGNORED_NAMES = frozenset({"thumbs.db", "desktop.ini"})
-STALE_AFTER = timedelta(hours=24)
-_natural = natsort_keygen(alg=ns.IGNORECASE)
-
-__all__ = ["IngestError", "PageRejected", "ingest_item", "pages_in_folder", "skipped_in_folder"]
+# Also what callers of ingest use of the page files, under the names they know.
+__all__ = [
+    "PageFile",
+    "PageRejected",
+    "ingest_item",
+    "pages_in_folder",
+    "sha256_file",
+    "skipped_in_folder",
+]
 
 
 def restrict_vips_loaders() -> None:
@@ -55,20 +51,6 @@ def restrict_vips_loaders() -> None:
     pyvips.operation_block_set("VipsForeignLoad", True)
     for loader in INGEST_LOADERS:
         pyvips.operation_block_set(loader, False)
-
-
-class IngestError(Exception):
-    """The item was refused; ``reasons`` has one plain line per problem."""
-
-    def __init__(self, reasons: list[str]) -> None:
-        super().__init__("; ".join(reasons))
-        self.reasons = reasons
-
-
-@dataclass(frozen=True, slots=True)
-class PageFile:
-    path: Path
-    name: str  # what the curator called it: becomes the default page label
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,55 +111,6 @@ class PreparedPage:
     derivative_sha256: str
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1024 * 1024), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def page_label(name: str) -> str:
-    """The file name without its extension, in NFC so Vietnamese compares equal."""
-    stem = name.rsplit(".", 1)[0] if "." in name else name
-    return unicodedata.normalize("NFC", stem)
-
-
-def natural_order(pages: Iterable[PageFile]) -> tuple[PageFile, ...]:
-    """Pages sorted as people number them: 2 before 10, case ignored."""
-    return tuple(sorted(pages, key=lambda p: _natural(p.name)))
-
-
-def _not_a_page(path: Path) -> str | None:
-    """Why an entry of an item's folder is not one of its pages, or None if it is."""
-    if path.is_dir():
-        return "is a folder: files in folders inside an item's folder are not its pages"
-    if path.name.startswith("."):
-        return "is a hidden file"
-    if path.name.lower() in IGNORED_NAMES:
-        return "is a system file"
-    return None  # a broken link too, so that it is reported as unreadable
-
-
-def pages_in_folder(folder: Path) -> tuple[PageFile, ...]:
-    """Every file in a folder that is a page, in natural order (see ``skipped_in_folder``)."""
-    return natural_order(
-        PageFile(p, unicodedata.normalize("NFC", p.name))
-        for p in folder.iterdir()
-        if _not_a_page(p) is None
-    )
-
-
-def skipped_in_folder(folder: Path) -> list[str]:
-    """One line for each entry of a folder that is not a page, saying why it was skipped."""
-    lines = []
-    for path in folder.iterdir():
-        reason = _not_a_page(path)
-        if reason is not None:
-            lines.append(f"{unicodedata.normalize('NFC', path.name)}: {reason}")
-    return sorted(lines, key=_natural)
-
-
 def inspect(files: Iterable[PageFile], limits: DecodeLimits) -> list[MasterFile]:
     """Sniff, hash and read the headers of every file; refuse with one reason per file."""
     masters, reasons = [], []
@@ -202,11 +135,11 @@ def inspect(files: Iterable[PageFile], limits: DecodeLimits) -> list[MasterFile]
             reasons.append(f"{page_file.name}: {exc}")
         except OSError as exc:
             reasons.append(f"{page_file.name}: cannot be read ({exc.strerror or exc})")
-    total = sum(len(m.pages) for m in masters)
-    if total > limits.max_pages and not reasons:
-        reasons.append(f"the item has {total} pages; the limit is {limits.max_pages}")
     if reasons:
-        raise IngestError(reasons)
+        raise Refused(reasons=reasons)
+    total = sum(len(m.pages) for m in masters)
+    if total > limits.max_pages:
+        raise TooLarge(reasons=[f"the item has {total} pages; the limit is {limits.max_pages}"])
     return masters
 
 
@@ -239,7 +172,7 @@ def build_pages(
             )
             progress.advance(label)
     if reasons:
-        raise IngestError(reasons)
+        raise Refused(reasons=reasons)
     check_page_counts(masters, prepared)
     return prepared
 
@@ -259,7 +192,7 @@ def check_page_counts(masters: list[MasterFile], prepared: list[PreparedPage]) -
         elif len(set(numbers)) != expected:
             reasons.append(f"{master.file.name}: some of its pages were made twice, others not")
     if reasons:
-        raise IngestError(reasons)
+        raise Refused(reasons=reasons)
 
 
 def find_existing(collection: Collection, masters: list[MasterFile]) -> Item | None:
@@ -288,9 +221,9 @@ def ingest_item(
         db.select(Collection).filter_by(slug=draft.collection_slug)
     ).scalar_one_or_none()
     if collection is None:
-        raise IngestError([f"no collection has the slug {draft.collection_slug!r}"])
+        raise NotFound(f"no collection has the slug {draft.collection_slug!r}")
     if not draft.pages:
-        raise IngestError(["there are no page images to ingest"])
+        raise Refused("there are no page images to ingest")
     masters = inspect(draft.pages, settings.limits)
     existing = find_existing(collection, masters)
     if existing is not None:
@@ -321,7 +254,7 @@ def add_pages(
     """Append the pages of some files to an existing item, all of them or none."""
     recover_interrupted(storage, settings.staging_dir)
     if not files:
-        raise IngestError(["there are no page images to add"])
+        raise Refused("there are no page images to add")
     masters = inspect(files, settings.limits)
     return _build_and_store(item, masters, storage, settings, NoProgress())
 
@@ -342,7 +275,7 @@ def _build_and_store(
     master_keys = {m.sha256: f"masters/{item.id}/{new_id()}.{m.kind.extension}" for m in masters}
     pyramid_keys = [f"pyramids/{new_id()}.tif" for _ in range(total)]
     all_keys = [*master_keys.values(), *pyramid_keys]
-    owner = _owner()
+    owner = pending_owner()
     db.session.add_all(PendingObject(key=key, owner=owner) for key in all_keys)
     db.session.commit()
     try:
@@ -358,7 +291,7 @@ def _build_and_store(
         db.session.commit()
     except BaseException:
         db.session.rollback()
-        _remove(storage, all_keys)
+        remove_objects(storage, all_keys)
         raise
     return images
 
@@ -366,10 +299,6 @@ def _build_and_store(
 def _store_masters(masters: list[MasterFile], keys: dict[str, str], storage: Storage) -> None:
     for master in masters:
         storage.put_file(keys[master.sha256], master.file.path)
-
-
-def _owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _record(
@@ -399,68 +328,3 @@ def _record(
     item.images.extend(images)
     db.session.add(item)
     return images
-
-
-def _remove_partial_writes(storage: Storage, keys: Iterable[str]) -> None:
-    """A process killed while writing a file leaves its temporary twin beside the key:
-    the folders of a dead ingest's keys are that ingest's alone, so any there go too."""
-    root = getattr(storage, "root", None)
-    if root is None:  # object stores show an upload only once it is whole
-        return
-    for folder in {(Path(root) / key).parent for key in keys}:
-        for partial in folder.glob(".tmp-*"):
-            partial.unlink(missing_ok=True)
-
-
-def _remove(storage: Storage, keys: Iterable[str]) -> None:
-    remaining = list(keys)
-    for key in remaining:
-        try:
-            storage.delete(key)
-        except Exception:  # keep cleaning; the pending rows let a later run retry
-            log.exception("could not remove %s after a failed ingest", key)
-            return
-    db.session.execute(db.delete(PendingObject).where(PendingObject.key.in_(remaining)))
-    db.session.commit()
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _is_dead(owner: str, age: timedelta) -> bool:
-    """Whether the process that wrote a pending record can no longer finish it."""
-    host, _, pid = owner.rpartition(":")
-    if age > STALE_AFTER:
-        return True  # also covers a recycled process id
-    return host == socket.gethostname() and pid.isdigit() and not _pid_alive(int(pid))
-
-
-def staging_folder(staging_dir: Path, purpose: str) -> tempfile.TemporaryDirectory[str]:
-    """A private staging folder whose name carries our pid, so a dead one can be found."""
-    staging_dir.mkdir(parents=True, exist_ok=True)
-    return tempfile.TemporaryDirectory(dir=staging_dir, prefix=f"{purpose}-{os.getpid()}-")
-
-
-def recover_interrupted(storage: Storage, staging_dir: Path) -> int:
-    """Remove objects and staging folders left by ingests whose process died."""
-    now = utcnow()
-    pending = db.session.execute(db.select(PendingObject)).scalars().all()
-    stale = [p.key for p in pending if _is_dead(p.owner, now - p.created_at)]
-    if stale:
-        log.warning("removing %d objects left by an interrupted ingest", len(stale))
-        _remove_partial_writes(storage, stale)
-        _remove(storage, stale)
-    if staging_dir.is_dir():
-        for folder in staging_dir.glob("*-*-*"):
-            pid = folder.name.split("-")[1]
-            age = time.time() - folder.stat().st_mtime
-            if not (pid.isdigit() and _pid_alive(int(pid))) or age > STALE_AFTER.total_seconds():
-                shutil.rmtree(folder, ignore_errors=True)
-    return len(stale)

@@ -30,6 +30,7 @@ from sqlalchemy import update
 from ..extensions import db
 from ..models import Image, Item, PageText, utcnow
 from ..storage import Storage
+from .errors import ServiceError, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +51,6 @@ class RecognisedPage:
     text: str
     words: list[list[Any]]  # [text, x, y, w, h, line]
     alto: bytes
-
-
-class OcrError(Exception):
-    """Tesseract is missing, failed or took too long; the message says which."""
 
 
 def installed_languages(binary: str = "tesseract") -> list[str]:
@@ -100,12 +97,14 @@ def recognise(
                 check=True,
             )
         except FileNotFoundError as exc:
-            raise OcrError(f"{settings.binary} is not installed") from exc
+            raise Unavailable(f"{settings.binary} is not installed") from exc
         except subprocess.TimeoutExpired as exc:
-            raise OcrError(f"recognition took longer than {settings.timeout:.0f} s") from exc
+            raise Unavailable(f"recognition took longer than {settings.timeout:.0f} s") from exc
         except subprocess.CalledProcessError as exc:
             detail = exc.stderr.decode(errors="replace").strip().splitlines()
-            raise OcrError(f"tesseract failed: {detail[-1] if detail else exc.returncode}") from exc
+            raise Unavailable(
+                f"tesseract failed: {detail[-1] if detail else exc.returncode}"
+            ) from exc
         alto = (Path(folder) / "out.xml").read_bytes()
     return scale_alto(alto, scale_x, scale_y, width, height)
 
@@ -207,7 +206,7 @@ def process(page: PageText, storage: Storage, settings: OcrSettings) -> None:
             page.languages,
             settings,
         )
-    except (OcrError, pyvips.Error, KeyError, OSError) as exc:
+    except (ServiceError, pyvips.Error, KeyError, OSError) as exc:
         log.warning("OCR of page %s failed: %s", image.id, exc)
         page.status, page.message = "failed", str(exc)[:1000]
         db.session.commit()

@@ -150,7 +150,7 @@ def manifest_record(item: Item, settings: PublishSettings) -> ManifestRecord:
     base = urls.item_page(item.id)
     policy = _auth_policy(item)
     known = {image.id for image in item.images}
-    rendering = ()
+    rendering: tuple[Link, ...] = ()
     if policy is None and item.images:  # open to all: a PDF anyone may download
         rendering = (
             Link(
@@ -343,7 +343,11 @@ def search_document(item: Item) -> SearchDocument:
     # in full lend their text to the public index.
     ocr = ""
     if text_is_public(item):
-        ocr = "\n".join(image.page_text.text for image in item.images if has_text(image))
+        ocr = "\n".join(
+            image.page_text.text
+            for image in item.images
+            if image.page_text is not None and has_text(image)
+        )
     return SearchDocument(
         item.id,
         " ".join(t for t in item.title.values() if t),

@@ -51,8 +51,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> ImageServer:
     bound_vips_caches()
     if settings.vips_lockdown:
         lock_down_vips()
-    # views.py reads the layered mapping for now; Settings carries the same values checked.
-    return ImageServer(layered)
+    return ImageServer(settings)
 
 
 def serve() -> Any:

@@ -87,6 +87,9 @@ DEFAULTS: dict[str, Any] = {
     # Partner sites (https://host) whose viewers may read non-open images with the
     # reader's cookie (CORS with credentials), besides PUBLIC_URL; shared with the repository.
     "PARTNER_ORIGINS": [],
+    # Networks of the monitoring system: /ready tells them why a part is down (the
+    # exception's class); everyone else hears only what is down.
+    "MONITOR_NETWORKS": [],
 }
 
 
@@ -207,6 +210,7 @@ class Settings:
     onsite_networks: tuple[Network, ...]
     proxy_hops: int
     partner_origins: tuple[str, ...]
+    monitor_networks: tuple[Network, ...] = ()
     s3_endpoint: str = ""
     s3_access_key: str = field(default="", repr=False)
     s3_secret_key: str = field(default="", repr=False)
@@ -254,6 +258,7 @@ class Settings:
             onsite_networks=read("ONSITE_RANGES", parse_networks),
             proxy_hops=read("PROXY_HOPS", _whole(0)),
             partner_origins=read("PARTNER_ORIGINS", parse_origins),
+            monitor_networks=read("MONITOR_NETWORKS", parse_networks),
             s3_endpoint=read("S3_ENDPOINT", _text),
             s3_access_key=read("S3_ACCESS_KEY", _text),
             s3_secret_key=read("S3_SECRET_KEY", _text),

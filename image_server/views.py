@@ -21,6 +21,7 @@ from urllib.parse import quote
 from . import tokens, transform
 from .auth import auth1_services, auth2_services, probe_result
 from .cache import DiskCache, MemoryCache
+from .config import Settings
 from .errors import IIIFError, NotFound, Overloaded, Unauthorized
 from .gate import PerClient, TooManyRequests
 from .info import CONTEXT_2, CONTEXT_3, PROFILE_2, PROFILE_3, info_json
@@ -36,10 +37,6 @@ from .policy import (
     PolicyStore,
     decide,
     in_networks,
-    origin_of,
-    parse_networks,
-    parse_origins,
-    setting,
 )
 from .request import (
     BaseRequest,
@@ -126,53 +123,49 @@ def raw_path(environ: dict[str, Any]) -> str:
 class ImageServer:
     """A WSGI application serving the IIIF Image API from pyramidal TIFFs."""
 
-    def __init__(self, config: dict[str, Any]) -> None:
-        self.config = config
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         self.limits = Limits(
-            int(config["MAX_WIDTH"]),
-            int(config["MAX_HEIGHT"]),
-            int(config["MAX_AREA"]),
-            max_lossless_area=int(config["MAX_LOSSLESS_AREA"]),
-            max_gif_edge=int(config["MAX_GIF_EDGE"]),
+            settings.max_width,
+            settings.max_height,
+            settings.max_area,
+            max_lossless_area=settings.max_lossless_area,
+            max_gif_edge=settings.max_gif_edge,
         )
-        reader = open_reader(
-            str(config["STORAGE_URL"]), os.environ, float(config["S3_REVALIDATE_SECONDS"])
-        )
-        self.sources = SourceStore(reader, int(config["SOURCE_CACHE_SIZE"]))
+        s3 = settings.s3_variables()
+        reader = open_reader(settings.storage_url, s3, settings.s3_revalidate_seconds)
+        self.sources = SourceStore(reader, settings.source_cache_size)
         # Sidecars change when access changes: from S3 they are revalidated on every
         # read, and PolicyStore bounds those reads to one per POLICY_TTL_SECONDS.
-        policy_reader = open_reader(str(config["STORAGE_URL"]), os.environ, 0.0)
-        self.policies = PolicyStore(policy_reader, float(config["POLICY_TTL_SECONDS"]))
-        self.cache_control = f"public, max-age={int(config['CACHE_MAX_AGE'])}"
-        self.memory = MemoryCache(int(config["TILE_CACHE_MB"]) * 1024 * 1024)
-        cache_dir = str(config.get("DERIVATIVE_CACHE_DIR") or "")
+        policy_reader = open_reader(settings.storage_url, s3, 0.0)
+        self.policies = PolicyStore(policy_reader, settings.policy_ttl_seconds)
+        self.cache_control = f"public, max-age={settings.cache_max_age}"
+        self.memory = MemoryCache(settings.tile_cache_mb * 1024 * 1024)
+        cache_dir = settings.derivative_cache_dir
         self.disk = (
-            DiskCache(Path(cache_dir), int(config["DERIVATIVE_CACHE_MB"]) * 1024 * 1024)
+            DiskCache(Path(cache_dir), settings.derivative_cache_mb * 1024 * 1024)
             if cache_dir
             else None
         )
-        retry_after = int(config["RETRY_AFTER"])
         self.lane = Lane(
             LaneSettings(
-                queue=int(config["LANE_QUEUE"]),
-                wait=float(config["LANE_WAIT"]),
-                seconds=float(config["RENDER_SECONDS"]),
-                memory_mb=int(config["RENDER_MEMORY_MB"]),
-                retry_after=retry_after,
-                lockdown=bool(config["VIPS_LOCKDOWN"]),
+                queue=settings.lane_queue,
+                wait=settings.lane_wait,
+                seconds=settings.render_seconds,
+                memory_mb=settings.render_memory_mb,
+                retry_after=settings.retry_after,
+                lockdown=settings.vips_lockdown,
             )
         )
-        self.per_client = PerClient(int(config["LARGE_PER_CLIENT"]), retry_after)
-        keys = config.get("ACCESS_TOKEN_KEYS")
-        self.token_keys = tokens.Keys.parse(keys) if keys else None
-        self.access_cookie = str(config["ACCESS_COOKIE"])
-        self.public_url = str(config["PUBLIC_URL"])
-        self.onsite_networks = setting("ONSITE_RANGES", parse_networks, config["ONSITE_RANGES"])
-        self.proxy_hops = int(config["PROXY_HOPS"])
-        partners = setting("PARTNER_ORIGINS", parse_origins, config["PARTNER_ORIGINS"])
-        self.trusted_origins = frozenset({origin_of(self.public_url), *partners})
-        self.jpeg_quality = int(config["JPEG_QUALITY"])
-        self.trimmer = Trimmer(int(config["TRIM_EVERY"]))
+        self.per_client = PerClient(settings.large_per_client, settings.retry_after)
+        self.token_keys = settings.access_token_keys
+        self.access_cookie = settings.access_cookie
+        self.public_url = settings.public_url
+        self.onsite_networks = settings.onsite_networks
+        self.proxy_hops = settings.proxy_hops
+        self.trusted_origins = settings.trusted_origins
+        self.jpeg_quality = settings.jpeg_quality
+        self.trimmer = Trimmer(settings.trim_every)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
@@ -211,7 +204,7 @@ class ImageServer:
         if path == "/health":
             return text_response(200, "ok")
         if path == "/ready":
-            return self.ready()
+            return self.ready(environ)
         if not path.startswith("/iiif/"):
             raise NotFound("not found; image URLs start with /iiif/3/ or /iiif/2/")
         route = parsed(path[len("/iiif/") :])
@@ -223,8 +216,11 @@ class ImageServer:
         response.private = not policy.is_public
         return response
 
-    def ready(self) -> Response:
-        """Ready when the object storage answers: a missing probe object is an answer."""
+    def ready(self, environ: dict[str, Any]) -> Response:
+        """Ready when the object storage answers: a missing probe object is an answer.
+
+        What failed is said to anyone; why (the exception's class) only to the monitoring
+        networks, and always to the log."""
         reader = self.policies.reader
         try:
             if isinstance(reader, LocalReader) and not reader.root.is_dir():
@@ -234,9 +230,9 @@ class ImageServer:
             pass
         except Exception as exc:  # noqa: BLE001 - any failure means not ready; say which
             log.warning("not ready: storage: %s", exc)
-            return json_response(
-                503, {"storage": f"unreachable: {type(exc).__name__}"}, private=True
-            )
+            monitoring = in_networks(self.client_address(environ), self.settings.monitor_networks)
+            reason = f"unreachable: {type(exc).__name__}" if monitoring else "unreachable"
+            return json_response(503, {"storage": reason}, private=True)
         return json_response(200, {"storage": "ok"}, private=True)
 
     def answer(self, environ: dict[str, Any], route: Route, base: str, policy: Policy) -> Response:
@@ -309,7 +305,7 @@ class ImageServer:
         return replace(self.limits, max_scale=min(1.0, grant.max_edge / longest))
 
     def service_id(self, environ: dict[str, Any], version: Version, identifier: str) -> str:
-        public = str(self.config.get("IMAGE_URL") or "")
+        public = self.settings.image_url
         if not public:
             host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "localhost")
             public = f"{environ.get('wsgi.url_scheme', 'http')}://{host}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import pyvips
 from hypothesis import HealthCheck, given, settings
@@ -155,3 +157,18 @@ def test_big_buffers_are_mmapped_with_a_fixed_threshold(monkeypatch: pytest.Monk
     monkeypatch.undo()
     # The real call, on this machine's glibc, takes the value.
     assert memory.fix_mmap_threshold(memory.MMAP_THRESHOLD)
+
+
+def test_ready_says_what_failed_and_why_only_to_the_monitoring_network(tmp_path: Path) -> None:
+    app = create_app(
+        {
+            "STORAGE_URL": (tmp_path / "gone").as_uri(),
+            "VIPS_LOCKDOWN": False,
+            "MONITOR_NETWORKS": "10.9.0.0/16",
+        }
+    )
+    client = Client(app)
+    public = client.get("/ready", environ_base={"REMOTE_ADDR": "203.0.113.4"})
+    assert public.status_code == 503 and public.get_json() == {"storage": "unreachable"}
+    monitor = client.get("/ready", environ_base={"REMOTE_ADDR": "10.9.4.4"})
+    assert monitor.get_json() == {"storage": "unreachable: FileNotFoundError"}

@@ -2,6 +2,11 @@
 
 This is plain WSGI rather than Flask because the tile path is the hottest code in
 Tàng Thư and a framework's per-request work would cost a large share of it.
+
+Why it is longer than 400 lines: it is one request path (route, credentials, grant,
+plan, caches, passthrough, lane, headers) read top to bottom by whoever profiles a tile;
+every step it calls lives in its own module (request, plan, policy, auth, info, cache,
+lane, edges, tiff, transform), and what is left here is their order.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from repository.search import (
 from repository.search.opensearch import (
     ANALYZER,
     FACET_LIMIT,
+    HAN_PAIRS,
     MAX_WINDOW,
     OpenSearchBackend,
     build_query,
@@ -66,7 +67,7 @@ def test_index_settings_fold_vietnamese() -> None:
     settings = index_settings()
     analyzer = settings["settings"]["analysis"]["analyzer"][ANALYZER]
     assert analyzer["tokenizer"] == "standard"
-    assert analyzer["filter"] == ["lowercase", "asciifolding"]
+    assert analyzer["filter"] == ["lowercase", "asciifolding", HAN_PAIRS]
     assert settings["settings"]["number_of_shards"] == 1  # exact facet counts
     fields = settings["mappings"]["properties"]
     for name in ("title", "body", "ocr"):
@@ -78,6 +79,34 @@ def test_index_settings_fold_vietnamese() -> None:
     assert fields["year_start"]["type"] == fields["year_end"]["type"] == "integer"
     assert fields["embargo_until"]["type"] == "date"
     assert settings["mappings"]["dynamic"] == "strict"
+
+
+@pytest.mark.pure
+def test_han_is_indexed_as_characters_and_pairs() -> None:
+    """cjk_bigram from analysis-common (no plugin), after folding, keeping single characters:
+    a one-character query needs them, and a pair needs both neighbours."""
+    analysis = index_settings()["settings"]["analysis"]
+    assert analysis["filter"][HAN_PAIRS] == {"type": "cjk_bigram", "output_unigrams": True}
+    assert analysis["analyzer"][ANALYZER]["filter"][-1] == HAN_PAIRS
+    assert "icu_tokenizer" not in json.dumps(analysis)
+
+
+@pytest.mark.pure
+def test_han_runs_are_matched_as_phrases() -> None:
+    nom = "\U00021a38"  # 𡨸
+    must = build_query(request(f"dai viet 大越史記 記 傳{nom}"))["query"]["bool"]["must"]
+    assert [(c["multi_match"]["query"], c["multi_match"]["type"]) for c in must] == [
+        ("dai", "phrase"),
+        ("viet", "phrase"),
+        ("大越史記", "phrase"),
+        ("記", "phrase"),
+        (f"傳{nom}", "phrase"),
+    ]
+    body = document_body(SearchDocument("h", "Đại Việt 大越史記", "傳𡨸"))
+    assert body["title"] == "dai viet 大越史記" and body["title_raw"] == "Đại Việt 大越史記"
+    hit = {"_id": "h", "_source": {"item_id": "h", "title_raw": "Đại Việt 大越史記"}}
+    results = parse_response({"hits": {"total": {"value": 1}, "hits": [hit]}}, request("史記"))
+    assert results.hits[0].snippet == "Đại Việt 大越[[史記]]"
 
 
 @pytest.mark.pure
@@ -503,6 +532,14 @@ def test_diacritics_are_optional(books: OpenSearchBackend) -> None:
     assert ids(books.search(request("hong bang"))) == ["b2"]  # OCR text
     assert ids(books.search(request("斷腸新聲"))) == ["b6"]
     assert ids(books.search(request("斷新"))) == []
+
+
+@server
+def test_han_substrings_and_single_characters(books: OpenSearchBackend) -> None:
+    for text in ("腸新", "斷腸", "新聲", "腸新聲", "聲", "truong 新聲"):
+        assert ids(books.search(request(text))) == ["b6"], text
+    assert ids(books.search(request("聲新"))) == []
+    assert "[[腸新]]" in books.search(request("腸新")).hits[0].snippet
 
 
 @server

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from repository.search import Filters, SearchDocument, fold
+from repository.search import HAN, Filters, SearchDocument, fold
 
 PLACES = (
     "Phú Xuân", "Thăng Long", "Gia Định", "Huế", "Nam Định", "Hà Tiên", "Hà Nội",
@@ -74,6 +74,28 @@ WORKS = (
     ("Hoàng Việt luật lệ", "Nội các triều Nguyễn"),
     ("Bình Ngô đại cáo", "Nguyễn Trãi"),
 )
+# The works' own titles in Hán, and Nôm beyond the basic plane: chữ Nôm (𡨸喃) and the
+# first line of Truyện Kiều, "Trăm năm trong cõi người ta".
+HAN_TITLES = {
+    "Đại Việt sử ký toàn thư": "大越史記全書",
+    "Truyện Kiều": "斷腸新聲",
+    "Lục Vân Tiên": "蓼雲仙傳",
+    "Lịch triều hiến chương loại chí": "歷朝憲章類誌",
+    "Vân đài loại ngữ": "芸臺類語",
+    "Kiến văn tiểu lục": "見聞小錄",
+    "Thơ Hồ Xuân Hương": "春香詩集",
+    "Vũ trung tùy bút": "雨中隨筆",
+    "Gia Định thành thông chí": "嘉定城通志",
+    "Chinh phụ ngâm": "征婦吟曲",
+    "Đại Nam thực lục": "大南寔錄",
+    "Đại Nam nhất thống chí": "大南一統志",
+    "Khâm định Việt sử thông giám cương mục": "欽定越史通鑑綱目",
+    "Hoàng Việt luật lệ": "皇越律例",
+    "Bình Ngô đại cáo": "平吳大誥",
+}
+NOM_TITLES = ("\U00021a38喃", "\U00024f93\U000221a5\U00025a9d\U0002139d\U0002029b些")
+HAN_SHARE = 0.15  # of the items whose title gets its Hán (or a Nôm) form beside it
+_HAN_RUN = re.compile(f"[{HAN}]+")
 SUBJECTS = (
     "lịch sử", "địa lý", "văn học", "luật pháp", "ruộng đất", "tôn giáo", "phong tục",
     "thơ Nôm", "chữ Hán", "khoa cử", "thuế khóa", "nông nghiệp", "y học cổ truyền",
@@ -217,12 +239,23 @@ def body_text(rng: random.Random, creator: str, place: str) -> str:
     return " ".join(words[:target])
 
 
+def han_title(rng: random.Random, title: str) -> str:
+    """The title with a Hán or Nôm form after it: the work's own, else one of the pool."""
+    own = [han for work, han in HAN_TITLES.items() if title.startswith(work)]
+    pool = (*HAN_TITLES.values(), *NOM_TITLES)
+    return f"{title} {own[0] if own else rng.choice(pool)}"
+
+
 def documents(count: int, seed: int = 20261122) -> list[SearchDocument]:
     rng = random.Random(seed)
+    # Its own stream, so the other records and queries are the same as without Hán titles.
+    han = random.Random(seed + 0x4E00)
     docs = []
     for number in range(count):
         year: int | None = rng.randint(1400, 1950) if rng.random() > 0.15 else None
         title, collection, kind, author = title_and_kind(rng, year)
+        if han.random() < HAN_SHARE:
+            title = han_title(han, title)
         creator = author or person(rng)
         place = rng.choice(PLACES)
         if collection == "tai-lieu-phap":
@@ -257,13 +290,22 @@ def documents(count: int, seed: int = 20261122) -> list[SearchDocument]:
 
 @dataclass(frozen=True)
 class Case:
-    kind: str  # "word", "phrase" or "faceted"
+    kind: str  # "word", "phrase", "faceted" or "han"
     text: str  # what the reader typed
     filters: Filters = Filters()
 
 
 def _folded_words(text: str) -> list[str]:
-    return re.findall(r"\w+", fold(text))
+    """Quốc ngữ words only: Hán runs are asked for by their own kind of query."""
+    return re.findall(r"\w+", _HAN_RUN.sub(" ", fold(text)))
+
+
+def han_query(rng: random.Random, titled: list[SearchDocument]) -> str:
+    """2–4 characters that stand together in a Hán or Nôm title, as a reader types them."""
+    run = rng.choice(_HAN_RUN.findall(rng.choice(titled).title))
+    size = min(len(run), rng.randint(2, 4))
+    start = rng.randrange(len(run) - size + 1)
+    return run[start : start + size]
 
 
 def word_query(rng: random.Random, docs: list[SearchDocument], rare: set[str]) -> str:
@@ -349,5 +391,8 @@ def cases(docs: list[SearchDocument], per_kind: int, seed: int = 7) -> list[Case
     found = [Case("word", word_query(rng, docs, rare)) for _ in range(per_kind)]
     found += [Case("phrase", phrase_query(rng, docs)) for _ in range(per_kind)]
     found += [faceted_case(rng, docs, rare) for _ in range(per_kind)]
+    titled = [doc for doc in docs if _HAN_RUN.search(doc.title)]
+    if titled:
+        found += [Case("han", han_query(rng, titled)) for _ in range(per_kind)]
     rng.shuffle(found)
     return found

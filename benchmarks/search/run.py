@@ -6,16 +6,17 @@
 
 1. N seeded items with Vietnamese metadata (``data.py``) are indexed into ``SqliteFts`` on a
    fresh SQLite file with ``rebuild()`` in batches of 1,000; the rate is items/s.
-2. Three kinds of query, ``--queries`` of each, shuffled together so that noise from other
+2. Four kinds of query, ``--queries`` of each, shuffled together so that noise from other
    sessions falls on all kinds alike: words typed without diacritics, "phrases" in double
-   quotes, and a word with facet choices and/or a year range. Each is timed with
-   ``time.perf_counter`` around ``backend.search(SearchRequest(...))`` as the search page
+   quotes, a word with facet choices and/or a year range, and "han": 2–4 Hán or Nôm
+   characters that stand together in a title (some titles carry their Hán form). Each is
+   timed with ``time.perf_counter`` around ``backend.search(SearchRequest(...))`` as the search page
    asks (facets on, 20 hits, not staff). Target: p95 under 50 ms at 100,000 items.
 3. The peer: what many repositories fall back to without a full-text index (Omeka S's
    default fulltext search among them): ``folded LIKE '%word%'`` for every word (a phrase
    is one LIKE) over a plain table of the same folded title and text, the same visibility
    filter, ``ORDER BY title LIMIT 20`` and a ``count(*)``, without facets. On the first
-   ``--peer-queries`` word and phrase queries, right after ours, ours runs again without
+   ``--peer-queries`` word, phrase and han queries, right after ours, ours runs again without
    facets (the peer's work: a page and a total), then the peer; ratios compare them on
    exactly those queries.
 4. With TANGTHU_OPENSEARCH_URL set, the same queries against ``OpenSearchBackend``
@@ -64,7 +65,8 @@ else:  # run as a script: this folder is sys.path[0]
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 LAST_RUN = HERE / "last-run.json"
-KINDS = ("word", "phrase", "faceted")
+KINDS = ("word", "phrase", "faceted", "han")
+PEERED = ("word", "phrase", "han")  # the kinds a LIKE scan can answer too
 TARGET_P95_MS = 50.0
 BATCH = 1_000
 WARMUP = 10
@@ -326,7 +328,7 @@ def run_queries(
     peer: LikeScan | None = None,
     peer_queries: int = 0,
 ) -> tuple[Timings, dict[str, Timings]]:
-    """Ours on every case. On the first ``peer_queries`` word and phrase cases, right after
+    """Ours on every case. On the first ``peer_queries`` cases of each PEERED kind, right after
     ours: ours again without facets (what the peer does: a page and a total), then the peer.
     Returns (ours, {"ours": ours on those cases, "bare": ours without facets, "like": peer})."""
     for case in warmup:
@@ -346,7 +348,8 @@ def run_queries(
         ms = (time.perf_counter() - start) * 1000
         total = None if results is None else results.total
         ours.add(case.kind, ms, total, label(case))
-        if peer is not None and case.kind != "faceted" and peer_done[case.kind] < peer_queries:
+        peered = case.kind in PEERED
+        if peer is not None and peered and peer_done[case.kind] < peer_queries:
             peer_done[case.kind] += 1
             paired["ours"].add(case.kind, ms, total, label(case))
             start = time.perf_counter()
@@ -618,7 +621,7 @@ def markdown(result: dict[str, Any]) -> str:
     if peer:
         lines += [
             "",
-            f"Peer: LIKE scan on the first {peer['queries_per_kind']} word and phrase queries,"
+            f"Peer: LIKE scan on the first {peer['queries_per_kind']} word, phrase and han queries,"
             " each run right after ours (ours below are on those queries only).",
             "",
             "| kind | queries | ours p50 / p95 | ours, no facets p50 / p95 | LIKE p50 / p95"
@@ -696,7 +699,7 @@ def main() -> int:
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=300, help="per kind (300)")
     parser.add_argument(
-        "--peer-queries", type=int, default=50, help="word and phrase queries for LIKE (50)"
+        "--peer-queries", type=int, default=50, help="word, phrase and han queries for LIKE (50)"
     )
     parser.add_argument("--seed", type=int, default=20261122)
     parser.add_argument(
@@ -771,7 +774,7 @@ def main() -> int:
             "others_cpu_percent": watch.others_percent(),
         }
         peer_kinds: dict[str, Any] = {}
-        for kind in ("word", "phrase"):
+        for kind in PEERED:
             if not paired["like"].times[kind]:
                 continue
             a, c, b = (summary(paired[n].times[kind]) for n in ("ours", "bare", "like"))
@@ -851,16 +854,16 @@ def main() -> int:
 
 
 def smoke_verdict(ours: Timings) -> int:
-    """Every query answered, and the words and phrases (taken from the items) found."""
+    """Every query answered, and the words, phrases and Hán (taken from the items) found."""
     for kind in KINDS:
         totals = ours.totals[kind]
         if not totals or any(total is None for total in totals):
             print(f"smoke: {kind} queries went unanswered")
             return 1
-    found = [t for kind in ("word", "phrase") for t in ours.totals[kind] if t]
-    asked = sum(len(ours.totals[kind]) for kind in ("word", "phrase"))
+    found = [t for kind in PEERED for t in ours.totals[kind] if t]
+    asked = sum(len(ours.totals[kind]) for kind in PEERED)
     if len(found) < 0.9 * asked:
-        print(f"smoke: only {len(found)} of {asked} word and phrase queries found anything")
+        print(f"smoke: only {len(found)} of {asked} word, phrase and Hán queries found anything")
         return 1
     return 0
 

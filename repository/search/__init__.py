@@ -5,6 +5,10 @@ finds "Nguyễn Đình Chiểu" and "dai viet" finds "Đại Việt": tones and 
 and đ becomes d. Snippets are cut from the original text, diacritics and all, with the
 words that matched marked.
 
+Han characters (Hán and chữ Nôm) are not written with spaces between words, so each one
+is a word of its own to search: a run of them in a query is a phrase of single
+characters, found wherever those characters stand together.
+
 The index is self-contained: each document carries what decides whether it may be
 shown (its access level and embargo) and its facet values, so a backend filters and
 counts without asking the database.
@@ -14,14 +18,23 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from typing import Protocol
 
 MAX_QUERY = 500
 MAX_FILTER_VALUES = 10
-_WORD = re.compile(r"\w+", re.UNICODE)
+# CJK Unified Ideographs and Extension A, the compatibility ideographs, and the
+# supplementary ideographic planes (Extensions B to I, chữ Nôm among them, and the
+# compatibility supplement). By range, not by \w: Python 3.11 knows Unicode 14, which has
+# no Extensions H and I yet.
+HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U000323af"
+_HAN = re.compile(f"[{HAN}]")
+_WORD = re.compile(f"[{HAN}]+|[^\\W{HAN}]+")  # a run of Han, or a word of anything else
+_TOKEN = re.compile(f"[{HAN}]|[^\\W{HAN}]+")  # each Han character alone
 FACETS = ("collection", "language", "type")
 SORTS = ("relevance", "date", "-date", "title")
 
@@ -32,6 +45,16 @@ def fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFD", text)
     stripped = "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
     return unicodedata.normalize("NFC", stripped).lower()
+
+
+def separate_han(text: str) -> str:
+    """Spaces around each Han character, so that a tokenizer sees each as one word."""
+    return _HAN.sub(r" \g<0> ", text)
+
+
+def han_tokens(word: str) -> tuple[str, ...]:
+    """A query word as the index holds it: a run of Han characters is one per character."""
+    return tuple(_TOKEN.findall(word))
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,32 +204,61 @@ def parse_filters(args: Mapping[str, list[str]]) -> Filters:
     return Filters(texts("collection"), texts("language"), texts("type"), year("from"), year("to"))
 
 
+@lru_cache(maxsize=1 << 16)
+def _folded_word(word: str) -> str:
+    """fold() for one word of a snippet's text: a Han text repeats its characters often."""
+    return fold(word)
+
+
 def make_snippet(texts: list[str], query: Query, words: int = 30) -> str:
-    """The window of original text where most query words meet, matches in [[ ]]."""
-    terms = query.terms
+    """The window of original text where most query words meet, matches in [[ ]].
+
+    Each Han character counts as a word; a run of them in the query is marked only where
+    its characters stand together, and neighbouring marks join: 大越[[史記]]全書.
+    """
+    singles = {term for term in query.terms if len(han_tokens(term)) == 1}
+    runs = {han_tokens(term) for term in query.terms} - {(term,) for term in singles}
     for text in texts:
-        tokens = list(_WORD.finditer(text))
-        folded = [fold(m.group()) for m in tokens]
-        marked = [i for i, word in enumerate(folded) if word in terms]
+        tokens = list(_TOKEN.finditer(text))
+        folded = [_folded_word(m.group()) for m in tokens]
+        hits = {i for i, word in enumerate(folded) if word in singles}
+        for run in runs:
+            size = len(run)
+            for i, word in enumerate(folded):
+                if word == run[0] and tuple(folded[i : i + size]) == run:
+                    hits.update(range(i, i + size))
+        marked = sorted(hits)
         if not marked:
             continue
         best, best_count = 0, -1
         for first in marked[:200]:
             start = max(0, first - words // 3)
-            count = len({folded[i] for i in marked if start <= i < start + words})
+            window = marked[bisect_left(marked, start) : bisect_left(marked, start + words)]
+            count = len({folded[i] for i in window})
             if count > best_count:
                 best, best_count = start, count
         end = min(len(tokens), best + words)
-        pieces, position = [], tokens[best].start()
+        pieces, position, open_mark = [], tokens[best].start(), False
         for index in range(best, end):
             match = tokens[index]
-            pieces.append(text[position : match.start()])
-            word = match.group()
-            pieces.append(f"[[{word}]]" if folded[index] in terms else word)
+            gap = text[position : match.start()]
+            if open_mark and (gap or index not in hits):
+                pieces.append("]]")
+                open_mark = False
+            pieces.append(gap)
+            if index in hits and not open_mark:
+                pieces.append("[[")
+                open_mark = True
+            pieces.append(match.group())
             position = match.end()
+        if open_mark:
+            pieces.append("]]")
         prefix = "…" if best > 0 else ""
         suffix = "…" if end < len(tokens) else ""
         return prefix + " ".join("".join(pieces).split()) + suffix
     opening = next((t for t in texts if t.strip()), "")
-    leading = opening.split()
-    return " ".join(leading[:words]) + ("…" if len(leading) > words else "")
+    leading = " ".join(opening.split()[:words])
+    # Han text has no spaces to count words by: cut it by length as well.
+    limit = words * 8
+    cut = leading[:limit]
+    return cut + ("…" if len(opening.split()) > words or len(leading) > limit else "")

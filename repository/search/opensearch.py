@@ -4,6 +4,12 @@ Text is folded in Python with ``fold()`` before it is indexed, and the analyzer 
 (lowercase, ASCII folding), so "nguyen dinh chieu" finds "Nguyễn Đình Chiểu" whichever way
 the text was encoded. The original text is kept unindexed beside it for snippets.
 
+Han characters: the standard tokenizer makes each one a token, and ``cjk_bigram`` (from
+analysis-common, so no plugin) adds each pair of neighbours beside them. A run of Han in
+a query is matched as a phrase, so "史記" finds "大越史記全書" by its pair or its two
+characters in order, and a single character by itself. An index made before this has
+the old analyzer until ``tangthu reindex`` builds a new one.
+
 ``index`` names an alias. The real indices behind it are ``{alias}-{timestamp}``; a rebuild
 fills a new one while searches go on using the old one, then moves the alias in one atomic
 step and deletes the old index.
@@ -26,6 +32,7 @@ from . import FACETS, Hit, Results, SearchDocument, SearchRequest, fold, make_sn
 FACET_LIMIT = 30
 MAX_WINDOW = 10_000  # OpenSearch's index.max_result_window: hits beyond it are not listed
 ANALYZER = "tangthu_folded"
+HAN_PAIRS = "tangthu_han_pairs"
 TEXT_FIELDS = ("title^5", "body", "ocr")
 SNIPPET_FIELDS = ("item_id", "title_raw", "body_raw", "ocr_raw")
 _TITLE = {"sort_title": {"order": "asc"}}
@@ -48,13 +55,16 @@ def index_settings() -> dict[str, Any]:
             "number_of_shards": 1,
             "max_result_window": MAX_WINDOW,
             "analysis": {
+                # Single characters too: a one-character query, and phrases across
+                # a run's ends, need them.
+                "filter": {HAN_PAIRS: {"type": "cjk_bigram", "output_unigrams": True}},
                 "analyzer": {
                     ANALYZER: {
                         "type": "custom",
                         "tokenizer": "standard",
-                        "filter": ["lowercase", "asciifolding"],
+                        "filter": ["lowercase", "asciifolding", HAN_PAIRS],
                     }
-                }
+                },
             },
         },
         "mappings": {
@@ -105,7 +115,7 @@ def _text_clauses(request: SearchRequest) -> list[dict[str, Any]]:
     """Every word somewhere in the title, text or OCR; every phrase whole within one field.
 
     A word is matched as a phrase: one token is a plain term, but a run of Han characters,
-    which the standard tokenizer splits into single characters, must stay in order.
+    which the analyzer makes single characters and pairs, must stay in order.
     """
     query = request.query
     if query.empty:

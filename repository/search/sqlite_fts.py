@@ -8,10 +8,11 @@ Tables, all rebuilt by `tangthu reindex` and never migrated:
   century once. Facets are counted by grouping matches on that one integer;
 - ``search_text``: the original title, metadata and OCR text, read only for the page of
   hits, to cut snippets with their diacritics;
-- ``search_fts``: the FTS5 index of the folded texts, sharing ``search_doc``'s rowid,
-  ranked by BM25 with the title weighted five times. Its ``facets`` column holds
-  made-up tokens for facet values and for restrictions, so facet filters and the
-  public's visibility are decided inside the MATCH, on FTS5's own lists;
+- ``search_fts``: the FTS5 index of the folded texts, each Han character spaced apart as
+  a word of its own (unicode61 would make a run of them one token), sharing
+  ``search_doc``'s rowid, ranked by BM25 with the title weighted five times. Its
+  ``facets`` column holds made-up tokens for facet values and for restrictions, so facet
+  filters and the public's visibility are decided inside the MATCH, on FTS5's own lists;
 - ``search_meta``: the layout's version; another version's tables are dropped and the
   index is rebuilt from the database.
 
@@ -41,7 +42,9 @@ from . import (
     SearchDocument,
     SearchRequest,
     fold,
+    han_tokens,
     make_snippet,
+    separate_han,
 )
 
 DOC, TEXT, FTS, COMBO, META = (
@@ -51,7 +54,7 @@ DOC, TEXT, FTS, COMBO, META = (
     "search_combo",
     "search_meta",
 )
-VERSION = "5"
+VERSION = "6"  # 6: Han characters indexed one by one
 FACET_LIMIT = 30
 SEPARATOR = "|"
 UNIT = "\x1f"  # between the parts of a combination's key
@@ -96,8 +99,8 @@ def match_expression(
     """An FTS5 MATCH string built only from word tokens, each quoted, and our own tokens
     for facet values and for what the reader may not see: no syntax typed by anyone gets in.
     """
-    terms = [f'"{word}"' for word in query.words]
-    terms += ['"' + " ".join(phrase) + '"' for phrase in query.phrases]
+    terms = [_phrase((word,)) for word in query.words]  # a run of Han is a phrase
+    terms += [_phrase(phrase) for phrase in query.phrases]
     for facet in FACETS:
         values = filters.values(facet) if filters else ()
         if values:
@@ -108,6 +111,16 @@ def match_expression(
     if hidden and expression:
         expression = f"({expression}) NOT facets : ({' OR '.join(hidden)})"
     return expression
+
+
+def _phrase(words: Iterable[str]) -> str:
+    """Folded words as one quoted FTS5 phrase, each Han character a token of its own."""
+    return '"' + " ".join(token for word in words for token in han_tokens(word)) + '"'
+
+
+def indexed(text: str) -> str:
+    """Text as the FTS5 columns hold it: folded, each Han character spaced apart."""
+    return separate_han(fold(text))
 
 
 def facet_token(facet: str, value: str) -> str:
@@ -253,9 +266,9 @@ class SqliteFts:
                 ),
                 {
                     "r": rowid,
-                    "t": fold(document.title),
-                    "b": fold(document.text),
-                    "o": fold(document.ocr),
+                    "t": indexed(document.title),
+                    "b": indexed(document.text),
+                    "o": indexed(document.ocr),
                     "f": " ".join(tokens),
                 },
             )

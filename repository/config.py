@@ -98,6 +98,9 @@ DEFAULTS: dict[str, Any] = {
     # networks: CIDRs, e.g. ["10.0.0.0/8"] or "10.0.0.0/8,192.168.1.0/24" from the
     # environment, for partners on the same intranet.
     "HARVEST_ALLOW_NETWORKS": [],
+    # /ready names the exception behind a failed check only to clients in these networks
+    # (CIDRs, like HARVEST_ALLOW_NETWORKS); everyone else is told only what failed.
+    "MONITOR_NETWORKS": [],
     # What one harvest may cost: seconds to connect and to wait for each answer, for the
     # whole run, and bytes per answer and pages per run.
     "HARVEST_CONNECT_TIMEOUT": 10.0,

@@ -162,6 +162,7 @@ class Settings:
     login_max_failures: int
     login_lockout_minutes: int
     harvest_allow_networks: tuple[Network, ...]
+    monitor_networks: tuple[Network, ...]
     harvest_connect_timeout: float
     harvest_read_timeout: float
     harvest_deadline: float
@@ -227,6 +228,7 @@ class Settings:
             login_max_failures=read.whole("LOGIN_MAX_FAILURES", 1),
             login_lockout_minutes=read.whole("LOGIN_LOCKOUT_MINUTES", 1),
             harvest_allow_networks=read.parsed("HARVEST_ALLOW_NETWORKS", parse_networks),
+            monitor_networks=read.parsed("MONITOR_NETWORKS", parse_networks),
             harvest_connect_timeout=read.number("HARVEST_CONNECT_TIMEOUT"),
             harvest_read_timeout=read.number("HARVEST_READ_TIMEOUT"),
             harvest_deadline=read.number("HARVEST_DEADLINE"),

@@ -543,3 +543,63 @@ def test_the_environment_variable_is_read(
     monkeypatch.setenv("TANGTHU_HARVEST_ALLOW_NETWORKS", "127.0.0.0/8,fd00::/8,nonsense")
     with pytest.raises(ValueError, match="TANGTHU_HARVEST_ALLOW_NETWORKS: 'nonsense' is not a"):
         create_app(config)
+
+
+class _Says(BaseHTTPRequestHandler):
+    """Answers with which of two servers it is, and the Host header it was sent."""
+
+    def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+        body = f"{self.server.name} {self.headers['Host']}".encode()  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_the_connection_goes_to_the_address_that_was_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """DNS rebinding: the name answers an allowed address when checked, then another.
+
+    The rebinding DNS server is simulated by patching socket.getaddrinfo, a fault the
+    real parts cannot produce here; the two servers and the HTTP between are real."""
+    import socket
+
+    from repository.services.safe_fetch import fetch_bounded
+
+    servers = []
+    checked = ThreadingHTTPServer(("127.0.0.2", 0), _Says)
+    port = checked.server_address[1]
+    rebound = ThreadingHTTPServer(("127.0.0.1", port), _Says)
+    for server, name in ((checked, "checked"), (rebound, "rebound")):
+        server.name = name  # type: ignore[attr-defined]
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+    real = socket.getaddrinfo
+    answers = iter(["127.0.0.2"])
+
+    def rebinding(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "partner.example":
+            return real(next(answers, "127.0.0.1"), *args, **kwargs)
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    try:
+        fetched = fetch_bounded(
+            requests.Session(),
+            f"http://partner.example:{port}/oai",
+            connect_timeout=2,
+            read_timeout=2,
+            allow_networks=(ipaddress.ip_network("127.0.0.2/32"),),
+        )
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+    assert fetched.body.decode() == f"checked partner.example:{port}"
+    assert fetched.url == f"http://partner.example:{port}/oai"

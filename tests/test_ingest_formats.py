@@ -165,6 +165,33 @@ def test_jpeg_2000_is_decoded_with_pillow_openjpeg(app: Flask, tmp_path: Path) -
     assert abs(r - 10) < 6 and abs(g - 200) < 6 and abs(b - 30) < 6
 
 
+def test_a_jpeg_2000_bomb_header_is_refused_and_pillow_keeps_its_limit(
+    app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pillow's process-wide limit is never lifted, and ours is checked before decoding."""
+    from repository.services.decoders import DecodeLimits, PageRejected, read_pages
+
+    monkeypatch.setattr(PILImage, "MAX_IMAGE_PIXELS", 89_478_485)  # Pillow's own default
+
+    def small(path: Path) -> None:
+        PILImage.new("RGB", (32, 32), (10, 200, 30)).save(path, "JPEG2000")
+
+    [page] = ingest(app, one_file(tmp_path, "1.jp2", small))
+    assert page["size"] == (32, 32)
+    assert PILImage.MAX_IMAGE_PIXELS == 89_478_485
+    bomb = tmp_path / "bomb.jp2"
+    small(bomb)
+    header = bytearray(bomb.read_bytes())
+    at = header.index(b"ihdr") + 4
+    header[at : at + 8] = struct.pack(">II", 60000, 60000)
+    bomb.write_bytes(bytes(header))
+    with pytest.raises(PageRejected) as refused:
+        read_pages(bomb, DecodeLimits(10**9, 20_000_000, 5, 100))
+    assert refused.value.status == 422
+    assert "is 60000x60000 pixels; the limit is 20,000,000" in str(refused.value)
+    assert PILImage.MAX_IMAGE_PIXELS == 89_478_485
+
+
 def test_pdf_pages_become_canvases_at_the_configured_dpi(app: Flask, tmp_path: Path) -> None:
     def write(path: Path) -> None:
         pages = [PILImage.new("RGB", (144, 72), colour) for colour in ("red", "green", "blue")]

@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import Client
 
 from image_server.telemetry import JsonFormatter, Observed, image_request_class
+from tests.helpers import reconfigure
 
 
 def test_health_and_ready_on_both_apps(site: dict[str, str]) -> None:
@@ -40,6 +41,20 @@ def test_not_ready_when_storage_is_gone(app: Flask, client: FlaskClient) -> None
     assert response.status_code == 503
     assert response.get_json()["storage"].startswith("unreachable")
     assert response.get_json()["database"] == "ok"
+
+
+def test_ready_names_the_failure_only_to_the_monitoring_network(
+    app: Flask, client: FlaskClient
+) -> None:
+    shutil.rmtree(Path(app.config["STORAGE_URL"].removeprefix("file://")))
+    public = client.get("/ready", environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    assert public.status_code == 503 and public.get_json()["storage"] == "unreachable"
+    reconfigure(app, MONITOR_NETWORKS=["10.9.0.0/16"])
+    outside = client.get("/ready", environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    assert outside.get_json()["storage"] == "unreachable"
+    monitor = client.get("/ready", environ_base={"REMOTE_ADDR": "10.9.4.2"})
+    assert monitor.status_code == 503
+    assert monitor.get_json()["storage"] == "unreachable: FileNotFoundError"
 
 
 def test_ready_says_when_the_database_refuses_writes(app: Flask, client: FlaskClient) -> None:

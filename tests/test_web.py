@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -281,3 +282,75 @@ def test_a_staff_only_manifest_never_goes_to_shared_caches(
     for encoding in ("gzip", "identity"):
         seen = client.get(url, headers={"Accept-Encoding": encoding})
         assert seen.status_code == 200 and seen.headers["Cache-Control"] == "private, no-store"
+
+
+def _add_books(app: Flask, slug: str, count: int, featured: bool = False) -> None:
+    """Published books without pages, one minute apart, into a collection made if new."""
+    from datetime import datetime, timedelta
+
+    from repository.models import Collection
+
+    with app.app_context():
+        found = db.session.execute(db.select(Collection).filter_by(slug=slug)).scalar()
+        if found is None:
+            found = Collection(slug=slug, title={"vi": f"Bộ {slug}"}, featured=featured)
+            db.session.add(found)
+            db.session.flush()
+        start = db.session.execute(
+            db.select(db.func.count(Item.id)).where(Item.collection_id == found.id)
+        ).scalar_one()
+        for number in range(start, start + count):
+            db.session.add(
+                Item(
+                    collection_id=found.id,
+                    title={"vi": f"Sách {slug} số {number:02d}"},
+                    status="published",
+                    created_at=datetime(2026, 1, 1) + timedelta(minutes=number),
+                )
+            )
+        db.session.commit()
+
+
+def test_home_shows_a_few_newest_items_and_counts_the_rest(app: Flask, client: FlaskClient) -> None:
+    _add_books(app, "nho", 1)
+    _add_books(app, "lon", 30, featured=True)
+    with app.app_context():  # neither a draft nor a staff-only item is counted
+        from repository.models import Collection
+
+        lon = db.session.execute(db.select(Collection.id).filter_by(slug="lon")).scalar_one()
+        db.session.add(Item(collection_id=lon, title={"vi": "Sách lon nháp"}))
+        staff = {"status": "published", "access": "staff"}
+        db.session.add(Item(collection_id=lon, title={"vi": "Sách lon kín"}, **staff))
+        db.session.commit()
+    html = client.get("/").get_data(as_text=True)
+    shown = set(re.findall(r"Sách lon (?:số \d\d|nháp|kín)", html))
+    assert shown == {f"Sách lon số {number:02d}" for number in range(22, 30)}
+    assert "30 tài liệu" in html and "1 tài liệu" in html  # the site speaks Vietnamese
+    assert html.index("Bộ lon") < html.index("Bộ nho")  # featured first
+    assert "Xem tất cả tài liệu" in html
+
+
+def test_home_page_statements_do_not_grow_with_the_items(app: Flask, client: FlaskClient) -> None:
+    from sqlalchemy import event
+
+    def statements() -> int:
+        counted: list[str] = []
+        with app.app_context():
+            engine = db.engine
+
+        def listener(*args: object) -> None:
+            counted.append(str(args[2]))
+
+        event.listen(engine, "before_cursor_execute", listener)
+        try:
+            assert client.get("/").status_code == 200
+        finally:
+            event.remove(engine, "before_cursor_execute", listener)
+        return len(counted)
+
+    _add_books(app, "lon", 5, featured=True)
+    _add_books(app, "nho", 5)
+    few = statements()
+    _add_books(app, "lon", 45)
+    _add_books(app, "nho", 45)
+    assert statements() == few

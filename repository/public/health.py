@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from flask import Response, current_app, jsonify
 
+from image_server.policy import in_networks
+
 from .. import get_storage
 from ..extensions import db
-from ..web import get_search, public_urls
+from ..settings import current_settings
+from ..web import client_address, get_search, public_urls
 from .blueprint import bp
 
 
@@ -61,6 +64,7 @@ def ready() -> tuple[Response, int]:
     from ..services.publish import base_state
 
     checks: dict[str, str] = {}
+    monitor = in_networks(client_address(), current_settings().monitor_networks)
     for name, probe in (
         ("database", _database_state),
         ("storage", _storage_answers),
@@ -75,7 +79,9 @@ def ready() -> tuple[Response, int]:
         except Exception as exc:  # noqa: BLE001 - any failure means not ready; say which
             db.session.rollback()
             current_app.logger.warning("not ready: %s: %s", name, exc)
-            checks[name] = f"unreachable: {type(exc).__name__}"
+            checks[name] = "unreachable"
+            if monitor:  # why it failed is for the operators, not the public
+                checks[name] += f": {type(exc).__name__}"
         else:
             checks[name] = state if isinstance(state, str) else "ok"
             if checks[name] != "ok":

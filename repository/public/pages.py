@@ -8,6 +8,8 @@ from datetime import date
 from flask import Response, abort, jsonify, render_template, url_for
 from flask_babel import gettext as _
 from markupsafe import Markup, escape
+from sqlalchemy import ColumnElement
+from sqlalchemy.orm import selectinload
 
 from .. import get_storage
 from ..extensions import db
@@ -19,24 +21,44 @@ from ..settings import current_settings
 from ..web import current_viewer, localized, public_urls
 from .blueprint import bp
 
+HOME_ITEMS = 8  # the newest items the home page shows of each collection
+
 
 @bp.get("/")
 def index() -> str:
-    collections = db.session.execute(db.select(Collection).order_by(Collection.id)).scalars()
+    """Featured collections first, each with its few newest items and its count: the
+    statements made do not grow with the catalogue."""
+    viewer = current_viewer()
+    visible = visible_items(viewer)
+    counts: dict[int, int] = {
+        collection_id: count
+        for collection_id, count in db.session.execute(
+            db.select(Item.collection_id, db.func.count(Item.id))
+            .where(visible)
+            .group_by(Item.collection_id)
+        )
+    }
+    collections = db.session.execute(
+        db.select(Collection).order_by(Collection.featured.desc(), Collection.id)
+    ).scalars()
     shown = []
     for collection in collections:
-        items = (
-            db.session.execute(
-                db.select(Item)
-                .where(Item.collection_id == collection.id, visible_items(current_viewer()))
-                .order_by(Item.created_at)
-            )
-            .scalars()
-            .all()
-        )
-        if items or current_viewer().is_staff:
-            shown.append((collection, items))
+        count = counts.get(collection.id, 0)
+        if count or viewer.is_staff:
+            shown.append((collection, _newest_items(collection, visible) if count else [], count))
     return render_template("public/index.html", collections=shown)
+
+
+def _newest_items(collection: Collection, visible: ColumnElement[bool]) -> list[Item]:
+    return list(
+        db.session.execute(
+            db.select(Item)
+            .where(Item.collection_id == collection.id, visible)
+            .order_by(Item.created_at.desc(), Item.id)
+            .limit(HOME_ITEMS)
+            .options(selectinload(Item.images))
+        ).scalars()
+    )
 
 
 @bp.get("/collections/<slug>")

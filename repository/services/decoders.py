@@ -8,10 +8,10 @@ rendered by pdfium (pypdfium2) at a configured DPI.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyvips
 
@@ -24,6 +24,9 @@ from image_server.pyramids import (
 )
 
 from .errors import Refused
+
+if TYPE_CHECKING:
+    from PIL.ImageFile import ImageFile
 
 
 class PageRejected(Refused):
@@ -182,11 +185,20 @@ def _pil_to_vips(picture: object) -> pyvips.Image:
     return image
 
 
-def _jpeg2000_pages(path: Path, kind: Kind, limits: DecodeLimits) -> SourceFile:
-    from PIL import Image as PILImage
+def _open_jpeg2000(path: Path) -> ImageFile:
+    """The file with its header read, not decoded.
 
+    Opened with Pillow's JPEG 2000 reader itself rather than Image.open, whose
+    process-wide pixel limit (MAX_IMAGE_PIXELS) is not ours and must never be lifted
+    for the whole process: our own limit is checked against the header before load()."""
+    from PIL.Jpeg2KImagePlugin import Jpeg2KImageFile
+
+    return Jpeg2KImageFile(str(path))
+
+
+def _jpeg2000_pages(path: Path, kind: Kind, limits: DecodeLimits) -> SourceFile:
     try:
-        with PILImage.open(path) as picture:  # reads the header only
+        with _open_jpeg2000(path) as picture:  # reads the header only
             width, height = picture.size
     except (OSError, SyntaxError, ValueError) as exc:
         raise PageRejected("is damaged or not a readable JPEG 2000 image") from exc
@@ -194,12 +206,11 @@ def _jpeg2000_pages(path: Path, kind: Kind, limits: DecodeLimits) -> SourceFile:
 
     def load() -> pyvips.Image:
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
-                PILImage.MAX_IMAGE_PIXELS = None  # our own limit was checked above
-                with PILImage.open(path) as picture:
-                    picture.load()
-                    return _pil_to_vips(picture)
+            with _open_jpeg2000(path) as picture:
+                if picture.size != (width, height):  # changed since it was checked
+                    raise ValueError(f"is now {picture.width}x{picture.height} pixels")
+                picture.load()
+                return _pil_to_vips(picture)
         except (OSError, SyntaxError, ValueError) as exc:
             raise pyvips.Error("JPEG 2000 decode failed", str(exc)) from exc
 

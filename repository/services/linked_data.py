@@ -36,6 +36,9 @@ CSV_COLUMNS = (
     "pages",
     "access",
 )
+# A cell starting with one of these is run as a formula by spreadsheets (OWASP "CSV
+# injection"); harvested records are published unread, so every such cell is quoted.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 TYPES = {"map": "Map", "image": "ImageObject", "text": "Book", "manuscript": "Manuscript"}
 
 
@@ -104,9 +107,24 @@ def schema_org(item: Item, urls: Urls, library: dict[str, str], rights: str) -> 
     return document
 
 
-def csv_row(item: Item, urls: Urls, rights: str) -> dict[str, str]:
-    """One item as a flat row; several values of one element are joined with ' | '."""
+def spreadsheet_safe(cell: str) -> str:
+    """The cell with a leading quote if a spreadsheet would run it as a formula."""
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
 
+
+def from_spreadsheet(cell: str) -> str:
+    """A cell as it was before spreadsheet_safe quoted it."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_STARTS) else cell
+
+
+def csv_row(item: Item, urls: Urls, rights: str) -> dict[str, str]:
+    """One item as a flat row, safe to open in a spreadsheet; several values of one
+    element are joined with ' | '."""
+    row = _plain_row(item, urls, rights)
+    return {column: spreadsheet_safe(cell) for column, cell in row.items()}
+
+
+def _plain_row(item: Item, urls: Urls, rights: str) -> dict[str, str]:
     def joined(element: str) -> str:
         return " | ".join(_values(item, element))
 

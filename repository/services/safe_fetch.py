@@ -16,6 +16,11 @@ from urllib.parse import urljoin
 
 import requests
 import urllib3
+from requests.adapters import HTTPAdapter
+from requests.cookies import extract_cookies_to_jar
+from requests.hooks import dispatch_hook
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from .cleaning import http_url
 from .errors import Refused, ServiceError, TooLarge, Unavailable
@@ -99,14 +104,15 @@ def _allowed(ip: IPAddress, allow_networks: Iterable[IPNetwork]) -> bool:
 
 def check_public_host(
     url: str, params: dict[str, str] | None = None, allow_networks: Iterable[IPNetwork] = ()
-) -> None:
-    """Refuse (Refused, code badUrl) a URL whose host resolves to any address that is not on the
-    public internet, unless that address is in ``allow_networks``.
+) -> str:
+    """The address to connect to for a URL, after refusing (Refused, code badUrl) one whose
+    host resolves to any address that is not on the public internet, unless that address
+    is in ``allow_networks``.
 
     The host is taken from the URL as requests prepares it (IDNA, brackets), so what is
     checked is what will be asked for. Every address counts: a name with one public and
-    one private address could be reached at either. The connection resolves the name
-    again, so a name whose answer changes in between (DNS rebinding) is not caught here.
+    one private address could be reached at either. Connect to the address returned,
+    never to the name: resolved again, it may answer otherwise (DNS rebinding).
     """
     try:
         prepared = requests.PreparedRequest()
@@ -145,6 +151,46 @@ def check_public_host(
                 f"{named} a private or local address ({kind}), which is refused; to harvest"
                 f" inside your own network, add it (e.g. {entry}) to {ALLOW_SETTING}",
             )
+    return str(found[0][4][0])
+
+
+def _pinned(connection: type[HTTPConnection], address: str) -> type[HTTPConnection]:
+    class Pinned(connection):  # type: ignore[valid-type,misc]
+        def _new_conn(self) -> socket.socket:
+            # urllib3 opens the socket to _dns_host, and uses the same attribute as the
+            # name for Host and TLS afterwards: swap it for the socket only.
+            name: str = getattr(self, "_dns_host")  # noqa: B009 - urllib3's private name
+            self._dns_host = address
+            try:
+                return super()._new_conn()  # type: ignore[no-any-return]
+            finally:
+                self._dns_host = name
+
+    return Pinned
+
+
+class PinnedAdapter(HTTPAdapter):
+    """Connects to one address, already checked, whatever the name resolves to now; the
+    Host header, TLS SNI and the certificate's check still use the URL's name."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        super().__init__(max_retries=0)
+
+    def init_poolmanager(self, *args: object, **kwargs: object) -> None:
+        super().init_poolmanager(*args, **kwargs)  # type: ignore[arg-type]
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": type(
+                "PinnedPool",
+                (HTTPConnectionPool,),
+                {"ConnectionCls": _pinned(HTTPConnection, self.address)},
+            ),
+            "https": type(
+                "PinnedHTTPSPool",
+                (HTTPSConnectionPool,),
+                {"ConnectionCls": _pinned(HTTPSConnection, self.address)},
+            ),
+        }
 
 
 def fetch_bounded(
@@ -168,21 +214,25 @@ def fetch_bounded(
     for _hop in range(MAX_REDIRECTS + 1):
         if not http_url(url):
             raise _fetch_error("badUrl", f"only http and https addresses can be fetched: {url!r}")
-        check_public_host(url, params, allow_networks)
+        adapter = PinnedAdapter(check_public_host(url, params, allow_networks))
         if deadline is not None and time.monotonic() >= deadline:
             raise _fetch_error("timeout", "the time allowed for this run is over")
         read = read_timeout
         if deadline is not None:
             read = max(0.1, min(read_timeout, deadline - time.monotonic()))
+        # The session's headers, cookies, hooks and TLS settings, but our own connection.
+        asked = requests.Request("GET", url, params=params, headers={"Accept": accept})
+        prepared = session.prepare_request(asked)
         try:
-            with session.get(
-                url,
-                params=params,
+            with adapter.send(
+                prepared,
                 stream=True,
                 timeout=(connect_timeout, read),
-                headers={"Accept": accept},
-                allow_redirects=False,
+                verify=session.verify,
+                cert=session.cert,
             ) as response:
+                extract_cookies_to_jar(session.cookies, prepared, response.raw)
+                dispatch_hook("response", prepared.hooks, response)
                 location = response.headers.get("Location", "")
                 if response.is_redirect and location:
                     url, params = urljoin(response.url, location), None
@@ -194,6 +244,8 @@ def fetch_bounded(
             raise _fetch_error(
                 "httpError", f"cannot fetch {url}: {exc.__class__.__name__}"
             ) from None
+        finally:
+            adapter.close()
     raise _fetch_error("httpError", f"more than {MAX_REDIRECTS} redirects")
 
 

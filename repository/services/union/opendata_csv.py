@@ -13,6 +13,7 @@ from ...models import Collection
 from ...storage import Storage
 from ..cleaning import MAX_SUMMARY, MAX_URL, clean_text, http_url, year_of
 from ..errors import Refused, TooLarge
+from ..linked_data import from_spreadsheet
 from ..publish import PublishSettings
 from .records import (
     MAX_RECORDS,
@@ -52,6 +53,9 @@ def _csv_year(row: dict[str, str], column: str) -> int | None:
 
 def csv_draft(row: dict[str, str]) -> RecordDraft:
     """One row of the open-data CSV (see linked_data.CSV_COLUMNS) as a record."""
+    row = {
+        key: from_spreadsheet(cell) if isinstance(cell, str) else cell for key, cell in row.items()
+    }
     title = {
         lang: text
         for lang, text in (

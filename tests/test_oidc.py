@@ -209,6 +209,9 @@ def test_second_sign_in_updates_role_and_groups(
     assert users(sso_app) == ["thuthu.lan"]
     [update] = audit(sso_app, "sso-account-updated")
     assert "curator → admin" in update.detail
+    # The first browser's session carried the old role and groups: it has ended.
+    assert browser.get("/admin/").status_code in (302, 401)
+    assert other.get("/admin/").status_code == 200
     demoted = Person(LAN.sub, "thuthu.lan", LAN.email, (), ())
     provider.add(demoted)
     sign_in(sso_app.test_client(), provider, demoted)

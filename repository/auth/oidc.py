@@ -43,9 +43,10 @@ from joserfc.errors import JoseError
 from requests import RequestException
 from werkzeug.wrappers import Response
 
+from .. import get_storage
 from ..extensions import db
 from ..models import ReaderGroup, User
-from ..services.accounts import ROLES
+from ..services.accounts import ROLES, revoke_access
 from ..services.audit import record
 from ..services.errors import Refused
 from ..settings import current_settings
@@ -282,6 +283,8 @@ def sync_user(identity: SsoIdentity, address: str | None) -> User:
     elif before != after:
         detail = f"role {before[0]} → {after[0]}; groups {before[1]} → {after[1]}"
         record("sso-account-updated", "oidc", user.username, detail, address)
+        # Sessions and access cookies held elsewhere carry the old role and groups.
+        revoke_access(user, get_storage(), current_settings().access_token_lifetime)
     return user
 
 

@@ -217,6 +217,12 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}".lower() if parts.scheme and parts.netloc else ""
 
 
+def trusted_origins(public_url: str, partners: Iterable[str]) -> frozenset[str]:
+    """Our own site and the partners named: who may receive tokens and read non-open
+    images with a reader's cookie."""
+    return frozenset({origin_of(public_url), *partners})
+
+
 def setting(name: str, parse: Callable[[object], T], value: object) -> T:
     """A setting parsed at start-up; a bad value stops it with the variable's name."""
     try:

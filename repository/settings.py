@@ -15,7 +15,13 @@ from typing import Any, TypeVar
 
 from flask import Flask, current_app
 
-from image_server.policy import Network, origin_of, parse_networks, parse_origins
+from image_server.policy import (
+    Network,
+    origin_of,
+    parse_networks,
+    parse_origins,
+    trusted_origins,
+)
 from image_server.readcache import DEFAULT_CACHE_MAX_BYTES
 from manifests import Urls
 
@@ -261,7 +267,7 @@ class Settings:
     @property
     def trusted_origins(self) -> frozenset[str]:
         """Sites whose viewers may read non-open images with the reader's cookie."""
-        return frozenset({origin_of(self.public_url), *self.partner_origins})
+        return trusted_origins(self.public_url, self.partner_origins)
 
     def s3_variables(self) -> dict[str, str]:
         """The S3 settings under the names the storage readers take (TANGTHU_S3_*)."""

@@ -40,46 +40,48 @@ def checked_manifest_url(url: str | None) -> str:
     return url
 
 
+def _installed(folder: Path, filename: str, missing: str) -> Response:
+    """A file of a viewer installed from npm, cached for a week; 404 until `make` ran."""
+    if not folder.is_dir():
+        abort(404, missing)
+    return send_from_directory(folder, filename, max_age=7 * 86400)
+
+
+def _viewer_page(template: str) -> str:
+    """A viewer on a page of its own for any partner's manifest, framable by partners."""
+    manifest = checked_manifest_url(request.args.get("manifest"))
+    show_viewer(ViewerPage(manifest, embeddable=True))
+    return render_template(template, manifest_url=manifest)
+
+
 @bp.get("/mirador/<path:filename>")
 def mirador(filename: str) -> Response:
-    if not MIRADOR_DIST.is_dir():
-        abort(404, _("Mirador is not installed; run make."))
-    return send_from_directory(MIRADOR_DIST, filename, max_age=7 * 86400)
+    return _installed(MIRADOR_DIST, filename, _("Mirador is not installed; run make."))
 
 
 @bp.get("/uv-dist/<path:filename>")
 def uv_files(filename: str) -> Response:
-    if not UV_DIST.is_dir():
-        abort(404, _("Universal Viewer is not installed; run make."))
-    return send_from_directory(UV_DIST, filename, max_age=7 * 86400)
+    return _installed(UV_DIST, filename, _("Universal Viewer is not installed; run make."))
 
 
 @bp.get("/embed")
 def embed() -> str:
     """Mirador on a page of its own, for partners' iframes."""
-    manifest = checked_manifest_url(request.args.get("manifest"))
-    show_viewer(ViewerPage(manifest, embeddable=True))
-    return render_template("viewer/embed.html", manifest_url=manifest)
+    return _viewer_page("viewer/embed.html")
 
 
 @bp.get("/uv")
 def universal_viewer() -> str:
     """The same manifest in Universal Viewer 4, for partners who use it."""
-    manifest = checked_manifest_url(request.args.get("manifest"))
-    show_viewer(ViewerPage(manifest, embeddable=True))
-    return render_template("viewer/uv.html", manifest_url=manifest)
+    return _viewer_page("viewer/uv.html")
 
 
 @bp.get("/clover-dist/<path:filename>")
 def clover_files(filename: str) -> Response:
-    if not CLOVER_DIST.is_dir():
-        abort(404, _("Clover is not installed; run make."))
-    return send_from_directory(CLOVER_DIST, filename, max_age=7 * 86400)
+    return _installed(CLOVER_DIST, filename, _("Clover is not installed; run make."))
 
 
 @bp.get("/clover")
 def clover() -> str:
     """The same manifest in Samvera's Clover IIIF, for partners who use it."""
-    manifest = checked_manifest_url(request.args.get("manifest"))
-    show_viewer(ViewerPage(manifest, embeddable=True))
-    return render_template("viewer/clover.html", manifest_url=manifest)
+    return _viewer_page("viewer/clover.html")

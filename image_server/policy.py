@@ -284,6 +284,17 @@ class Revocations:
         return cls(epochs)
 
 
+def policy_key(image_id: str) -> str:
+    """Where an image's sidecar is kept."""
+    return f"policies/{image_id}.json"
+
+
+def item_policy_key(item_id: str) -> str:
+    """Where an item's own sidecar is kept: a folder apart, so that no image identifier
+    (which may hold a slash once decoded) can name it."""
+    return f"item-policies/{item_id}.json"
+
+
 class PolicyStore:
     """Sidecars by image id, and the revocation list, cached in memory.
 
@@ -292,13 +303,15 @@ class PolicyStore:
     S3 it is re-read at most every ``ttl`` seconds, so tiles cost no network call.
     """
 
-    def __init__(self, reader: Reader, ttl: float) -> None:
+    def __init__(self, reader: Reader, ttl: float, local_root: str | None = None) -> None:
         self.reader = reader
         self.ttl = ttl
         self._lock = threading.Lock()
         self._cached: dict[str, tuple[float | int, Any]] = {}
-        self._local = isinstance(reader, LocalReader)
-        self._root = str(reader.root) if isinstance(reader, LocalReader) else ""
+        if local_root is None and isinstance(reader, LocalReader):
+            local_root = str(reader.root)
+        self._local = local_root is not None
+        self._root = local_root or ""
 
     def _stamp(self, key: str) -> int:
         try:
@@ -325,7 +338,11 @@ class PolicyStore:
         return parsed
 
     def get(self, identifier: str) -> Policy:
-        return self._parsed(f"policies/{identifier}.json", Policy.from_json)
+        return self._parsed(policy_key(identifier), Policy.from_json)
+
+    def item(self, item_id: str) -> Policy:
+        """The item's own policy (no image's checksum): what decides its manifest."""
+        return self._parsed(item_policy_key(item_id), Policy.from_json)
 
     def revocations(self) -> Revocations:
         return self._parsed(REVOCATIONS_KEY, Revocations.from_json)

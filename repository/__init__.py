@@ -15,13 +15,14 @@ from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from image_server import tokens
+from image_server.policy import PolicyStore
 
 from .config import DEFAULTS
 from .extensions import babel, csrf, db, login_manager, migrate
 from .security import DatabaseInteger, check_secrets, init_security
 from .settings import EXTENSION as SETTINGS
 from .settings import SettingError, Settings, current_settings, settings_of
-from .storage import Storage, open_storage
+from .storage import LocalStorage, Storage, open_storage
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +145,21 @@ def init_storage(app: Flask) -> None:
     S3_CACHE_REVALIDATE_SECONDS, from the settings.
     """
     settings = settings_of(app)
-    app.extensions["tangthu.storage"] = open_storage(settings.storage_url, settings.s3_variables())
+    storage = open_storage(settings.storage_url, settings.s3_variables())
+    app.extensions["tangthu.storage"] = storage
+    # The items' own sidecars, re-read when their file changes: on local storage only, where
+    # a stat says so at once; from S3 every manifest request asks the database instead.
+    if isinstance(storage, LocalStorage):
+        policies = PolicyStore(storage, ttl=0, local_root=str(storage.root))
+        app.extensions["tangthu.item_policies"] = policies
+
+
+def item_policies() -> PolicyStore | None:
+    """The items' sidecars (see init_storage), or None where they are not used."""
+    from flask import current_app
+
+    policies: PolicyStore | None = current_app.extensions.get("tangthu.item_policies")
+    return policies
 
 
 def init_access(app: Flask) -> None:

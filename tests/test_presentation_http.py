@@ -264,3 +264,73 @@ def test_table_of_contents_start_and_date_reach_the_manifest(
     assert dates[0]["value"] == {"vi": ["Tự Đức năm thứ 3"]}
     languages = [m for m in manifest["metadata"] if m["label"]["en"] == ["Language"]]
     assert languages[0]["value"] == {"none": ["lzh", "vi"]}
+
+
+def test_a_manifest_for_everyone_is_served_from_its_sidecar_with_no_query(
+    app: Flask, client: FlaskClient, items: list[str]
+) -> None:
+    """The hot path: an item anyone may see says so in its own sidecar, and its stored
+    manifest is sent with no SQL statement at all (counted on the engine)."""
+    from sqlalchemy import event
+
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        for url in (f"/iiif/{items[0]}/manifest", f"/iiif/2/{items[0]}/manifest"):
+            response = client.get(url, headers={"Accept-Encoding": "gzip"})
+            assert response.status_code == 200 and response.headers["Content-Encoding"] == "gzip"
+            assert response.headers["Cache-Control"] == "public, max-age=300"
+        assert statements == []
+        # The draft has no sidecar saying so: it goes the long way, to the database and 404.
+        assert client.get(f"/iiif/{items[3]}/manifest").status_code == 404
+        assert statements != []
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+@pytest.mark.parametrize("change", ["staff", "embargo", "withdraw", "damaged", "hostile-id"])
+def test_the_item_sidecar_follows_every_change_of_access(
+    app: Flask, client: FlaskClient, items: list[str], change: str
+) -> None:
+    """Whatever hides an item hides its manifest at once, though the stored file is read
+    with no query; a damaged sidecar only sends the request the long way."""
+    from datetime import date, timedelta
+
+    from repository import get_storage
+    from repository.services.cataloguing import Actor, change_access
+    from repository.services.publish import withdraw_item
+    from repository.web import publish_settings
+
+    url = f"/iiif/{items[0]}/manifest"
+    assert client.get(url).status_code == 200
+    with app.test_request_context():
+        item = db.session.get(Item, items[0])
+        assert item is not None
+        storage, settings, actor = get_storage(), publish_settings(), Actor("curator")
+        if change == "staff":
+            change_access(item, "staff", None, actor, storage, settings)
+        elif change == "embargo":
+            until = date.today() + timedelta(days=30)
+            change_access(item, item.access, until, actor, storage, settings)
+        elif change == "withdraw":
+            withdraw_item(item, storage, settings)
+        elif change == "damaged":
+            storage.put_bytes(f"item-policies/{items[0]}.json", b"{not json")
+        else:  # a sidecar no request may name
+            storage.put_bytes("item-policies/a.b.json", b'{"item": "a.b", "public": "full"}')
+    if change == "damaged":  # the long way: the database says it is published and open
+        assert client.get(url).status_code == 200
+    elif change == "hostile-id":
+        for hostile in ("a.b", "..", "a..b", "..%2f..%2fmanifests%2fx", "x" * 40, "%00"):
+            response = client.get(f"/iiif/{hostile}/manifest")
+            assert response.status_code == 404 and response.mimetype == "text/plain", hostile
+    else:
+        response = client.get(url)
+        assert response.status_code == 404, change
+        assert client.get(f"/iiif/2/{items[0]}/manifest").status_code == 404

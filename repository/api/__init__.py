@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+import re
+from typing import Any, Literal
 
 from flask import Response, abort, redirect, request, send_file
 
+from image_server.policy import Access, decide
 from manifests import collection_json, collection_v2
 
-from .. import get_storage
+from .. import get_storage, item_policies
 from ..extensions import db
 from ..models import Collection, Image, Item
 from ..services.access import ANONYMOUS, visible_items
@@ -23,8 +25,22 @@ from .blueprint import visible_item as _visible_item
 
 __all__ = ["bp", "discovery", "text"]
 
+# What an item id may be before it names a file (ids are made by `new_id`, at most 32 of
+# these letters): anything else goes the long way, to a 404.
+ITEM_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
+NO_CREDENTIALS: frozenset[str] = frozenset()
+
 
 def _manifest(item_id: str, version: int) -> Response:
+    # The hot path of every viewer: an item everyone may see says so in its own sidecar,
+    # written at publish beside the manifest and read by `decide` with no credential. What
+    # anyone may see, everyone may: no query, no session, the stored file as it is.
+    policies = item_policies()
+    if policies is not None and ITEM_ID.fullmatch(item_id):
+        if decide(policies.item(item_id), NO_CREDENTIALS).kind is not Access.HIDDEN:
+            stored = stored_json(item_id, version, missing=None)
+            if stored is not None:
+                return stored
     # One narrow query, asked with the access rule's own SQL form: the hot path of every
     # viewer, so no ORM object and none of the book's thousands of page rows.
     found = db.session.execute(
@@ -46,11 +62,16 @@ def _manifest(item_id: str, version: int) -> Response:
         return iiif_json(v3 if version == 3 else v2, version, public=False)
     # Only what exists for everyone may sit in shared caches; a staff-only item's manifest
     # is shown to its curators alone.
-    return stored_json(item_id, version, public=bool(found.public))
+    response = stored_json(item_id, version, public=bool(found.public))
+    assert response is not None  # a missing file was a 404
+    return response
 
 
-def stored_json(item_id: str, version: int, public: bool = True) -> Response:
-    """The stored manifest file itself: sendfile, ETag and 304 by Flask, gzip if taken."""
+def stored_json(
+    item_id: str, version: int, public: bool = True, missing: Literal[404] | None = 404
+) -> Response | None:
+    """The stored manifest file itself: sendfile, ETag and 304 by Flask, gzip if taken.
+    No file is a 404, or None when ``missing`` is None (the caller asks further)."""
     gzipped = "gzip" in request.headers.get("Accept-Encoding", "")
     try:
         path = get_storage().local_path(manifest_key(item_id, version, gzipped=gzipped))
@@ -59,6 +80,8 @@ def stored_json(item_id: str, version: int, public: bool = True) -> Response:
         try:
             path = get_storage().local_path(manifest_key(item_id, version))
         except KeyError:
+            if missing is None:
+                return None
             abort(404, "this item's manifest has not been written yet; republish it")
     response = send_file(
         path, mimetype=content_type(version), conditional=True, etag=True, max_age=300

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from image_server.auth import auth1_services, auth2_services
-from image_server.policy import Policy
+from image_server.policy import Policy, item_policy_key, policy_key
 from manifests import (
     Agent,
     CanvasRecord,
@@ -84,10 +84,6 @@ def manifest_key(item_id: str, version: int = 3, gzipped: bool = False) -> str:
 
 # Beside the manifests, never one of them: item ids have no underscore.
 MANIFEST_BASE_KEY = "manifests/_base.json"
-
-
-def policy_key(image_id: str) -> str:
-    return f"policies/{image_id}.json"
 
 
 def _metadata(item: Item) -> tuple[MetadataEntry, ...]:
@@ -212,10 +208,12 @@ def search_services(urls: Urls, item_id: str) -> tuple[dict[str, object], ...]:
 
 
 def render_manifests(item: Item, settings: PublishSettings) -> tuple[bytes, bytes]:
-    """The 3.0 and 2.1 manifests as UTF-8 JSON."""
+    """The 3.0 and 2.1 manifests as compact UTF-8 JSON (a tenth smaller than with spaces,
+    on every request that does not take gzip)."""
     record = manifest_record(item, settings)
-    v3 = json.dumps(manifest_json(record, settings.urls), ensure_ascii=False)
-    v2 = json.dumps(manifest_v2(record, settings.urls), ensure_ascii=False)
+    compact = (",", ":")
+    v3 = json.dumps(manifest_json(record, settings.urls), ensure_ascii=False, separators=compact)
+    v2 = json.dumps(manifest_v2(record, settings.urls), ensure_ascii=False, separators=compact)
     return v3.encode(), v2.encode()
 
 
@@ -283,10 +281,13 @@ def republish_manifests(storage: Storage, settings: PublishSettings) -> int:
 
 
 def write_policies(item: Item, storage: Storage, settings: PublishSettings) -> None:
-    """The sidecar the image server enforces, for each of the item's images."""
+    """The sidecar the image server enforces, for each of the item's images, and the
+    item's own, by which the repository serves its stored manifest with no query."""
     for image in item.images:
         policy = image_policy(item, image, settings.degraded_edge)
         storage.put_bytes(policy_key(image.id), json.dumps(policy.to_json()).encode())
+    policy = item_policy(item, settings.degraded_edge)
+    storage.put_bytes(item_policy_key(item.id), json.dumps(policy.to_json()).encode())
 
 
 def refresh_policies(items: Iterable[Item], storage: Storage, settings: PublishSettings) -> int:

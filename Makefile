@@ -13,6 +13,10 @@ TEST_LOCK := requirements/lock-test.txt
 NPM_STAMP := viewer/node_modules/.package-lock.json
 MO := repository/translations/vi/LC_MESSAGES/messages.mo
 TESSDATA_VIE := /usr/share/tesseract-ocr/5/tessdata/vie.traineddata
+TESSDATA_HAN := /usr/share/tesseract-ocr/5/tessdata/chi_tra_vert.traineddata
+# BabelStone Han covers the CJK Extensions B-H where chữ Nôm lives; pages, PDFs and the
+# viewer get a subset of it, served locally.
+HAN_FONT := /usr/share/fonts/truetype/babelstone/BabelStoneHan.ttf
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
@@ -22,7 +26,7 @@ IMAGE_PORT ?= 8182
 
 .PHONY: install demo test lint typecheck translations lock clean
 
-install: $(PY_STAMP) $(NPM_STAMP) $(MO) $(TESSDATA_VIE)
+install: $(PY_STAMP) $(NPM_STAMP) $(MO) $(TESSDATA_VIE) $(TESSDATA_HAN) $(HAN_FONT)
 
 # Only what the lock names, each file checked against its hash; then the project itself.
 # pip check fails when pyproject.toml asks for something the lock lacks: run `make lock`.
@@ -54,9 +58,21 @@ BENCH_TOOLS := /usr/bin/wrk /usr/sbin/lighttpd /usr/lib/iipimage-server/iipsrv.f
 $(BENCH_TOOLS) &:
 	$(APT) update -q && $(APT) install -y -q wrk lighttpd iipimage-server
 
-# Text recognition: Tesseract with its Vietnamese model.
+# Text recognition: Tesseract with its Vietnamese model, and the classical Chinese ones
+# (horizontal and vertical) for Hán-Nôm.
 $(TESSDATA_VIE):
 	$(APT) update -q && $(APT) install -y -q tesseract-ocr tesseract-ocr-vie
+
+$(TESSDATA_HAN):
+	$(APT) update -q && $(APT) install -y -q tesseract-ocr tesseract-ocr-chi-tra \
+		tesseract-ocr-chi-tra-vert
+
+$(HAN_FONT):
+	$(APT) update -q && $(APT) install -y -q fonts-babelstone-han
+
+# The job queue's Redis lane runs against Debian's Redis, started by the suite.
+/usr/bin/redis-server:
+	$(APT) update -q && $(APT) install -y -q redis-server
 
 # The sample's manifests are written for the address `serve` answers on (HOST, PORT and
 # IMAGE_PORT, or TANGTHU_PUBLIC_URL and TANGTHU_IMAGE_URL behind a proxy); `serve`
@@ -78,7 +94,7 @@ typecheck: $(PY_STAMP)
 	$(BIN)/mypy image_server manifests repository
 
 # The whole suite, then the database tests again on a throwaway PostgreSQL cluster.
-test: install /usr/bin/chromium /usr/sbin/nginx $(BENCH_TOOLS) lint typecheck
+test: install /usr/bin/chromium /usr/sbin/nginx /usr/bin/redis-server $(BENCH_TOOLS) lint typecheck
 	$(BIN)/pytest
 	bash tests/postgres-lane.sh
 

@@ -34,7 +34,11 @@ DEFAULTS: dict[str, Any] = {
     "MAX_LOSSLESS_AREA": 16_000_000,
     "MAX_GIF_EDGE": 1024,
     "JPEG_QUALITY": 85,
+    # Browsers keep a public image this long; shared caches (nginx, a CDN) only
+    # SHARED_CACHE_MAX_AGE, then revalidate it, so tightening an image's access reaches
+    # them within that time (the ETag carries the policy: a revalidation is decided anew).
     "CACHE_MAX_AGE": 86_400,
+    "SHARED_CACHE_MAX_AGE": 300,
     "SOURCE_CACHE_SIZE": 256,
     # Rendered images up to 1 MB are kept in memory, per worker process.
     "TILE_CACHE_MB": 64,
@@ -188,6 +192,7 @@ class Settings:
     max_gif_edge: int
     jpeg_quality: int
     cache_max_age: int
+    shared_cache_max_age: int
     source_cache_size: int
     tile_cache_mb: int
     derivative_cache_dir: str
@@ -236,6 +241,7 @@ class Settings:
             max_gif_edge=read("MAX_GIF_EDGE", _whole(1)),
             jpeg_quality=read("JPEG_QUALITY", _quality),
             cache_max_age=read("CACHE_MAX_AGE", _whole(0)),
+            shared_cache_max_age=read("SHARED_CACHE_MAX_AGE", _whole(0)),
             source_cache_size=read("SOURCE_CACHE_SIZE", _whole(1)),
             tile_cache_mb=read("TILE_CACHE_MB", _whole(0)),
             derivative_cache_dir=read("DERIVATIVE_CACHE_DIR", _text),

@@ -109,9 +109,12 @@ class Response:
 
 
 def text_response(status: int, message: str) -> Response:
-    return Response(
-        status, [("Content-Type", "text/plain; charset=utf-8")], (message + "\n").encode()
-    )
+    """A plain-text answer; a refusal or failure is stored by no cache (a 404 may otherwise
+    be kept by heuristics, and a refusal must end when access opens)."""
+    headers = [("Content-Type", "text/plain; charset=utf-8")]
+    if status >= 400:
+        headers.append(("Cache-Control", "no-store"))
+    return Response(status, headers, (message + "\n").encode())
 
 
 def raw_path(environ: dict[str, Any]) -> str:
@@ -144,7 +147,8 @@ class ImageServer:
         # read, and PolicyStore bounds those reads to one per POLICY_TTL_SECONDS.
         policy_reader = open_reader(settings.storage_url, s3, 0.0)
         self.policies = PolicyStore(policy_reader, settings.policy_ttl_seconds)
-        self.cache_control = f"public, max-age={settings.cache_max_age}"
+        shared = min(settings.shared_cache_max_age, settings.cache_max_age)
+        self.cache_control = f"public, max-age={settings.cache_max_age}, s-maxage={shared}"
         self.memory = MemoryCache(settings.tile_cache_mb * 1024 * 1024)
         cache_dir = settings.derivative_cache_dir
         self.disk = (

@@ -41,7 +41,8 @@ def ensure_database() -> None:
     from sqlalchemy import inspect
 
     tables = inspect(db.engine).get_table_names()
+    # "heads": every branch, so two migrations written side by side never stop a start.
     if "alembic_version" not in tables and "item" in tables:
-        stamp()
+        stamp(revision="heads")
     else:
-        upgrade()
+        upgrade(revision="heads")

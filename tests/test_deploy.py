@@ -173,6 +173,7 @@ class Upstream:
     kind: str
     seen: list[tuple[str, str, dict[str, str], int]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    tightened: set[str] = field(default_factory=set)  # image ids no longer open
 
     def count(self, path: str) -> int:
         with self.lock:
@@ -187,6 +188,14 @@ class Upstream:
         body = f"{self.kind} {path} #{n}\n".encode()
         if self.kind == "image":
             ident = path.split("/")[3] if path.count("/") >= 3 else ""
+            if ident.startswith("tighten"):  # as the image server answers (CACHE_MAX_AGE...)
+                if ident in self.tightened:
+                    return 401, [("Cache-Control", "no-store")], b"not open now\n"
+                caching = [
+                    ("Cache-Control", "public, max-age=86400, s-maxage=1"),
+                    ("ETag", f'"{ident}-open"'),
+                ]
+                return 200, [("Content-Type", "image/jpeg"), *caching], body
             caching = {
                 "open": [("Cache-Control", "public, max-age=60")],
                 "restricted": [
@@ -341,6 +350,21 @@ def test_open_tiles_are_cached_and_proxied_with_forwarded_headers(site: Site) ->
     assert seen["X-Forwarded-Proto"] == "https"
     assert seen["X-Forwarded-For"] == "127.0.0.1"
     assert seen["Host"] == IMAGE_HOST
+
+
+def test_tightened_images_leave_the_cache_within_the_shared_time(site: Site) -> None:
+    """An open tile is cached for its s-maxage, not the browsers' day; when it expires,
+    nginx asks again, and once the image is no longer open the refusal comes through:
+    no stale copy, not even to the request that finds it expired."""
+    tile = "/iiif/3/tighten-a/0,0,256,256/256,/0/default.jpg"
+    assert site.image_get(tile)[0] == "MISS"
+    assert site.image_get(tile)[0] == "HIT"
+    site.image.tightened.add("tighten-a")
+    time.sleep(1.5)
+    for _ in range(3):
+        status, headers, _body = site.get(IMAGE_HOST, tile)
+        assert status == 401, headers.get("X-Cache-Status")
+    assert site.image.count(tile) == 4
 
 
 @pytest.mark.parametrize("ident", ["restricted-a", "nostore-a", "cookie-a"])

@@ -160,7 +160,7 @@ def test_concurrent_requests_share_one_source_safely(storage: Path) -> None:
 def test_http_caching_headers(storage: Path) -> None:
     client, _ = make_client(storage, CACHE_MAX_AGE=600)
     response = client.get("/iiif/3/img/full/!100,100/0/default.jpg")
-    assert response.headers["Cache-Control"] == "public, max-age=600"
+    assert response.headers["Cache-Control"] == "public, max-age=600, s-maxage=300"
     assert response.headers["Last-Modified"].endswith("GMT")
     info = client.get("/iiif/3/img/info.json")
     assert (
@@ -169,6 +169,40 @@ def test_http_caching_headers(storage: Path) -> None:
         ).status_code
         == 304
     )
+
+
+@pytest.mark.parametrize("tightened", ["restricted", "withdrawn"])
+def test_tightened_access_reaches_shared_caches_when_they_revalidate(
+    storage: Path, tightened: str
+) -> None:
+    """Shared caches keep an open image SHARED_CACHE_MAX_AGE, then ask again with its
+    ETag: once the image is no longer open, that question is decided anew (no 304), and
+    the refusal is never stored by anyone. Browsers keep what they saw CACHE_MAX_AGE."""
+    import json
+
+    client, _ = make_client(storage, CACHE_MAX_AGE=86_400, SHARED_CACHE_MAX_AGE=60)
+    tile, info = "/iiif/3/img/0,0,256,256/256,/0/default.jpg", "/iiif/3/img/info.json"
+    etags = {}
+    for url in (tile, info):
+        response = client.get(url)
+        assert response.headers["Cache-Control"] == "public, max-age=86400, s-maxage=60"
+        etags[url] = response.headers["ETag"]
+        assert client.get(url, headers={"If-None-Match": etags[url]}).status_code == 304
+    public = {"restricted": "none", "withdrawn": "hidden"}[tightened]
+    policy = {"access": tightened, "public": public, "full_for": ["staff", "reader"]}
+    (storage / "policies" / "img.json").write_text(json.dumps(policy))
+    for url in (tile, info):
+        again = client.get(url, headers={"If-None-Match": etags[url]})
+        assert again.status_code in (401, 403, 404), (url, again.status_code)
+        caching = again.headers.get("Cache-Control", "")
+        assert "public" not in caching and ("private" in caching or "no-store" in caching)
+        assert again.headers.get("ETag") != etags[url]
+
+
+def test_the_shared_cache_time_never_exceeds_the_browser_time(storage: Path) -> None:
+    client, _ = make_client(storage, CACHE_MAX_AGE=30, SHARED_CACHE_MAX_AGE=300)
+    response = client.get("/iiif/3/img/full/!100,100/0/default.jpg")
+    assert response.headers["Cache-Control"] == "public, max-age=30, s-maxage=30"
 
 
 def test_a_short_burst_waits_for_the_lane_instead_of_failing(storage: Path) -> None:

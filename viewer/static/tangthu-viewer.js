@@ -156,13 +156,105 @@
     zoomReset: "Về cỡ ban đầu",
   };
 
+  // -- IIIF Content State 1.0: "open this book at this page, on this region" ------------
+
+  function decodeContentState(value) {
+    // A content state is JSON, base64url-encoded (the spec's form), or given plain.
+    var text = value.trim();
+    if (text.charAt(0) !== "{" && text.indexOf("http") !== 0) {
+      var padded = text.replace(/-/g, "+").replace(/_/g, "/");
+      while (padded.length % 4) padded += "=";
+      var bytes = atob(padded);
+      text = decodeURIComponent(Array.prototype.map.call(bytes, function (c) {
+        return "%" + ("00" + c.charCodeAt(0).toString(16)).slice(-2);
+      }).join(""));
+    }
+    return text.charAt(0) === "{" ? JSON.parse(text) : { target: text };
+  }
+
+  function encodeContentState(state) {
+    var utf8 = unescape(encodeURIComponent(JSON.stringify(state)));
+    return btoa(utf8).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+
+  // The canvas and region a content state names, if it is about this manifest; else null.
+  function readContentState(manifest) {
+    var raw = new URLSearchParams(window.location.search).get("iiif-content");
+    if (!raw || raw.length > 4000) return null;
+    var state;
+    try { state = decodeContentState(raw); } catch (e) { return null; }
+    var target = state && (state.target || state);
+    if (Array.isArray(target)) target = target[0];
+    var source = typeof target === "string" ? target : target && (target.id || target.source);
+    if (typeof source !== "string") return null;
+    var partOf = target && target.partOf;
+    if (Array.isArray(partOf)) partOf = partOf[0];
+    var about = partOf && (partOf.id || partOf);
+    if (about && about !== manifest) return null;  // a state about another book
+    var parts = source.split("#xywh=");
+    var canvas = parts[0];
+    if (canvas.indexOf(manifest.replace(/\/manifest$/, "/canvas/")) !== 0) return null;
+    var region = null;
+    if (parts[1]) {
+      var numbers = parts[1].split(",").map(Number);
+      if (numbers.length === 4 && numbers.every(function (n) { return isFinite(n) && n >= 0; })
+          && numbers[2] > 0 && numbers[3] > 0) {
+        region = { x: numbers[0], y: numbers[1], w: numbers[2], h: numbers[3] };
+      }
+    }
+    return { canvas: canvas, region: region };
+  }
+
+  // Mirador's viewport: the centre in canvas pixels, and a zoom of 1 / the width shown.
+  function viewportOf(region) {
+    return { x: region.x + region.w / 2, y: region.y + region.h / 2, zoom: 1 / region.w };
+  }
+
+  // The share box follows the reader: the page turned to and the region on screen.
+  function keepShareLink(instance, manifest, field, element) {
+    var last = "";
+    instance.store.subscribe(function () {
+      var state = instance.store.getState();
+      var windowId = Object.keys(state.windows)[0];
+      var current = windowId && state.windows[windowId];
+      if (!current || !current.canvasId) return;
+      var viewer = state.viewers[windowId];
+      var target = current.canvasId;
+      if (viewer && viewer.zoom) {
+        var shownWidth = 1 / viewer.zoom;
+        var screen = element.querySelector(".openseadragon-canvas") || element;
+        var aspect = screen.clientWidth ? screen.clientHeight / screen.clientWidth : 0.75;
+        var shownHeight = shownWidth * aspect;
+        target += "#xywh=" + [viewer.x - shownWidth / 2, viewer.y - shownHeight / 2, shownWidth, shownHeight]
+          .map(function (n) { return Math.max(0, Math.round(n)); }).join(",");
+      }
+      if (target === last) return;
+      last = target;
+      var content = {
+        "@context": "http://iiif.io/api/presentation/3/context.json",
+        id: window.location.origin + window.location.pathname + "#state",
+        type: "Annotation",
+        motivation: ["contentState"],
+        target: { id: target, type: "Canvas", partOf: [{ id: manifest, type: "Manifest" }] },
+      };
+      field.value = window.location.origin + window.location.pathname + "?iiif-content="
+        + encodeContentState(content);
+    });
+  }
+
   function start(element) {
     var manifest = element.getAttribute("data-manifest");
+    var wanted = readContentState(manifest);
+    var windowConfig = { manifestId: manifest, thumbnailNavigationPosition: "far-bottom" };
+    if (wanted) {
+      windowConfig.canvasId = wanted.canvas;
+      if (wanted.region) windowConfig.initialViewerConfig = viewportOf(wanted.region);
+    }
     var instance = Mirador.viewer({
       id: element.id,
       language: element.getAttribute("data-locale") || "vi",
       translations: { vi: VIETNAMESE },
-      windows: [{ manifestId: manifest, thumbnailNavigationPosition: "far-bottom" }],
+      windows: [windowConfig],
       window: {
         allowClose: false,
         allowFullscreen: true,
@@ -175,6 +267,8 @@
       requests: { preprocessors: [withCredentialsFor(element.getAttribute("data-image-base"))] },
     });
     reloadAfterSignIn(instance);
+    var share = document.getElementById("share-link");
+    if (share) keepShareLink(instance, manifest, share, element);
     window.tangthuMirador = instance;
   }
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import ARTIFACTS
 from tests.test_browser import browser  # noqa: F401  (the module's Chromium)
 
 pytestmark = pytest.mark.browser
@@ -30,8 +31,12 @@ def encode(state: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def canvases(site: dict[str, str]) -> tuple[str, list[str]]:
-    url = f"{site['web']}/iiif/{site['rtl_item']}/manifest"
+def canvases_of_text_item(site: dict[str, str]) -> list[str]:
+    return canvases(site, "text_item")[1]
+
+
+def canvases(site: dict[str, str], which: str = "rtl_item") -> tuple[str, list[str]]:
+    url = f"{site['web']}/iiif/{site[which]}/manifest"
     with urllib.request.urlopen(url, timeout=10) as response:
         manifest = json.load(response)
     return manifest["id"], [canvas["id"] for canvas in manifest["items"]]
@@ -84,5 +89,48 @@ def test_a_content_state_link_opens_the_named_page_and_region(
     # Plain JSON and a bare canvas URL are read too.
     assert opened(page, site, json.dumps(state))["canvas"] == ids[1]
     assert opened(page, site, ids[1])["canvas"] == ids[1]
+    assert errors == []
+    page.close()
+
+
+def test_a_search_hit_opens_the_book_at_the_hit_highlighted(
+    site: dict[str, str],
+    browser: Any,  # noqa: F811
+) -> None:
+    """The search results link to `/items/<id>?q=…`: the viewer searches inside the book,
+    turns to the page of the first hit and paints the highlight."""
+    from tests.test_browser import _highlighted_pixels
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    searches: list[str] = []
+    page.on("request", lambda r: searches.append(r.url) if "/search/" in r.url else None)
+    page.goto(
+        f"{site['web']}/items/{site['text_item']}?q={urllib.parse.quote('nguyen dinh chieu')}"
+    )
+    page.wait_for_selector(".mirador-viewer", timeout=20_000)
+    hit = page.locator("aside li").filter(has=page.locator("strong", has_text="Nguyễn Đình Chiểu"))
+    try:
+        hit.first.wait_for(timeout=45_000)
+    except Exception:
+        page.screenshot(path=str(ARTIFACTS / "mirador-search-from-results-failed.png"))
+        raise AssertionError((searches, errors)) from None
+    highlighted = 0
+    for _ in range(40):
+        page.wait_for_timeout(500)
+        highlighted = _highlighted_pixels(page.screenshot())
+        if highlighted > 200:
+            break
+    page.screenshot(path=str(ARTIFACTS / "mirador-search-from-results.png"))
+    # The panel takes part of the width, so the page is drawn smaller than in the test of
+    # a search typed into Mirador; with no highlight this count is 0.
+    assert highlighted > 200
+    state = page.evaluate(STATE)
+    assert state["canvas"].endswith(canvases_of_text_item(site)[1])
+    # One search, each hit listed once (Mirador's defaultSearchQuery asks two different
+    # URLs and lists every hit twice; its panel may repeat the same one).
+    assert len(set(searches)) == 1, searches
+    assert page.get_by_text("1 of 1").count() >= 1
     assert errors == []
     page.close()

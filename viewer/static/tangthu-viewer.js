@@ -242,6 +242,48 @@
     });
   }
 
+  // Mirador's own defaultSearchQuery sends the search twice (once as "a%20b", once as
+  // "a+b") and lists every hit twice; ask once, in the form its search panel uses.
+  function searchOnce(instance, words) {
+    var done = false;
+    var unsubscribe = instance.store.subscribe(function () {
+      if (done) return;
+      var state = instance.store.getState();
+      var windowId = Object.keys(state.windows)[0];
+      var win = windowId && state.windows[windowId];
+      var manifest = win && state.manifests[win.manifestId];
+      var json = manifest && manifest.json;
+      if (!json) return;
+      var panel = (win.companionWindowIds || []).map(function (id) {
+        return state.companionWindows[id];
+      }).find(function (c) { return c && c.content === "search"; });
+      var services = [].concat(json.service || []);
+      function offering(pattern) {
+        return services.find(function (s) {
+          return pattern.test([s.type, s["@type"], s.profile].join(" "));
+        });
+      }
+      // The service Mirador's panel reads: Content Search 1.0, else 2.0.
+      var search = offering(/SearchService1|search\/1\/search/) || offering(/SearchService2/);
+      if (!panel || !search) return;
+      done = true;
+      unsubscribe();
+      var id = search.id || search["@id"];
+      var fetchSearch = Mirador.fetchSearch || (Mirador.actions && Mirador.actions.fetchSearch);
+      // Once the panel's own form is on the page: Mirador's window fails if results
+      // arrive while it is still being put together.
+      var tries = 0;
+      (function whenDrawn() {
+        if (!document.getElementById("search-" + panel.id) && tries++ < 100) {
+          window.setTimeout(whenDrawn, 200);
+          return;
+        }
+        instance.store.dispatch(fetchSearch(
+          windowId, panel.id, id + "?" + new URLSearchParams({ q: words }), words));
+      })();
+    });
+  }
+
   function start(element) {
     var manifest = element.getAttribute("data-manifest");
     var wanted = readContentState(manifest);
@@ -250,6 +292,11 @@
       windowConfig.canvasId = wanted.canvas;
       if (wanted.region) windowConfig.initialViewerConfig = viewportOf(wanted.region);
     }
+    // From a search result: the words searched, looked up inside the book, the first hit
+    // shown and highlighted (Mirador's own Content Search panel).
+    var words = new URLSearchParams(window.location.search).get("q");
+    words = words && words.trim().length && words.length <= 200 ? words.trim() : "";
+    if (words) windowConfig.sideBarPanel = "search";
     var instance = Mirador.viewer({
       id: element.id,
       language: element.getAttribute("data-locale") || "vi",
@@ -260,13 +307,14 @@
         allowFullscreen: true,
         allowMaximize: false,
         defaultSideBarPanel: "info",
-        sideBarOpenByDefault: false,
+        sideBarOpenByDefault: !!words,
       },
       workspaceControlPanel: { enabled: false },
       workspace: { type: "mosaic", showZoomControls: true },
       requests: { preprocessors: [withCredentialsFor(element.getAttribute("data-image-base"))] },
     });
     reloadAfterSignIn(instance);
+    if (words) searchOnce(instance, words);
     var share = document.getElementById("share-link");
     if (share) keepShareLink(instance, manifest, share, element);
     window.tangthuMirador = instance;

@@ -5,6 +5,11 @@ Words are matched folded, like the catalogue search: "nguyen dinh chieu" finds
 reader searching a name wants the name); when no page has the run, each word is
 looked for on its own. Every hit carries the boxes of its words, one per line they
 cross, in canvas pixels.
+
+Han characters (Hán and chữ Nôm) are matched one by one, as the catalogue does: "史記"
+is the run 史, 記, found inside a column of any length, and its box is the box of those
+two characters (a recognised word holding several is cut evenly along its line, down a
+column or across a row). Han characters are written together, without spaces.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Any
 
 from manifests import Urls
 
-from ..search import fold, parse_query
+from ..search import HAN, fold, han_tokens, parse_query
 
 MAX_HITS = 500
 CONTEXT_WORDS = 5
@@ -25,6 +30,9 @@ SEARCH2_CONTEXT = "http://iiif.io/api/search/2/context.json"
 SEARCH1_CONTEXT = "http://iiif.io/api/search/1/context.json"
 PRESENTATION2_CONTEXT = "http://iiif.io/api/presentation/2/context.json"
 _WORD = re.compile(r"\w+", re.UNICODE)
+_UNIT = re.compile(f"[{HAN}]|[^{HAN}]+")  # each Han character alone, anything else in runs
+# Han, and the CJK and full-width punctuation written with it: no space between these.
+_CLOSE = re.compile(f"[{HAN}\u3000-\u303f\uff00-\uffef]")
 
 Word = list[Any]  # [text, x, y, w, h, line]
 
@@ -46,7 +54,7 @@ class TextHit:
 
     @property
     def match(self) -> str:
-        return " ".join(str(w[0]) for w in self.words)
+        return join_words(str(w[0]) for w in self.words)
 
     def boxes(self) -> list[tuple[int, int, int, int]]:
         """One box per line the hit crosses: x, y, w, h."""
@@ -63,17 +71,53 @@ def union(words: Iterable[Word]) -> tuple[int, int, int, int]:
     return left, top, right - left, bottom - top
 
 
+def _gap(left: str, right: str) -> str:
+    """What stands between two words in running text: nothing between Han characters."""
+    if not left or not right or (_CLOSE.match(left[-1]) and _CLOSE.match(right[0])):
+        return ""
+    return " "
+
+
+def join_words(words: Iterable[str]) -> str:
+    """Words as running text: spaces between words, none between Han characters."""
+    text = ""
+    for word in words:
+        if word:
+            text += _gap(text, word) + word
+    return text
+
+
 def token(text: str) -> str:
     """A recognised word as search compares it: folded, punctuation dropped."""
-    return "".join(_WORD.findall(fold(text)))
+    return "".join(han_tokens(fold(text)))
 
 
-def query_terms(text: str) -> tuple[str, ...]:
+def units(word: Word) -> list[Word]:
+    """A word as search matches it: one per Han character, each with its share of the
+    word's box along its line (down when the box is taller than wide)."""
+    text = str(word[0])
+    parts = _UNIT.findall(text)
+    if len(parts) < 2:
+        return [word]
+    x, y, w, h = (int(v) for v in word[1:5])
+    along = h if h > w else w
+    pieces, offset = [], 0
+    for part in parts:
+        start = along * offset // len(text)
+        end = along * (offset + len(part)) // len(text)
+        box = (x, y + start, w, end - start) if h > w else (x + start, y, end - start, h)
+        pieces.append([part, *box, word[5]])
+        offset += len(part)
+    return pieces
+
+
+def query_terms(text: str) -> tuple[tuple[str, ...], ...]:
+    """The query's words, each as the run of tokens it matches (Han one by one)."""
     parsed = parse_query(text)
     terms = list(parsed.words)
     for phrase in parsed.phrases:
         terms.extend(phrase)
-    return tuple(terms)
+    return tuple(t for t in (tuple(han_tokens(term)) for term in terms) if t)
 
 
 def find(pages: Iterable[Page], text: str, limit: int = MAX_HITS) -> list[TextHit]:
@@ -82,38 +126,43 @@ def find(pages: Iterable[Page], text: str, limit: int = MAX_HITS) -> list[TextHi
     if not terms:
         return []
     pages = list(pages)
-    hits = _runs(pages, terms, limit)
+    hits = _runs(pages, (tuple(t for term in terms for t in term),), limit)
     if not hits and len(terms) > 1:
-        hits = _runs(pages, terms, limit, each=True)
+        hits = _runs(pages, terms, limit)
     return hits
 
 
-def _runs(
-    pages: list[Page], terms: tuple[str, ...], limit: int, each: bool = False
-) -> list[TextHit]:
+def _runs(pages: list[Page], wanted: tuple[tuple[str, ...], ...], limit: int) -> list[TextHit]:
+    """Every place where one of the wanted runs stands; punctuation between is skipped."""
     hits: list[TextHit] = []
-    wanted = set(terms)
     for page in pages:
-        tokens = [token(str(w[0])) for w in page.words]
+        words = [u for w in page.words for u in units(w)]
+        tokens = [token(str(w[0])) for w in words]
+        places = [i for i, t in enumerate(tokens) if t]  # the words that are not punctuation
         index = 0
-        while index < len(tokens) and len(hits) < limit:
-            if each:
-                length = 1 if tokens[index] in wanted else 0
-            else:
-                run = tuple(tokens[index : index + len(terms)])
-                length = len(terms) if run == terms else 0
+        while index < len(places) and len(hits) < limit:
+            length = next(
+                (
+                    len(run)
+                    for run in wanted
+                    if tuple(tokens[i] for i in places[index : index + len(run)]) == run
+                ),
+                0,
+            )
             if not length:
                 index += 1
                 continue
-            words = page.words[index : index + length]
-            before = page.words[max(0, index - CONTEXT_WORDS) : index]
-            after = page.words[index + length : index + length + CONTEXT_WORDS]
+            first, last = places[index], places[index + length - 1] + 1
+            found = words[first:last]
+            before = join_words(str(w[0]) for w in words[max(0, first - CONTEXT_WORDS) : first])
+            after = join_words(str(w[0]) for w in words[last : last + CONTEXT_WORDS])
+            match = join_words(str(w[0]) for w in found)
             hits.append(
                 TextHit(
                     page.image_id,
-                    tuple(words),
-                    " ".join(str(w[0]) for w in before) + (" " if before else ""),
-                    (" " if after else "") + " ".join(str(w[0]) for w in after),
+                    tuple(found),
+                    before + _gap(before, match),
+                    _gap(match, after) + after,
                     len(hits),
                 )
             )
@@ -307,7 +356,7 @@ def text_annotations(urls: Urls, item_id: str, page: Page, version: int = 3) -> 
                     "motivation": "sc:painting",
                     "resource": {
                         "@type": "cnt:ContentAsText",
-                        "chars": " ".join(str(w[0]) for w in words),
+                        "chars": join_words(str(w[0]) for w in words),
                     },
                     "on": _target(urls, item_id, page.image_id, union(words)),
                 }
@@ -327,7 +376,7 @@ def text_annotations(urls: Urls, item_id: str, page: Page, version: int = 3) -> 
                 "id": f"{page_id}/line/{number}",
                 "type": "Annotation",
                 "motivation": "supplementing",
-                "body": {**body, "value": " ".join(str(w[0]) for w in words)},
+                "body": {**body, "value": join_words(str(w[0]) for w in words)},
                 "target": _target(urls, item_id, page.image_id, union(words)),
             }
             for number, words in lines.items()

@@ -6,6 +6,13 @@ scan would only be slow). Tesseract writes ALTO; the boxes are scaled back to th
 page's full size, so the stored ALTO, the words and every Content Search hit are in
 canvas coordinates.
 
+Hán printed in vertical columns (the ``chi_tra_vert`` pack) is read as one block of
+vertical text (``--psm 5``). Each TextLine is then a column, taller than wide, and the
+columns are put in reading order, right to left, their characters top to bottom.
+Tesseract's boxes for single characters in a column drift by up to a character, so each
+character's box is cut from its column instead: the column is divided evenly among its
+characters, and each cut moves to the emptiest row of ink near it.
+
 The ``page_text`` table is the queue: pages wait there as 'queued' and any process
 (the web app's worker thread, or `tangthu ocr`) may claim one.
 """
@@ -30,6 +37,7 @@ from sqlalchemy import update
 from ..extensions import db
 from ..models import Image, Item, PageText, utcnow
 from ..storage import Storage
+from .content_search import join_words
 from .errors import ServiceError, Unavailable
 
 log = logging.getLogger(__name__)
@@ -51,6 +59,9 @@ class RecognisedPage:
     text: str
     words: list[list[Any]]  # [text, x, y, w, h, line]
     alto: bytes
+
+
+Box = tuple[int, int, int, int]  # x, y, w, h
 
 
 def installed_languages(binary: str = "tesseract") -> list[str]:
@@ -80,18 +91,32 @@ def languages_for(item: Item) -> str:
     return item.collection.ocr_languages if item.collection else ""
 
 
+def segmentation(languages: str) -> list[str]:
+    """Tesseract's page segmentation for the languages: a vertical pack reads the page as
+    one block of vertical columns (``--psm 5``); anything else is laid out automatically."""
+    return ["--psm", "5"] if is_vertical(languages) else []
+
+
+def is_vertical(languages: str) -> bool:
+    return any(pack.endswith("_vert") for pack in languages.split("+"))
+
+
 def recognise(
     source: Path, width: int, height: int, languages: str, settings: OcrSettings
 ) -> RecognisedPage:
     """Run Tesseract over one page image; boxes come back in the page's full size."""
-    image = pyvips.Image.thumbnail(str(source), settings.max_edge, height=settings.max_edge)
+    image = pyvips.Image.thumbnail(
+        str(source), settings.max_edge, height=settings.max_edge, size="down"
+    )  # never enlarged: Tesseract reads an enlarged page worse, and slower
     scale_x, scale_y = width / image.width, height / image.height
+    grey = image.colourspace("b-w").copy_memory()  # read twice: to save, then for ink
     with tempfile.TemporaryDirectory(prefix="tangthu-ocr-") as folder:
         page = Path(folder) / "page.png"
-        image.colourspace("b-w").pngsave(str(page))
+        grey.pngsave(str(page))
+        command = [settings.binary, str(page), str(Path(folder) / "out"), "-l", languages]
         try:
             subprocess.run(
-                [settings.binary, str(page), str(Path(folder) / "out"), "-l", languages, "alto"],
+                [*command, *segmentation(languages), "alto"],
                 capture_output=True,
                 timeout=settings.timeout,
                 check=True,
@@ -106,24 +131,40 @@ def recognise(
                 f"tesseract failed: {detail[-1] if detail else exc.returncode}"
             ) from exc
         alto = (Path(folder) / "out.xml").read_bytes()
-    return scale_alto(alto, scale_x, scale_y, width, height)
+    ink = functools.partial(ink_rows, grey) if is_vertical(languages) else None
+    return scale_alto(alto, scale_x, scale_y, width, height, ink)
+
+
+def ink_rows(grey: pyvips.Image, box: Box) -> list[float]:
+    """How much ink each row of the box holds, on a grey image (dark ink, light paper)."""
+    x, y, w, h = box
+    x, y = max(0, x), max(0, y)
+    w, h = min(w, grey.width - x), min(h, grey.height - y)
+    if w <= 0 or h <= 0:
+        return []
+    _, rows = (255 - grey.crop(x, y, w, h)).project()
+    return [float(row[0]) for row in rows.tolist()]
 
 
 def scale_alto(
-    alto: bytes, scale_x: float, scale_y: float, width: int, height: int
+    alto: bytes,
+    scale_x: float,
+    scale_y: float,
+    width: int,
+    height: int,
+    ink: Callable[[Box], list[float]] | None = None,
 ) -> RecognisedPage:
-    """ALTO in the page's full-size pixels, and its words and text."""
+    """ALTO in the page's full-size pixels, and its words and text.
+
+    With ``ink`` (a vertical page), columns are put right to left and each character
+    gets its own box, cut where the column's ink is thinnest (see the module's doc)."""
     ET.register_namespace("", ALTO_NS)
     root = ET.fromstring(alto)  # noqa: S314 - our own Tesseract's output, never uploaded
+    if ink is not None:
+        arrange_columns(root, ink)
     for element in root.iter():
-        for name, scale in (
-            ("HPOS", scale_x),
-            ("WIDTH", scale_x),
-            ("VPOS", scale_y),
-            ("HEIGHT", scale_y),
-        ):
-            if name in element.attrib:
-                element.set(name, str(round(float(element.attrib[name]) * scale)))
+        for start, size, scale in (("HPOS", "WIDTH", scale_x), ("VPOS", "HEIGHT", scale_y)):
+            _scale_span(element, start, size, scale)
     for page in root.iter(f"{{{ALTO_NS}}}Page"):
         page.set("WIDTH", str(width))
         page.set("HEIGHT", str(height))
@@ -135,9 +176,85 @@ def scale_alto(
             box = [int(float(string.get(k, "0"))) for k in ("HPOS", "VPOS", "WIDTH", "HEIGHT")]
             words.append([string.get("CONTENT", ""), *box, number])
         if strings:
-            lines.append(" ".join(s.get("CONTENT", "") for s in strings))
+            lines.append(join_words(s.get("CONTENT", "") for s in strings))
     body = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return RecognisedPage("\n".join(lines), words, body)
+
+
+def _scale_span(element: ET.Element, start: str, size: str, scale: float) -> None:
+    """Scale the edges, not the sizes, so that a box inside another stays inside it."""
+    low = float(element.get(start, "0"))
+    if start in element.attrib:
+        element.set(start, str(round(low * scale)))
+    if size in element.attrib:
+        high = low + float(element.attrib[size])
+        element.set(size, str(round(high * scale) - round(low * scale)))
+
+
+def _box(element: ET.Element) -> Box:
+    x, y, w, h = (round(float(element.get(k, "0"))) for k in ("HPOS", "VPOS", "WIDTH", "HEIGHT"))
+    return x, y, w, h
+
+
+def _is_column(line: ET.Element) -> bool:
+    _, _, w, h = _box(line)
+    return h > w
+
+
+def arrange_columns(root: ET.Element, ink: Callable[[Box], list[float]]) -> None:
+    """Blocks and columns right to left, characters top to bottom, one box each."""
+    laid_out = {f"{{{ALTO_NS}}}{tag}" for tag in ("ComposedBlock", "TextBlock", "TextLine")}
+    for parent in list(root.iter()):
+        children = [c for c in parent if c.tag in laid_out]
+        if len(children) < 2:
+            continue
+        for child in children:
+            parent.remove(child)
+        parent.extend(sorted(children, key=lambda c: -(_box(c)[0] + _box(c)[2] / 2)))
+    for line in root.iter(f"{{{ALTO_NS}}}TextLine"):
+        if _is_column(line):
+            _cut_characters(line, ink)
+
+
+def _cut_characters(line: ET.Element, ink: Callable[[Box], list[float]]) -> None:
+    """Order a column's strings top to bottom, and make each character a String of its
+    own (ALTO 3 has no Glyph) with its share of the column."""
+    strings = sorted(line.findall(f"{{{ALTO_NS}}}String"), key=lambda s: _box(s)[1])
+    for child in list(line):
+        line.remove(child)  # spaces (SP) between characters of a column mean nothing
+    characters = [
+        (string, number, character)
+        for string in strings
+        for number, character in enumerate(string.get("CONTENT", ""))
+    ]
+    if not characters:
+        return
+    x, top, w, h = _box(line)
+    rows = ink((x, top, w, h))
+    cuts = column_cuts(rows + [0.0] * (h - len(rows)), len(characters))
+    for index, (string, number, character) in enumerate(characters):
+        single = ET.SubElement(line, f"{{{ALTO_NS}}}String", dict(string.attrib))
+        if len(string.get("CONTENT", "")) > 1 and "ID" in string.attrib:
+            single.set("ID", f"{string.attrib['ID']}_{number}")
+        single.attrib.update(CONTENT=character, HPOS=str(x), VPOS=str(top + cuts[index]))
+        single.attrib.update(WIDTH=str(w), HEIGHT=str(cuts[index + 1] - cuts[index]))
+
+
+def column_cuts(rows: list[float], characters: int) -> list[int]:
+    """Where a column of ``characters`` is cut into characters, as row offsets from its
+    top (first 0, last its height): evenly, each cut moved to the row with the least ink
+    within a third of a character of it."""
+    height = len(rows)
+    pitch = height / characters
+    cuts = [0]
+    for k in range(1, characters):
+        centre = round(k * pitch)
+        reach = max(1, round(pitch / 3))
+        window = range(max(cuts[-1] + 1, centre - reach), min(height - 1, centre + reach) + 1)
+        best = min(window, key=lambda row: (rows[row], abs(row - centre)), default=centre)
+        cuts.append(max(best, cuts[-1]))
+    cuts.append(max(height, cuts[-1]))
+    return cuts
 
 
 def alto_key(image_id: str) -> str:

@@ -3,6 +3,8 @@
     .venv/bin/python benchmarks/search/run.py [--items 100000] [--queries 300]
     .venv/bin/python benchmarks/search/run.py --items 2000 --queries 30   # smoke test
     .venv/bin/python benchmarks/search/run.py --explain                  # where the time goes
+    .venv/bin/python benchmarks/search/run.py --start-opensearch         # and OpenSearch beside it
+    .venv/bin/python benchmarks/search/run.py --opensearch http://127.0.0.1:9200
 
 1. N seeded items with Vietnamese metadata (``data.py``) are indexed into ``SqliteFts`` on a
    fresh SQLite file with ``rebuild()`` in batches of 1,000; the rate is items/s.
@@ -19,8 +21,14 @@
    ``--peer-queries`` word, phrase and han queries, right after ours, ours runs again without
    facets (the peer's work: a page and a total), then the peer; ratios compare them on
    exactly those queries.
-4. With TANGTHU_OPENSEARCH_URL set, the same queries against ``OpenSearchBackend``
-   (index ``tangthu-bench``, deleted at the end).
+4. With ``--opensearch URL`` (or TANGTHU_OPENSEARCH_URL), or ``--start-opensearch`` (a
+   throwaway node from Maven Central, as the test lane starts it: ``tests/opensearch_node.py``,
+   heap ``--opensearch-heap``), the same items through ``OpenSearchBackend.rebuild()``
+   (index ``tangthu-bench``, deleted at the end) and the same queries, each run on both
+   backends by turns (which goes first swapped each time), so that both meet the same load;
+   OpenSearch's own ``took`` is kept beside the round trip. 200 other queries warm the
+   node's JIT first. Every query's total is compared
+   with SQLite's: the two backends must agree on what matched.
 5. ``--explain`` adds a pass that re-runs, alone, each statement ``SqliteFts.search``
    sends — captured from the engine, so the SQL is exactly the backend's — plus, where
    the SQL has the expected shape, the matching alone and the counts without grouping.
@@ -70,6 +78,8 @@ PEERED = ("word", "phrase", "han")  # the kinds a LIKE scan can answer too
 TARGET_P95_MS = 50.0
 BATCH = 1_000
 WARMUP = 10
+# A JVM's JIT compiles the node's hot paths only after some hundreds of searches.
+OPENSEARCH_WARMUP = 50  # per kind
 OPENSEARCH_INDEX = "tangthu-bench"
 SHARE_TOP = ("embargoes SQL", "page SQL", "counts SQL", "texts SQL", "python")
 SHARE_WITHIN = ("matching", "page: ranking adds", "counts: grouping adds")
@@ -533,26 +543,93 @@ def explain(fts: SqliteFts, cases: list[data.Case], cap: Cap | None) -> dict[str
 # -- OpenSearch
 
 
+def run_alternating(
+    search: Callable[[SearchRequest], Any],
+    beside: Callable[[SearchRequest], Any],
+    cases: list[data.Case],
+    warmup: list[data.Case],
+) -> tuple[Timings, Timings]:
+    """Each case on both backends one after the other, which goes first swapped each time,
+    so that both meet the same load from other sessions."""
+    for case in warmup:
+        search(request_for(case))
+        beside(request_for(case))
+    first, second = Timings(), Timings()
+    for number, case in enumerate(cases, 1):
+        if number % 150 == 0:
+            print(f"  {number} of {len(cases)} queries", flush=True)
+        request = request_for(case)
+        turns = [(search, first), (beside, second)]
+        for run, timings in turns if number % 2 else reversed(turns):
+            start = time.perf_counter()
+            results = run(request)
+            ms = (time.perf_counter() - start) * 1000
+            timings.add(case.kind, ms, None if results is None else results.total, label(case))
+    return first, second
+
+
 def opensearch_pass(
-    url: str, docs: list[SearchDocument], cases: list[data.Case], warmup: list[data.Case]
-) -> dict[str, Any]:
+    url: str,
+    docs: list[SearchDocument],
+    cases: list[data.Case],
+    warmup: list[data.Case],
+    beside: Callable[[SearchRequest], Any],
+) -> tuple[dict[str, Any], Timings]:
+    """Index into OpenSearch and run the cases there, alternating with SQLite (``beside``)."""
     from repository.search.opensearch import OpenSearchBackend
 
     backend = OpenSearchBackend(url, index=OPENSEARCH_INDEX, timeout=60.0)
     try:
+        info = backend.client.info()
         start = time.perf_counter()
         backend.rebuild(batches(docs))
         seconds = time.perf_counter() - start
+        print(
+            f"  {len(docs):,} items in {seconds:.1f} s: {len(docs) / seconds:,.0f} items/s",
+            flush=True,
+        )
+        (name,) = backend.aliased()
+        stats = backend.client.indices.stats(index=name, metric="store,segments")
+        primaries = stats["indices"][name]["primaries"]
+        print(f"querying OpenSearch and SQLite by turns: {len(cases)} queries …", flush=True)
+        # The node's own time for each search ("took"), beside the round trip measured.
+        took: list[float] = []
+        per_search: list[float] = []
+        send = backend.client.search
+
+        def send_and_note(*args: Any, **kwargs: Any) -> Any:
+            raw = send(*args, **kwargs)
+            took.append(float(raw.get("took", math.nan)))
+            return raw
+
+        def search(request: SearchRequest) -> Any:
+            took.clear()
+            results = backend.search(request)
+            per_search.append(took[-1] if took else math.nan)
+            return results
+
+        backend.client.search = send_and_note  # type: ignore[method-assign]
         watch = CpuWatch()
-        ours, _ = run_queries(backend.search, cases, warmup)
+        ours, sqlite = run_alternating(search, beside, cases, warmup)
+        node = Timings()
+        for case, ms in zip(cases, per_search[len(warmup) :], strict=True):
+            if not math.isnan(ms):
+                node.add(case.kind, ms, None, label(case))
         return {
             "url": url,
+            "version": info["version"]["number"],
+            "distribution": info["version"].get("distribution", "elasticsearch"),
             "index_seconds": round(seconds, 1),
             "index_rate": round(len(docs) / seconds),
+            "index_mb": round(primaries["store"]["size_in_bytes"] / 1e6, 1),
+            "segments": primaries["segments"]["count"],
             "kinds": ours.report(),
+            "sqlite_by_turns": sqlite.report(),
+            "node_took": {kind: summary(node.times[kind]) for kind in KINDS if node.times[kind]},
             "by_hits": by_hits(ours),
+            # The node is another process: its own work counts here, with the others'.
             "others_cpu_percent": watch.others_percent(),
-        }
+        }, ours
     finally:
         client = backend.client
         names: set[str] = set()
@@ -566,6 +643,22 @@ def opensearch_pass(
                 client.indices.delete(index=name)
             except Exception as error:  # noqa: BLE001 - say so, and let the run finish
                 print(f"could not delete OpenSearch index {name}: {error}", flush=True)
+
+
+def agreement(sqlite: Timings, opensearch: Timings, cases: list[data.Case]) -> dict[str, Any]:
+    """Queries whose totals differ between the backends (both ran the cases in one order)."""
+    texts = {kind: [label(c) for c in cases if c.kind == kind] for kind in KINDS}
+    compared, differ = 0, []
+    for kind in KINDS:
+        for ours, theirs, name in zip(
+            sqlite.totals[kind], opensearch.totals[kind], texts[kind], strict=True
+        ):
+            if ours is None or theirs is None:
+                continue  # stopped at the cap: unknown
+            compared += 1
+            if ours != theirs:
+                differ.append({"kind": kind, "query": name, "sqlite": ours, "opensearch": theirs})
+    return {"compared": compared, "differ": len(differ), "examples": differ[:10]}
 
 
 # -- report
@@ -617,6 +710,54 @@ def markdown(result: dict[str, Any]) -> str:
                 f" | {ms(k['max_ms'])} | {met} | {t['median']:,} | {t['min']:,}–{t['max']:,}"
                 f" | {t['empty']} | {k.get('capped', 0)} |"
             )
+    found = result.get("opensearch")
+    if found:
+        same = result.get("agreement", {})
+        lines += [
+            "",
+            f"OpenSearch {found.get('version', '?')} at {found['url']}: indexing"
+            f" {found['index_rate']:,} items/s ({found['index_seconds']} s, index"
+            f" {found.get('index_mb', '?')} MB in {found.get('segments', '?')} segments);"
+            f" others' CPU while querying (the node's own work included)"
+            f" {found['others_cpu_percent']} %. Totals equal to SQLite's on"
+            f" {same.get('compared', 0) - same.get('differ', 0):,} of {same.get('compared', 0):,}"
+            " queries.",
+        ]
+        turns = found.get("sqlite_by_turns", {})
+        if turns:
+            lines += [
+                "",
+                "By turns, query by query: the same load on both, the node's own background"
+                " work (JIT, GC) on these cores included, so SQLite is slower here than alone:",
+                "",
+                "| kind | SQLite FTS5 p50 / p95 ms | OpenSearch p50 / p95 ms"
+                " | OpenSearch ÷ SQLite p50 / p95 |",
+                "| --- | ---: | ---: | ---: |",
+            ]
+            for kind in KINDS:
+                a, b = turns.get(kind), found["kinds"].get(kind)
+                if not a or not b:
+                    continue
+                lines.append(
+                    f"| {kind} | {ms(a['p50_ms'])} / {ms(a['p95_ms'])}"
+                    f" | {ms(b['p50_ms'])} / {ms(b['p95_ms'])}"
+                    f" | {b['p50_ms'] / a['p50_ms']:.2f}× / {b['p95_ms'] / a['p95_ms']:.2f}× |"
+                )
+        took = found.get("node_took", {})
+        if took:
+            lines += [
+                "",
+                "OpenSearch's own time per search (`took`, ms, p50 / p95), the rest of the"
+                " figures above being the client, HTTP and snippets: "
+                + ", ".join(f"{k} {v['p50_ms']:.1f} / {v['p95_ms']:.1f}" for k, v in took.items()),
+            ]
+        for row in same.get("examples", []):
+            lines.append(
+                f"- differs: {row['kind']} `{row['query']}`: SQLite {row['sqlite']:,},"
+                f" OpenSearch {row['opensearch']:,}"
+            )
+    elif result.get("opensearch_error"):
+        lines += ["", f"OpenSearch failed: {result['opensearch_error']}"]
     peer = result.get("peer", {})
     if peer:
         lines += [
@@ -696,7 +837,7 @@ def markdown(result: dict[str, Any]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--items", type=int, help="100,000 (3,000 with --smoke)")
     parser.add_argument("--queries", type=int, default=300, help="per kind (300)")
     parser.add_argument(
         "--peer-queries", type=int, default=50, help="word, phrase and han queries for LIKE (50)"
@@ -718,9 +859,25 @@ def main() -> int:
     parser.add_argument(
         "--smoke", action="store_true", help="3,000 items, 20 queries a kind: check it runs"
     )
+    parser.add_argument(
+        "--opensearch",
+        metavar="URL",
+        default=os.environ.get("TANGTHU_OPENSEARCH_URL", "").strip(),
+        help="OpenSearch to measure beside SQLite (default: TANGTHU_OPENSEARCH_URL, if set)",
+    )
+    parser.add_argument(
+        "--start-opensearch",
+        action="store_true",
+        help="start a throwaway OpenSearch node (tests/opensearch_node.py) and measure it",
+    )
+    parser.add_argument(
+        "--opensearch-heap", default="512m", help="the started node's JVM heap (512m)"
+    )
     args = parser.parse_args()
     if args.smoke:
-        args.items, args.queries, args.peer_queries = 3_000, 20, 5
+        args.queries, args.peer_queries = 20, 5
+    if args.items is None:
+        args.items = 3_000 if args.smoke else 100_000
 
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     print(f"generating {args.items:,} items (seed {args.seed}) …", flush=True)
@@ -814,21 +971,30 @@ def main() -> int:
                 for case in [c for c in cases if c.kind == kind][: args.explain_queries]
             ]
             result["explain"] = explain(fts, chosen, cap)
+        searched: Timings | None = None
+        with started_node(args) as url:
+            if url:
+                print(f"indexing into OpenSearch at {url} (index {OPENSEARCH_INDEX}) …", flush=True)
+                try:
+                    per_kind = 5 if args.smoke else OPENSEARCH_WARMUP
+                    jit_warmup = data.cases(docs, per_kind, seed=args.seed + 3)
+                    result["opensearch"], searched = opensearch_pass(
+                        url, docs, cases, jit_warmup, capped(fts.search, cap)
+                    )
+                    result["agreement"] = agreement(ours, searched, cases)
+                except Exception as error:  # noqa: BLE001 - the SQLite figures are still worth it
+                    result["opensearch"] = None
+                    result["opensearch_error"] = f"{type(error).__name__}: {error}"[:500]
+                    print(f"OpenSearch failed: {result['opensearch_error']}", flush=True)
+            else:
+                result["opensearch"] = None
+                print(
+                    "OpenSearch skipped: give --opensearch URL or --start-opensearch"
+                    " (or set TANGTHU_OPENSEARCH_URL)",
+                    flush=True,
+                )
         fts.engine.dispose()
         peer.engine.dispose()
-
-    url = os.environ.get("TANGTHU_OPENSEARCH_URL", "").strip()
-    if url:
-        print(f"indexing into OpenSearch at {url} (index {OPENSEARCH_INDEX}) …", flush=True)
-        try:
-            result["opensearch"] = opensearch_pass(url, docs, cases, warmup)
-        except Exception as error:  # noqa: BLE001 - the SQLite figures are still worth writing
-            result["opensearch"] = None
-            result["opensearch_error"] = f"{type(error).__name__}: {error}"[:500]
-            print(f"OpenSearch failed: {result['opensearch_error']}", flush=True)
-    else:
-        result["opensearch"] = None
-        print("OpenSearch skipped: TANGTHU_OPENSEARCH_URL is not set", flush=True)
 
     kinds = result["sqlite"]["kinds"]
     result["target_met"] = all(k["p95_ms"] < TARGET_P95_MS for k in kinds.values())
@@ -850,7 +1016,38 @@ def main() -> int:
     )
     args.output.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     print(f"written {args.output}")
-    return smoke_verdict(ours) if args.smoke else 0
+    if not args.smoke:
+        return 0
+    verdict = smoke_verdict(ours)
+    if verdict or not (args.opensearch or args.start_opensearch):
+        return verdict
+    if searched is None:
+        print("smoke: OpenSearch was asked for and did not answer")
+        return 1
+    differ = result["agreement"]["differ"]
+    if differ:
+        print(f"smoke: OpenSearch and SQLite disagree on {differ} queries' totals")
+        return 1
+    return smoke_verdict(searched)
+
+
+@contextmanager
+def started_node(args: argparse.Namespace) -> Iterator[str]:
+    """The OpenSearch URL to measure: given, started here for the run, or none ("")."""
+    if not args.start_opensearch:
+        yield args.opensearch
+        return
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from tests.opensearch_node import running
+
+    with running(heap=args.opensearch_heap) as node:
+        print(
+            f"OpenSearch {node.version} node (heap {args.opensearch_heap}) on {node.url},"
+            f" green in {node.started_seconds:.1f} s",
+            flush=True,
+        )
+        yield node.url
 
 
 def smoke_verdict(ours: Timings) -> int:

@@ -1,14 +1,21 @@
 """OpenSearch search: the same protocol and behaviour as SQLite FTS5, for larger collections.
 
-Text is folded in Python with ``fold()`` before it is indexed, and the analyzer folds again
-(lowercase, ASCII folding), so "nguyen dinh chieu" finds "Nguyễn Đình Chiểu" whichever way
-the text was encoded. The original text is kept unindexed beside it for snippets.
+Text is folded in Python with ``fold()`` and cut into words there, by the same rule the
+query parser uses (``han_tokens``: a word of letters and digits, or one Han character),
+and sent with a space between words. The index only splits on whitespace and folds again
+(lowercase, ASCII folding), so "nguyen dinh chieu" finds "Nguyễn Đình Chiểu" and the
+words of a document are exactly the words a query can ask for. The original text is kept
+unindexed beside it for snippets.
 
-Han characters: the standard tokenizer makes each one a token, and ``cjk_bigram`` (from
-analysis-common, so no plugin) adds each pair of neighbours beside them. A run of Han in
-a query is matched as a phrase, so "史記" finds "大越史記全書" by its pair or its two
-characters in order, and a single character by itself. An index made before this has
-the old analyzer until ``tangthu reindex`` builds a new one.
+Han characters are words of their own, and a run of them in a query is matched as a
+phrase, so "史記" finds "大越史記全書" by its two characters in order, and a single
+character finds itself. The words are cut in Python rather than by OpenSearch's
+``standard`` tokenizer because that one (Lucene 9's, on an older Unicode) drops
+characters it does not know: CJK Extensions G, H and I (U+30000 and beyond) and the
+newest unified ideographs (U+9FFD-U+9FFF, U+4DBF) vanished from the index, while
+Extension B's chữ Nôm such as 𡨸 were kept. An index made before this keeps its old
+analyzer until ``tangthu reindex`` builds a new one; its searches still find what they
+found before.
 
 ``index`` names an alias. The real indices behind it are ``{alias}-{timestamp}``; a rebuild
 fills a new one while searches go on using the old one, then moves the alias in one atomic
@@ -27,12 +34,21 @@ from typing import Any
 
 from opensearchpy import NotFoundError, OpenSearch, RequestError, helpers
 
-from . import FACETS, Hit, Results, SearchDocument, SearchRequest, fold, make_snippet
+from ..services.collation import sort_key
+from . import (
+    FACETS,
+    Hit,
+    Results,
+    SearchDocument,
+    SearchRequest,
+    fold,
+    han_tokens,
+    make_snippet,
+)
 
 FACET_LIMIT = 30
 MAX_WINDOW = 10_000  # OpenSearch's index.max_result_window: hits beyond it are not listed
 ANALYZER = "tangthu_folded"
-HAN_PAIRS = "tangthu_han_pairs"
 TEXT_FIELDS = ("title^5", "body", "ocr")
 SNIPPET_FIELDS = ("item_id", "title_raw", "body_raw", "ocr_raw")
 _TITLE = {"sort_title": {"order": "asc"}}
@@ -55,14 +71,12 @@ def index_settings() -> dict[str, Any]:
             "number_of_shards": 1,
             "max_result_window": MAX_WINDOW,
             "analysis": {
-                # Single characters too: a one-character query, and phrases across
-                # a run's ends, need them.
-                "filter": {HAN_PAIRS: {"type": "cjk_bigram", "output_unigrams": True}},
+                # The words are cut in Python (indexed_words): here only split and fold.
                 "analyzer": {
                     ANALYZER: {
                         "type": "custom",
-                        "tokenizer": "standard",
-                        "filter": ["lowercase", "asciifolding", HAN_PAIRS],
+                        "tokenizer": "whitespace",
+                        "filter": ["lowercase", "asciifolding"],
                     }
                 },
             },
@@ -90,17 +104,22 @@ def index_settings() -> dict[str, Any]:
     }
 
 
+def indexed_words(text: str) -> str:
+    """Folded text as the index holds it: its words, one Han character each, spaced apart."""
+    return " ".join(han_tokens(fold(text)))
+
+
 def document_body(doc: SearchDocument) -> dict[str, Any]:
     """The ``_source`` of one document: folded text to search, original text for snippets."""
     body: dict[str, Any] = {
         "item_id": doc.item_id,
-        "title": fold(doc.title),
-        "body": fold(doc.text),
-        "ocr": fold(doc.ocr),
+        "title": indexed_words(doc.title),
+        "body": indexed_words(doc.text),
+        "ocr": indexed_words(doc.ocr),
         "title_raw": doc.title,
         "body_raw": doc.text,
         "ocr_raw": doc.ocr,
-        "sort_title": doc.sort_title,
+        "sort_title": sort_key(doc.title),  # Vietnamese order, as SQLite FTS5 sorts
         "hidden": doc.hidden,
         "year_start": doc.year_start,
         "year_end": doc.year_end,
@@ -114,8 +133,8 @@ def document_body(doc: SearchDocument) -> dict[str, Any]:
 def _text_clauses(request: SearchRequest) -> list[dict[str, Any]]:
     """Every word somewhere in the title, text or OCR; every phrase whole within one field.
 
-    A word is matched as a phrase: one token is a plain term, but a run of Han characters,
-    which the analyzer makes single characters and pairs, must stay in order.
+    A word is matched as a phrase: one token is a plain term, but a run of Han characters
+    is one word per character, which must stay together and in order.
     """
     query = request.query
     if query.empty:
@@ -123,7 +142,7 @@ def _text_clauses(request: SearchRequest) -> list[dict[str, Any]]:
     clauses: list[dict[str, Any]] = [
         {
             "multi_match": {
-                "query": word,
+                "query": " ".join(han_tokens(word)),
                 "fields": list(TEXT_FIELDS),
                 "type": "phrase",
             }
@@ -131,7 +150,7 @@ def _text_clauses(request: SearchRequest) -> list[dict[str, Any]]:
         for word in query.words
     ]
     for phrase in query.phrases:
-        text = " ".join(phrase)
+        text = " ".join(token for word in phrase for token in han_tokens(word))
         should = [{"match_phrase": {field.split("^")[0]: {"query": text}}} for field in TEXT_FIELDS]
         clauses.append({"bool": {"should": should, "minimum_should_match": 1}})
     return clauses
@@ -285,13 +304,20 @@ class OpenSearchBackend:
         self._ready = True
 
     def begin_rebuild(self) -> str:
-        """A new, empty index for a rebuild; searches keep using the alias meanwhile."""
+        """A new, empty index for a rebuild; searches keep using the alias meanwhile.
+
+        Nobody searches it until ``finish_rebuild``, so it is not refreshed every second
+        while it fills (OpenSearch's advice for bulk loads)."""
         name = self._new_name()
-        self.client.indices.create(index=name, body=index_settings())
+        body = index_settings()
+        body["settings"]["refresh_interval"] = "-1"
+        self.client.indices.create(index=name, body=body)
         return name
 
     def finish_rebuild(self, name: str) -> None:
         """Point the alias at ``name`` in one atomic step, then delete the indices it left."""
+        # Back to the default refresh, and everything written so far made searchable.
+        self.client.indices.put_settings(index=name, body={"index": {"refresh_interval": None}})
         self.client.indices.refresh(index=name)
         old = [index for index in self.aliased() if index != name]
         actions: list[dict[str, Any]] = [{"add": {"index": name, "alias": self.alias}}]

@@ -15,7 +15,7 @@ from .. import get_storage, item_policies
 from ..extensions import db
 from ..models import Collection, Image, Item
 from ..services.access import ANONYMOUS, visible_items
-from ..services.collections import collection_record, top_collection
+from ..services.collections import BODIES, collection_record, kept, top_collection
 from ..services.publish import manifest_key, render_manifests
 from ..settings import current_settings
 from ..web import current_viewer, publish_settings
@@ -114,6 +114,18 @@ def _page_argument() -> int | None:
 
 
 def _collection(slug: str, version: int) -> Response:
+    viewer, page = current_viewer(), _page_argument()
+    # A page of up to COLLECTION_PAGE_SIZE manifests costs far more to build than to send:
+    # it is built once per state of the catalogue (and who may see what), then kept.
+    body = kept(
+        ("iiif-collection", current_settings().urls.base, slug, version, page, viewer.is_staff),
+        lambda: _collection_body(slug, version, page),
+        BODIES,
+    )
+    return iiif_json(body, version, public=not viewer.is_staff)
+
+
+def _collection_body(slug: str, version: int, page: int | None) -> bytes:
     settings = publish_settings()
     if slug == "top":
         record = top_collection(current_settings().library_name)
@@ -123,11 +135,10 @@ def _collection(slug: str, version: int) -> Response:
             abort(404, "no collection has this name")
         size = current_settings().collection_page_size
         # A page past the last is NotFound: plain text, as every refusal under /iiif/.
-        record = collection_record(found, current_viewer(), _page_argument(), size)
+        record = collection_record(found, current_viewer(), page, size)
     build: Any = collection_json if version == 3 else collection_v2
     document = build(record, settings.urls)
-    body = json.dumps(document, ensure_ascii=False).encode()
-    return iiif_json(body, version, public=not current_viewer().is_staff)
+    return json.dumps(document, ensure_ascii=False).encode()
 
 
 @bp.get("/collection/<slug>")

@@ -3,6 +3,11 @@ collection, oldest first, as an Activity Streams OrderedCollection in pages.
 
 It reads the same change events as OAI-PMH and the sitemap. Staff-only and embargoed
 items do not exist here either: their activities are left out until they are public.
+
+Page n holds the visible events whose ids fall in the nth block of the page size: events
+are only ever appended, so any page is read by a range of the primary key, and a page
+keeps its place as the stream grows. A page may hold fewer activities than the page size
+(those of items the public may not know of are left out).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from sqlalchemy import and_, or_
 from ..extensions import db
 from ..models import Event, Item
 from ..services.access import publicly_known_items
+from ..services.collections import counted
 from ..settings import current_settings
 from ..web import public_urls
 from .blueprint import bp, iiif_json
@@ -27,11 +33,12 @@ CONTEXT = "http://iiif.io/api/discovery/1/context.json"
 def _visible_events() -> Any:
     """Events whose object may be shown: public items, withdrawn ones (their Delete and
     history), and collections."""
-    shown_items = db.select(Item.id).where(publicly_known_items())
+    # Each event's item is looked up by its key: no list of every public item is built.
+    shown = db.select(Item.id).where(Item.id == Event.object_id, publicly_known_items())
     return db.select(Event).where(
         or_(
             Event.object_type == "Collection",
-            and_(Event.object_type == "Manifest", Event.object_id.in_(shown_items)),
+            and_(Event.object_type == "Manifest", shown.exists()),
         )
     )
 
@@ -41,11 +48,16 @@ def _page_size() -> int:
 
 
 def _count() -> int:
-    return int(
-        db.session.execute(
-            db.select(db.func.count()).select_from(_visible_events().subquery())
-        ).scalar_one()
+    """Every visible event: counted once per state of the catalogue (it reads them all)."""
+    return counted(
+        ("discovery",), db.select(db.func.count()).select_from(_visible_events().subquery())
     )
+
+
+def _pages() -> int:
+    """How many pages there are: blocks of ids up to the newest event's, at least one."""
+    newest = db.session.execute(db.select(db.func.max(Event.id))).scalar() or 0
+    return max(1, -(-int(newest) // _page_size()))
 
 
 def _url(tail: str) -> str:
@@ -80,7 +92,7 @@ def _json(document: dict[str, Any]) -> Response:
 @bp.get("/discovery/collection")
 def discovery_collection() -> Response:
     total = _count()
-    last = max(0, -(-total // _page_size()) - 1)
+    last = _pages() - 1
     document = {
         "@context": CONTEXT,
         "id": _url("collection"),
@@ -95,19 +107,19 @@ def discovery_collection() -> Response:
 @bp.get("/discovery/page/<int:number>")
 def discovery_page(number: int) -> Response:
     size = _page_size()
-    total = _count()
-    pages = max(1, -(-total // size))
+    pages = _pages()
     if number >= pages:
         abort(404, "there is no such page of changes")
     events = db.session.execute(
-        _visible_events().order_by(Event.at, Event.id).offset(number * size).limit(size)
+        _visible_events()
+        .where(Event.id > number * size, Event.id <= (number + 1) * size)
+        .order_by(Event.id)
     ).scalars()
     document: dict[str, Any] = {
         "@context": CONTEXT,
         "id": _url(f"page/{number}"),
         "type": "OrderedCollectionPage",
         "partOf": {"id": _url("collection"), "type": "OrderedCollection"},
-        "startIndex": number * size,
         "orderedItems": [_activity(event) for event in events],
     }
     if number > 0:

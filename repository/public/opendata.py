@@ -9,6 +9,7 @@ import json
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from xml.sax.saxutils import escape
 
 from flask import Response, abort, stream_with_context
 from sqlalchemy.orm import selectinload
@@ -16,13 +17,16 @@ from sqlalchemy.orm import selectinload
 from ..extensions import db
 from ..models import Collection, Item
 from ..services.access import ANONYMOUS, visible_items
+from ..services.collections import kept
 from ..services.linked_data import CSV_COLUMNS, csv_row, schema_org
 from ..settings import current_settings
 from ..web import public_urls
 from .blueprint import bp
 
 SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
-SITEMAP_PAGE = 10_000  # URLs per sitemap file (the protocol allows 50,000)
+# URLs per sitemap file (the protocol allows 50,000): small enough that a file is built in
+# tens of milliseconds, for the 100 files of a catalogue of 200,000 items.
+SITEMAP_PAGE = 2_000
 BATCH = 500
 
 
@@ -62,17 +66,26 @@ def robots() -> Response:
     return Response("\n".join(lines) + "\n", content_type="text/plain; charset=utf-8")
 
 
-def _count() -> int:
-    return int(
-        db.session.execute(
-            db.select(db.func.count(Item.id)).where(visible_items(ANONYMOUS))
-        ).scalar_one()
+def _starts() -> list[str]:
+    """The id each sitemap file of items starts at: every SITEMAP_PAGE-th public id, found
+    by the database along ix_item_public_ids once per state of the catalogue, so a file
+    is read from its first id on, never by an offset into every public item."""
+    numbered = (
+        db.select(Item.id.label("id"), db.func.row_number().over(order_by=Item.id).label("number"))
+        .where(visible_items(ANONYMOUS))
+        .subquery()
     )
+    statement = (
+        db.select(numbered.c.id)
+        .where((numbered.c.number - 1) % SITEMAP_PAGE == 0)
+        .order_by(numbered.c.id)
+    )
+    return kept(("sitemap-starts",), lambda: list(db.session.execute(statement).scalars()))
 
 
 def _item_pages() -> int:
     """How many sitemap files of items there are: at least one, even when it is empty."""
-    return max(1, -(-_count() // SITEMAP_PAGE))
+    return max(1, len(_starts()))
 
 
 def _xml(root: ET.Element) -> Response:
@@ -123,21 +136,26 @@ def sitemap_pages() -> Response:
 def sitemap_items(number: int) -> Response:
     if not 1 <= number <= _item_pages():  # and never an offset past what the database holds
         abort(404)
-    ET.register_namespace("", SITEMAP_NS)
-    root = ET.Element(f"{{{SITEMAP_NS}}}urlset")
     urls = public_urls()
-    rows = db.session.execute(
-        db.select(Item.id, Item.updated_at)
-        .where(visible_items(ANONYMOUS))
-        .order_by(Item.id)
-        .offset((number - 1) * SITEMAP_PAGE)
-        .limit(SITEMAP_PAGE)
-    ).all()
+    starts = _starts()
+    query = db.select(Item.id, Item.updated_at).where(visible_items(ANONYMOUS))
+    if starts:
+        query = query.where(Item.id >= starts[number - 1])
+    rows = db.session.execute(query.order_by(Item.id).limit(SITEMAP_PAGE)).all()
     if not rows and number > 1:
         abort(404)
-    for item_id, updated in rows:
-        _url(root, urls.item_page(item_id), updated)
-    return _xml(root)
+    # Thousands of entries of two fields each, written as text: an element tree of them
+    # took most of the request.
+    lines = [f'<?xml version="1.0" encoding="utf-8"?>\n<urlset xmlns="{SITEMAP_NS}">']
+    lines += [
+        f"<url><loc>{escape(urls.item_page(item_id))}</loc>"
+        f"<lastmod>{updated.isoformat(timespec='seconds')}Z</lastmod></url>"
+        for item_id, updated in rows
+    ]
+    lines.append("</urlset>\n")
+    response = Response("".join(lines), content_type="application/xml; charset=utf-8")
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
 
 
 def dataset_header() -> dict[str, object]:

@@ -22,6 +22,7 @@ from ..search import (
     parse_query,
 )
 from ..services.access import visible_items
+from ..services.collections import first_pages
 from ..web import current_viewer, get_search, localized
 from .blueprint import bp
 
@@ -50,6 +51,7 @@ def search() -> str:
         ).scalars()
     }
     hits = [(found[h.item_id], highlight(h.snippet)) for h in results.hits if h.item_id in found]
+    firsts = first_pages(found)
     return render_template(
         "public/search.html",
         text=text,
@@ -69,6 +71,7 @@ def search() -> str:
             if entry["chosen"]
         ],
         search_url=search_url,
+        first_pages=firsts,
     )
 
 

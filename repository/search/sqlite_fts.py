@@ -33,6 +33,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
+from ..services.collation import sort_key
 from . import (
     FACETS,
     Filters,
@@ -54,7 +55,7 @@ DOC, TEXT, FTS, COMBO, META = (
     "search_combo",
     "search_meta",
 )
-VERSION = "6"  # 6: Han characters indexed one by one
+VERSION = "7"  # 7: titles sorted in Vietnamese order (services.collation)
 FACET_LIMIT = 30
 SEPARATOR = "|"
 UNIT = "\x1f"  # between the parts of a combination's key
@@ -204,74 +205,59 @@ class SqliteFts:
             for table in TABLES:
                 connection.execute(text(f"DELETE FROM {table}"))
             for batch in batches:
-                self._index(connection, batch)
+                self._index(connection, batch, first_rowid=count + 1)
                 count += len(batch)
         self.needs_rebuild = False
         return count
 
-    def _index(self, connection: Connection, documents: list[SearchDocument]) -> None:
-        for document in documents:
-            self._delete(connection, document.item_id)
-            values = {  # "|" joins values in search_combo, so it may not be inside one
-                facet: tuple(v.replace(SEPARATOR, "/")[:200] for v in chosen if v)
-                for facet, chosen in document.facet_values().items()
-            }
-            combo = {
-                "collection": SEPARATOR.join(values["collection"]),
-                "languages": SEPARATOR.join(sorted(values["language"])),
-                "types": SEPARATOR.join(sorted(values["type"])),
-                "century": century(document.year_start),
-            }
-            combo["key"] = UNIT.join(str(v) if v is not None else "" for v in combo.values())
-            connection.execute(
-                text(
-                    f"INSERT INTO {COMBO} (key, collection, languages, types, century)"
-                    " VALUES (:key, :collection, :languages, :types, :century)"
-                    " ON CONFLICT (key) DO NOTHING"
-                ),
-                combo,
-            )
-            hidden = document.hidden
-            rowid = connection.execute(
-                text(
-                    f"INSERT INTO {DOC} (item_id, sort_title, year_start, year_last, combo,"
-                    " hidden, embargo_until)"
-                    f" SELECT :id, :sort, :ys, :last, id, :hidden, :embargo FROM {COMBO}"
-                    " WHERE key = :key RETURNING rowid"
-                ),
-                {
-                    "id": document.item_id,
-                    "sort": document.sort_title,
-                    "ys": document.year_start,
-                    "last": document.year_start if document.year_end is None else document.year_end,
-                    "key": combo["key"],
-                    "hidden": int(hidden),
-                    "embargo": document.embargo_until.isoformat()
-                    if document.embargo_until
-                    else None,
-                },
-            ).scalar_one()
-            connection.execute(
-                text(f"INSERT INTO {TEXT} (rowid, title, body, ocr) VALUES (:r, :t, :b, :o)"),
-                {"r": rowid, "t": document.title, "b": document.text, "o": document.ocr},
-            )
-            tokens = [
-                facet_token(facet, value) for facet, chosen in values.items() for value in chosen
-            ]
-            tokens += restriction_tokens(hidden, document.embargo_until)
-            connection.execute(
-                text(
-                    f"INSERT INTO {FTS} (rowid, title, body, ocr, facets)"
-                    " VALUES (:r, :t, :b, :o, :f)"
-                ),
-                {
-                    "r": rowid,
-                    "t": indexed(document.title),
-                    "b": indexed(document.text),
-                    "o": indexed(document.ocr),
-                    "f": " ".join(tokens),
-                },
-            )
+    def _index(
+        self, connection: Connection, documents: list[SearchDocument], first_rowid: int = 0
+    ) -> None:
+        """Write documents, a statement per table for the whole batch. ``first_rowid``: the
+        tables are being refilled from empty, so rows are numbered here from it, and no
+        older row of the same item is looked for."""
+        rows = [_rows(document) for document in documents]
+        if first_rowid:
+            rowids = list(range(first_rowid, first_rowid + len(rows)))
+        else:
+            for document in documents:
+                self._delete(connection, document.item_id)
+            start = connection.execute(text(f"SELECT coalesce(max(rowid), 0) FROM {DOC}"))
+            first = int(start.scalar_one()) + 1
+            rowids = list(range(first, first + len(rows)))
+        if not rows:
+            return
+        combos = {row[0]["key"]: row[0] for row in rows}
+        connection.execute(
+            text(
+                f"INSERT INTO {COMBO} (key, collection, languages, types, century)"
+                " VALUES (:key, :collection, :languages, :types, :century)"
+                " ON CONFLICT (key) DO NOTHING"
+            ),
+            list(combos.values()),
+        )
+        ids = {str(k): int(v) for k, v in connection.execute(text(f"SELECT key, id FROM {COMBO}"))}
+        connection.execute(
+            text(
+                f"INSERT INTO {DOC} (rowid, item_id, sort_title, year_start, year_last, combo,"
+                " hidden, embargo_until)"
+                " VALUES (:r, :id, :sort, :ys, :last, :combo, :hidden, :embargo)"
+            ),
+            [
+                {**doc, "r": r, "combo": ids[combo["key"]]}
+                for r, (combo, doc, _) in zip(rowids, rows, strict=True)
+            ],
+        )
+        connection.execute(
+            text(f"INSERT INTO {TEXT} (rowid, title, body, ocr) VALUES (:r, :t, :b, :o)"),
+            [{**texts[0], "r": r} for r, (_, _, texts) in zip(rowids, rows, strict=True)],
+        )
+        connection.execute(
+            text(
+                f"INSERT INTO {FTS} (rowid, title, body, ocr, facets) VALUES (:r, :t, :b, :o, :f)"
+            ),
+            [{**texts[1], "r": r} for r, (_, _, texts) in zip(rowids, rows, strict=True)],
+        )
 
     @staticmethod
     def _delete(connection: Connection, item_id: str) -> None:
@@ -338,6 +324,44 @@ class SqliteFts:
             )
         )
         return {int(r[0]): (str(r[1]), str(r[2]), str(r[3]), str(r[4])) for r in rows}
+
+
+def _rows(
+    document: SearchDocument,
+) -> tuple[dict[str, Any], dict[str, Any], tuple[dict[str, Any], dict[str, Any]]]:
+    """One document as its combination, its document row, and its text and FTS rows."""
+    values = {  # "|" joins values in search_combo, so it may not be inside one
+        facet: tuple(v.replace(SEPARATOR, "/")[:200] for v in chosen if v)
+        for facet, chosen in document.facet_values().items()
+    }
+    combo: dict[str, Any] = {
+        "collection": SEPARATOR.join(values["collection"]),
+        "languages": SEPARATOR.join(sorted(values["language"])),
+        "types": SEPARATOR.join(sorted(values["type"])),
+        "century": century(document.year_start),
+    }
+    combo["key"] = UNIT.join(str(v) if v is not None else "" for v in combo.values())
+    doc = {
+        "id": document.item_id,
+        # Vietnamese alphabetical order (a < ă < â ... đ ...), Han titles after Latin ones.
+        "sort": sort_key(document.title),
+        "ys": document.year_start,
+        "last": document.year_start if document.year_end is None else document.year_end,
+        "hidden": int(document.hidden),
+        "embargo": document.embargo_until.isoformat() if document.embargo_until else None,
+    }
+    tokens = [facet_token(facet, value) for facet, chosen in values.items() for value in chosen]
+    tokens += restriction_tokens(document.hidden, document.embargo_until)
+    texts = (
+        {"t": document.title, "b": document.text, "o": document.ocr},
+        {
+            "t": indexed(document.title),
+            "b": indexed(document.text),
+            "o": indexed(document.ocr),
+            "f": " ".join(tokens),
+        },
+    )
+    return combo, doc, texts
 
 
 def statements(request: SearchRequest, hidden: Iterable[str]) -> tuple[str, str, dict[str, Any]]:

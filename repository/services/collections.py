@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import math
+import threading
+from collections.abc import Callable, Iterable
+from datetime import date
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import or_
+from sqlalchemy import Select, and_, func, or_
 
 from manifests import CanvasRecord, CollectionRecord, ManifestSummary, language_map
 
 from ..extensions import db
-from ..models import Collection, Item
+from ..models import Collection, Event, Image, Item
 from .access import ANONYMOUS, Viewer, shows_thumbnails, visible_items
 from .errors import NotFound
+
+T = TypeVar("T")
 
 
 def top_collection(label: dict[str, str]) -> CollectionRecord:
@@ -37,9 +43,29 @@ def _counted(total: int) -> dict[str, str]:
     return {"vi": f"Bộ sưu tập gồm {total} tài liệu.", "en": f"A collection of {total} {items}."}
 
 
-def _summary(item: Item) -> ManifestSummary:
+def first_pages(item_ids: Iterable[str]) -> dict[str, Image]:
+    """The first page of each of these items that has one, in one statement: a listing
+    never loads every page of every item (a book may have thousands)."""
+    ids = list(dict.fromkeys(item_ids))
+    if not ids:
+        return {}
+    first = (
+        db.select(Image.item_id, func.min(Image.position).label("position"))
+        .where(Image.item_id.in_(ids))
+        .group_by(Image.item_id)
+        .subquery()
+    )
+    found = db.session.execute(
+        db.select(Image).join(
+            first, and_(Image.item_id == first.c.item_id, Image.position == first.c.position)
+        )
+    ).scalars()
+    return {image.item_id: image for image in found}
+
+
+def _summary(item: Item, first: Image | None) -> ManifestSummary:
     # No thumbnail for images the public cannot see: it would only be a refused request.
-    first = item.images[0] if item.images and shows_thumbnails(ANONYMOUS, item) else None
+    first = first if first is not None and shows_thumbnails(ANONYMOUS, item) else None
     thumb = CanvasRecord(first.id, {"none": [""]}, first.width, first.height) if first else None
     return ManifestSummary(item.id, language_map(item.title), thumb)
 
@@ -59,7 +85,11 @@ def collection_record(
         )
         .order_by(Item.created_at, Item.id)
     )
-    total = db.session.execute(query.with_only_columns(db.func.count()).order_by(None)).scalar_one()
+    # Counting reads the whole collection: once per state of the catalogue.
+    total = counted(
+        ("iiif-collection", collection.id, viewer.is_staff),
+        query.with_only_columns(db.func.count()).order_by(None),
+    )
     pages = max(1, math.ceil(total / page_size))
     label = language_map(collection.title)
     # Every collection has a description (2.1 validators ask for one): the curators',
@@ -76,7 +106,8 @@ def collection_record(
     if page is not None and not 1 <= page <= pages:
         raise NotFound(f"this collection has pages 1 to {pages}")
     offset = ((page or 1) - 1) * page_size
-    items = db.session.execute(query.offset(offset).limit(page_size)).scalars()
+    items = db.session.execute(query.offset(offset).limit(page_size)).scalars().all()
+    firsts = first_pages(item.id for item in items)
     children = () if page else tuple((c.slug, language_map(c.title)) for c in collection.children)
     return CollectionRecord(
         slug=collection.slug,
@@ -84,5 +115,51 @@ def collection_record(
         summary=summary,
         children=children,
         page=page,
-        manifests=tuple(_summary(item) for item in items),
+        manifests=tuple(_summary(item, firsts.get(item.id)) for item in items),
     )
+
+
+# -- answers that would read the whole catalogue, kept until the catalogue changes --------
+
+
+class Kept:
+    """Answers by key, at most ``limit`` of them (all dropped at once past it)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.answers: dict[tuple[object, ...], object] = {}
+        self.lock = threading.Lock()
+
+
+COUNTS = Kept(512)  # small numbers and dicts of them
+BODIES = Kept(48)  # rendered documents, up to a few hundred kilobytes each
+
+
+def catalogue_state() -> tuple[object, ...]:
+    """What every public listing depends on, each read from the end of an index: the newest
+    change to an item's row (every write sets updated_at; items are withdrawn, never
+    deleted), the newest event, and the day (embargoes end)."""
+    changed = db.session.execute(db.select(func.max(Item.updated_at))).scalar()
+    newest_event = db.session.execute(db.select(func.max(Event.id))).scalar()
+    return (str(db.engine.url), changed, newest_event, date.today())
+
+
+def counted(name: tuple[object, ...], statement: Select[Any]) -> int:
+    """``statement``'s count, asked once per state of the catalogue in this process:
+    ``name`` holds everything else that changes the answer (who asks, which set...)."""
+    return int(kept(name, lambda: db.session.execute(statement).scalar_one()))
+
+
+def kept(name: tuple[object, ...], compute: Callable[[], T], store: Kept = COUNTS) -> T:
+    """``compute()``, kept for as long as the catalogue's state (``catalogue_state``) and
+    ``name`` stay the same."""
+    key = (*name, *catalogue_state())
+    with store.lock:
+        if key in store.answers:
+            return cast(T, store.answers[key])
+    value = compute()
+    with store.lock:
+        if len(store.answers) >= store.limit:
+            store.answers.clear()
+        store.answers[key] = value
+    return value

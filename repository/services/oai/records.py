@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import Any
 
 from lxml import etree
-from sqlalchemy import ColumnElement, func
+from sqlalchemy import ColumnElement
 
 from ...extensions import db
 from ...models import Collection, Item
@@ -25,8 +25,9 @@ from .protocol import DC_NS, FORMATS, OAI_DC_NS, SET_SPEC, XML_LANG, XSI_NS, Oai
 
 
 def record_datestamp() -> ColumnElement[datetime]:
-    """A record changes when its item's row does."""
-    return func.coalesce(Item.updated_at, Item.published_at)
+    """A record changes when its item's row does. ``updated_at`` is never empty, and lists
+    walk it in the order of its index (ix_item_changed), a page at a time."""
+    return Item.updated_at.expression
 
 
 def harvestable(today: date | None = None) -> ColumnElement[bool]:

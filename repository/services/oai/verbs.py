@@ -10,10 +10,11 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from lxml import etree
-from sqlalchemy import and_, func, or_
+from sqlalchemy import ColumnElement, func, tuple_
 
 from ...extensions import db
 from ...models import Item
+from ..collections import counted
 from ..record_values import clean, datestamp, language_values
 from .protocol import (
     DC_NS,
@@ -37,6 +38,8 @@ from .protocol import (
     read_token,
 )
 from .records import WRITERS, SetTree, harvestable, is_harvestable, record_datestamp
+
+WINDOW = 500  # index entries read at a time to fill a page of a list
 
 
 def _oai(parent: etree._Element, name: str, text: str | None = None) -> etree._Element:
@@ -176,26 +179,28 @@ def _list(verb: str, args: dict[str, str], settings: OaiSettings, now: datetime)
     prefix = _format(selection.prefix).prefix
     low, high = date_bounds(selection.start, selection.until)
     stamp = record_datestamp()
-    conditions = [harvestable()]
     tree = SetTree.load()
+    # What places a record in the list, apart from who may know of it.
+    placed: list[ColumnElement[bool]] = []
     if selection.set_spec is not None:
         members = tree.members(selection.set_spec)
         if not members:
             raise OaiError("noRecordsMatch", f"there is no set {selection.set_spec!r}")
-        conditions.append(Item.collection_id.in_(members))
+        placed.append(Item.collection_id.in_(members))
     if low is not None:
-        conditions.append(stamp >= low)
+        placed.append(stamp >= low)
     if high is not None:
-        conditions.append(stamp < high)
-    total = db.session.execute(
-        db.select(func.count()).select_from(Item).where(*conditions)
-    ).scalar_one()
-    query = db.select(Item).where(*conditions)
-    if position.datestamp is not None:
-        after = position.datestamp
-        query = query.where(or_(stamp > after, and_(stamp == after, Item.id > position.item_id)))
+        placed.append(stamp < high)
+    conditions = [harvestable(), *placed]
+    # completeListSize reads every record of the list: once per state of the catalogue.
+    in_sets = tuple(tree.members(selection.set_spec)) if selection.set_spec else None
+    total = counted(
+        ("oai", in_sets, low, high),
+        db.select(func.count()).select_from(Item).where(*conditions),
+    )
     page_size = max(1, settings.page_size)
-    items = list(db.session.execute(query.order_by(stamp, Item.id).limit(page_size + 1)).scalars())
+    after = (position.datestamp, position.item_id) if position.datestamp is not None else None
+    items = _page(conditions, placed, after, page_size + 1)
     if not items:
         raise OaiError("noRecordsMatch", "no records match these arguments")
     more, items = len(items) > page_size, items[:page_size]
@@ -216,6 +221,38 @@ def _list(verb: str, args: dict[str, str], settings: OaiSettings, now: datetime)
             expires = now + settings.token_lifetime
             token.set("expirationDate", format_datestamp(expires))
     return node
+
+
+def _page(
+    conditions: list[ColumnElement[bool]],
+    placed: list[ColumnElement[bool]],
+    after: tuple[datetime, str] | None,
+    size: int,
+) -> list[Item]:
+    """Up to ``size`` records after ``after``, in (datestamp, id) order.
+
+    The records are looked for a window of WINDOW rows at a time along the datestamp's
+    index, found by what places them in the list alone, then kept if harvestable: asked
+    all at once, a database without statistics (a SQLite file is never analysed) reads
+    the harvestable rows by status and sorts them all, on every page."""
+    stamp = record_datestamp()
+    found: list[Item] = []
+    while len(found) < size:
+        window = db.select(stamp, Item.id).where(*placed).order_by(stamp, Item.id).limit(WINDOW)
+        if after is not None:
+            window = window.where(tuple_(stamp, Item.id) > tuple_(*after))
+        rows = db.session.execute(window).all()
+        if not rows:
+            break
+        found += db.session.execute(
+            db.select(Item)
+            .where(Item.id.in_([row[1] for row in rows]), *conditions)
+            .order_by(stamp, Item.id)
+        ).scalars()
+        after = (rows[-1][0], rows[-1][1])
+        if len(rows) < WINDOW:
+            break
+    return found[:size]
 
 
 def list_identifiers(args: dict[str, str], settings: OaiSettings, now: datetime) -> etree._Element:

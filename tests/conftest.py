@@ -17,8 +17,8 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from repository import create_app
 from repository.extensions import db
 from repository.models import Item
-from tests import s3server
 from tests.helpers import draw_grid_image
+from tests.s3server import real_s3_service  # noqa: F401  (the suite's S3: SeaweedFS)
 from tests.servers import Server, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,21 +72,6 @@ def presentation_schema(standards: Path) -> dict[str, Any]:
         (standards / "iiif-presentation-3.0.schema.json").read_text()
     )
     return schema
-
-
-@pytest.fixture(scope="session")
-def s3_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[s3server.S3Service]:
-    """moto's S3 server for the whole run, or a real MinIO named by TANGTHU_TEST_S3_*."""
-    real = s3server.from_environ(os.environ)
-    if real:
-        yield real
-        return
-    moto = s3server.MotoServer(tmp_path_factory.mktemp("moto"))
-    try:
-        s3server.admin_client(moto.service).make_bucket(moto.service.bucket)
-        yield moto.service
-    finally:
-        moto.stop()
 
 
 @pytest.fixture
@@ -250,7 +235,7 @@ def sample_site(
         assert result.exit_code == 0, result.output
     with app.app_context():
         rtl = db.session.execute(
-            db.select(Item.id).filter_by(viewing_direction="right-to-left")
+            db.select(Item.id).filter_by(viewing_direction="right-to-left", ocr_languages=None)
         ).scalar_one()
         restricted = db.session.execute(
             db.select(Item.id).filter_by(access="restricted")
@@ -265,6 +250,7 @@ def sample_site(
         with (
             Server("image_app", env, port=image_port),
             Server("repository_app", env, port=web_port),
+            queue_worker(env),
         ):
             yield {
                 "web": f"http://127.0.0.1:{web_port}",
@@ -276,6 +262,23 @@ def sample_site(
         with app.app_context():
             db.engine.dispose()
         site_databases.drop()
+
+
+@contextlib.contextmanager
+def queue_worker(env: Mapping[str, str]) -> Iterator[None]:
+    """`tangthu worker` beside the two servers, as `tangthu serve` runs one."""
+    import subprocess
+    import sys
+
+    from tests.servers import stop_process
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "repository.cli", "worker"], env={**os.environ, **env}
+    )
+    try:
+        yield
+    finally:
+        stop_process(process)
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from repository import create_app
 from repository.extensions import db
 from repository.models import Image
 from tests.helpers import draw_grid_image, tile_colour
-from tests.s3server import S3Service, admin_client
+from tests.s3server import S3Service, admin_client, real_s3_service  # noqa: F401  (SeaweedFS)
 from tests.servers import Server
 
 
@@ -65,3 +65,25 @@ def test_ingest_to_s3_and_serve_tiles_from_the_read_through_cache(
     assert [round(tile[b].avg()) for b in range(3)] == pytest.approx(tile_colour(1, 1), abs=4)
     cached = sorted(p.suffix for p in cache.glob("data/*/*"))
     assert cached == [".json", ".tif"]  # one local copy of the pyramid, and its sidecar
+
+
+def test_the_seaweedfs_compose_example_replaces_minio_for_the_apps() -> None:
+    """deploy/compose.seaweedfs.yaml: SeaweedFS answers where the apps look for S3."""
+    import re
+
+    import yaml
+
+    deploy = Path(__file__).resolve().parents[1] / "deploy"
+    base = yaml.safe_load((deploy / "compose.yaml").read_text())
+    override = yaml.safe_load((deploy / "compose.seaweedfs.yaml").read_text())
+    store = override["services"]["minio"]
+    script = store["command"][0]
+    assert store["image"].startswith("chrislusf/seaweedfs")
+    assert "weed server" in script and "-s3.port=9000" in script and "-filer" in script
+    endpoint = base["services"]["repository"]["environment"]["TANGTHU_S3_ENDPOINT"]
+    assert endpoint == "http://minio:9000"  # the port the SeaweedFS gateway listens on
+    for variable in ("TANGTHU_S3_ACCESS_KEY", "TANGTHU_S3_SECRET_KEY"):
+        assert f"$${variable}" in script  # the apps' key is SeaweedFS's identity
+    example = (deploy / "env.example").read_text()
+    used = set(re.findall(r"\$\{(\w+)", (deploy / "compose.seaweedfs.yaml").read_text()))
+    assert used and all(f"{name}=" in example for name in used)

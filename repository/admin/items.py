@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
 import unicodedata
 import uuid
 from dataclasses import replace
 from pathlib import Path
 
-from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response
@@ -22,7 +21,7 @@ from ..services.errors import ServiceError
 from ..services.ingest import ItemDraft, draft_item, ingest_item
 from ..services.page_files import PageFile, natural_order
 from ..services.pending import staging_folder
-from ..tasks import fail_orphaned_tasks, upload_queue
+from ..tasks import fail_orphaned_tasks, submit_upload
 from ..web import ingest_settings
 from .blueprint import bp
 from .forms import ItemForm, UploadForm
@@ -89,8 +88,9 @@ def new_item() -> str | Response:
 
 
 def _queue_folder() -> Path:
-    """This process's folder for uploads waiting to be processed."""
-    folder = ingest_settings().staging_dir / f"queue-{os.getpid()}-uploads"
+    """The folder of uploads waiting for a worker: it outlives the web process that
+    received them (its name has no pid, so cleanup leaves it alone)."""
+    folder = ingest_settings().staging_dir / "queued_uploads"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -113,9 +113,8 @@ def pages(item_id: str) -> str | Response:
             db.session.add(task)
             tasks.append(task)
         db.session.commit()
-        queue = upload_queue(current_app._get_current_object())  # type: ignore[attr-defined]
         for task in tasks:
-            queue.submit(task.id)
+            submit_upload(task)
         if request.accept_mimetypes.best == "application/json":
             return jsonify(tasks=[task_json(t) for t in tasks])
         flash(_("%(count)d files are being processed.", count=len(tasks)))

@@ -10,11 +10,11 @@ from flask.cli import FlaskGroup
 from sqlalchemy.exc import OperationalError
 
 from ..services.errors import ServiceError
-from . import accounts, content, ingest, interop, operations, serve
+from . import accounts, content, ingest, interop, operations, serve, worker
 
 
 def register_commands(app: Flask) -> None:
-    for module in (accounts, content, ingest, interop, operations, serve):
+    for module in (accounts, content, ingest, interop, operations, serve, worker):
         for command in module.COMMANDS:
             app.cli.add_command(plain_refusals(command))
 

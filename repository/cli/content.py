@@ -21,6 +21,7 @@ from ..search import SearchDocument
 from ..services.ingest import ItemDraft, ingest_item
 from ..services.ocr import queue_pages
 from ..settings import current_settings
+from .worker import queued
 
 
 def ensure_collection(slug: str, title: str | None = None) -> Collection:
@@ -48,9 +49,16 @@ def publish_one(item: Item) -> None:
 @click.command("publish")
 @click.argument("item_ids", nargs=-1)
 @click.option("--all", "everything", is_flag=True, help="Republish every published item.")
+@click.option("--queue", "on_queue", is_flag=True, help="Put the work on the job queue.")
+@click.option("--wait", is_flag=True, help="With --queue: follow the job's progress to its end.")
 @with_appcontext
-def publish(item_ids: tuple[str, ...], everything: bool) -> None:
+def publish(item_ids: tuple[str, ...], everything: bool, on_queue: bool, wait: bool) -> None:
     """Publish items, or rebuild every published manifest with --all."""
+    if on_queue:
+        if not everything or item_ids:
+            raise click.ClickException("--queue goes with --all")
+        queued("publish_all", wait=wait)
+        return
     if everything:
         query = db.select(Item.id).filter_by(status="published")
         item_ids = tuple(db.session.execute(query).scalars())
@@ -115,6 +123,9 @@ def load_sample() -> None:
         if result.item.status != "published":
             publish_one(result.item)
     _read_queued_pages()
+    from ..services.programme.demo import load_demo
+
+    load_demo()  # holdings for the programme's dashboard and some recorded usage, once
     from ..web import public_urls
 
     click.echo(
@@ -177,13 +188,18 @@ def withdraw(item_id: str) -> None:
 
 
 @click.command("reindex")
+@click.option("--queue", "on_queue", is_flag=True, help="Put the work on the job queue.")
+@click.option("--wait", is_flag=True, help="With --queue: follow the job's progress to its end.")
 @with_appcontext
-def reindex() -> None:
+def reindex(on_queue: bool, wait: bool) -> None:
     """Rebuild the search index from the database."""
     from ..services.publish import published_ids, search_batches
     from ..web import get_search
 
     ensure_database()
+    if on_queue:
+        queued("reindex", wait=wait)
+        return
     ids = published_ids()
 
     def counted() -> Iterator[list[SearchDocument]]:
@@ -205,8 +221,17 @@ def reindex() -> None:
     help="Tesseract languages for the items named (e.g. vie, vie+eng); saved on them.",
 )
 @click.option("--force", is_flag=True, help="Read pages again even if they have been read.")
+@click.option("--queue", "on_queue", is_flag=True, help="Put the work on the job queue.")
+@click.option("--wait", is_flag=True, help="With --queue: follow the job's progress to its end.")
 @with_appcontext
-def ocr(item_ids: tuple[str, ...], slug: str | None, languages: str | None, force: bool) -> None:
+def ocr(
+    item_ids: tuple[str, ...],
+    slug: str | None,
+    languages: str | None,
+    force: bool,
+    on_queue: bool,
+    wait: bool,
+) -> None:
     """Recognise the text of queued pages (after queueing any named here), with progress."""
     from ..models import PageText
     from ..services.ocr import LANGUAGE, drain, installed_languages
@@ -233,6 +258,9 @@ def ocr(item_ids: tuple[str, ...], slug: str | None, languages: str | None, forc
             item.ocr_languages = languages
         queue_pages(item, force=force)
     db.session.commit()
+    if on_queue:
+        queued("ocr", wait=wait)
+        return
     waiting = db.session.execute(
         db.select(db.func.count()).select_from(PageText).filter_by(status="queued")
     ).scalar_one()

@@ -133,6 +133,7 @@ class BatchReport:
     help="Reading direction.",
 )
 @click.option("--publish", is_flag=True, help="Publish each item once it is in.")
+@click.option("--queue", "on_queue", is_flag=True, help="One job per item on the job queue.")
 @with_appcontext
 def ingest(
     sources: tuple[Path, ...],
@@ -141,6 +142,7 @@ def ingest(
     title_en: str,
     direction: str,
     publish: bool,
+    on_queue: bool,
 ) -> None:
     """Ingest folders, single files (PDF, multi-page TIFF) or CSV lists of items.
 
@@ -157,6 +159,11 @@ def ingest(
     report = BatchReport(refused=list(problems), refused_items=len(problems))
     for problem in problems:
         click.echo(f"Error: {problem}", err=True)
+    if on_queue:
+        _queue_items(items, publish)
+        if problems:
+            sys.exit(1)
+        return
     queued = 0
     for batch_item in items:
         report.skip(batch_item)
@@ -184,6 +191,26 @@ def ingest(
         report.summarise()
     if report.refused:
         sys.exit(1)
+
+
+def _queue_items(items: list[BatchItem], publish: bool) -> None:
+    """Each item a job for the workers, which read its files from the same paths."""
+    from ..jobs import submit
+
+    for batch_item in items:
+        ensure_collection(batch_item.collection_slug)
+        draft = batch_item.draft
+        job = submit(
+            "ingest",
+            {
+                "collection": draft.collection_slug,
+                "title": draft.title,
+                "direction": draft.viewing_direction,
+                "pages": [[str(p.path.resolve()), p.name] for p in draft.pages],
+                "publish": publish,
+            },
+        )
+        click.echo(f"queued job {job.id}: {batch_item.where} ({len(draft.pages)} files)")
 
 
 @click.command("cleanup")

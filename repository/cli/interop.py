@@ -175,6 +175,8 @@ def _run(source: HarvestSource, full: bool, limits: HarvestLimits) -> HarvestRes
 @click.option("--set", "set_spec", help="Harvest only this OAI set.")
 @click.option("--full", is_flag=True, help="Everything again, not only what changed.")
 @click.option("--all", "everything", is_flag=True, help="Harvest every known source.")
+@click.option("--queue", "on_queue", is_flag=True, help="Put the work on the job queue.")
+@click.option("--wait", is_flag=True, help="With --queue: follow the job's progress to its end.")
 @with_appcontext
 def harvest_command(
     url: str | None,
@@ -183,6 +185,8 @@ def harvest_command(
     set_spec: str | None,
     full: bool,
     everything: bool,
+    on_queue: bool,
+    wait: bool,
 ) -> None:
     """Harvest oai_dc records from an OAI-PMH endpoint into the union catalogue.
 
@@ -191,6 +195,14 @@ def harvest_command(
     ensure_database()
     if everything == bool(url):
         raise click.ClickException("name one OAI-PMH base URL, or use --all")
+    if on_queue:
+        if not everything:
+            raise click.ClickException("--queue goes with --all")
+        from .worker import queued
+
+        queued("harvest", {"full": full}, wait=wait)
+
+        return
     limits = _limits()
     if url:
         if not http_url(url):

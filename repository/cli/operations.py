@@ -17,7 +17,9 @@ from ..settings import current_settings
 
 
 def _revision() -> str:
-    return str(db.session.execute(text("SELECT version_num FROM alembic_version")).scalar() or "")
+    """Every head, as the backup records them (migrations side by side are branches)."""
+    heads = db.session.execute(text("SELECT version_num FROM alembic_version")).scalars()
+    return ",".join(sorted(str(head) for head in heads))
 
 
 @click.command("backup")

@@ -24,9 +24,11 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, help="The repository's port.")
 @click.option("--image-port", default=8182, show_default=True, help="The image server's port.")
+@click.option("--workers", default=1, show_default=True, help="Jobs the worker runs at once.")
 @with_appcontext
-def serve(host: str, port: int, image_port: int) -> None:
-    """Serve the repository (gunicorn) and the image server (granian) until Ctrl-C."""
+def serve(host: str, port: int, image_port: int, workers: int) -> None:
+    """Serve the repository (gunicorn), the image server (granian) and a job-queue worker
+    until Ctrl-C."""
     env = dict(os.environ)
     env.setdefault("TANGTHU_INSTANCE_PATH", current_app.instance_path)
     env.setdefault("TANGTHU_STORAGE_URL", current_app.config["STORAGE_URL"])
@@ -68,10 +70,16 @@ def serve(host: str, port: int, image_port: int) -> None:
             [*gunicorn, "--bind", f"{host}:{port}", "--workers", "2", "wsgi:repository_app()"],
             env=env,
         ),
+        # The worker that runs uploads, OCR and PDFs from the job queue.
+        subprocess.Popen(
+            [sys.executable, "-m", "repository.cli", "worker", "--workers", str(workers)],
+            env=env,
+            cwd=str(PROJECT_ROOT),
+        ),
     ]
     click.echo(
         f"Tàng Thư: http://{host}:{port}/  (images: http://{host}:{image_port}/)"
-        "  Ctrl-C stops both."
+        f"  and a worker ({workers} at once). Ctrl-C stops them all."
     )
     try:
         while all(p.poll() is None for p in processes):

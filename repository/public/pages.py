@@ -5,72 +5,124 @@ from __future__ import annotations
 import json
 from datetime import date
 
-from flask import Response, abort, jsonify, render_template, url_for
+from flask import Response, abort, jsonify, render_template, request, url_for
 from flask_babel import gettext as _
 from markupsafe import Markup, escape
-from sqlalchemy import ColumnElement
-from sqlalchemy.orm import selectinload
+from sqlalchemy import ColumnElement, union_all
 
 from .. import get_storage
 from ..extensions import db
-from ..models import Collection, Item
+from ..models import Collection, Image, Item
 from ..services.access import Access, can_download, can_see_item, public_access, visible_items
-from ..services.downloads import item_pdf
+from ..services.collections import first_pages, kept
+from ..services.downloads import pdf_or_job
 from ..services.linked_data import schema_org
 from ..settings import current_settings
 from ..web import current_viewer, localized, public_urls
 from .blueprint import bp
 
-HOME_ITEMS = 8  # the newest items the home page shows of each collection
+HOME_ITEMS = 8  # the newest items the home page shows of each collection shown in full
 
 
 @bp.get("/")
 def index() -> str:
-    """Featured collections first, each with its few newest items and its count: the
-    statements made do not grow with the catalogue."""
+    """Featured collections first, each with its few newest items and its count; the
+    others with their cover and count. The statements are bounded by the number of
+    collections, and each reads an index: none grows with the catalogue's rows read."""
     viewer = current_viewer()
     visible = visible_items(viewer)
-    counts: dict[int, int] = {
-        collection_id: count
-        for collection_id, count in db.session.execute(
-            db.select(Item.collection_id, db.func.count(Item.id))
-            .where(visible)
-            .group_by(Item.collection_id)
-        )
-    }
+    counts: dict[int, int] = kept(
+        ("home-counts", viewer.is_staff),  # visible_items differs for staff alone
+        lambda: {
+            collection_id: count
+            for collection_id, count in db.session.execute(
+                db.select(Item.collection_id, db.func.count())
+                .where(visible)
+                .group_by(Item.collection_id)
+            ).all()
+        },
+    )
     collections = db.session.execute(
         db.select(Collection).order_by(Collection.featured.desc(), Collection.id)
     ).scalars()
-    shown = []
-    for collection in collections:
-        count = counts.get(collection.id, 0)
-        if count or viewer.is_staff:
-            shown.append((collection, _newest_items(collection, visible) if count else [], count))
-    return render_template("public/index.html", collections=shown)
-
-
-def _newest_items(collection: Collection, visible: ColumnElement[bool]) -> list[Item]:
-    return list(
-        db.session.execute(
-            db.select(Item)
-            .where(Item.collection_id == collection.id, visible)
-            .order_by(Item.created_at.desc(), Item.id)
-            .limit(HOME_ITEMS)
-            .options(selectinload(Item.images))
-        ).scalars()
+    listed = [c for c in collections.all() if counts.get(c.id) or viewer.is_staff]
+    # With nothing featured (a new library), every collection is shown in full.
+    in_full = {c.id for c in listed if c.featured} or {c.id for c in listed}
+    items = _newest_items(
+        {c.id: HOME_ITEMS if c.id in in_full else 1 for c in listed if counts.get(c.id)},
+        visible,
     )
+    firsts = first_pages(item.id for shown in items.values() for item in shown)
+    shown = [
+        (c, items.get(c.id, []) if c.id in in_full else [], counts.get(c.id, 0)) for c in listed
+    ]
+    covers = _covers(listed, items, firsts)
+    return render_template(
+        "public/index.html", collections=shown, covers=covers, first_pages=firsts
+    )
+
+
+def _newest_items(limits: dict[int, int], visible: ColumnElement[bool]) -> dict[int, list[Item]]:
+    """The newest items of each collection, as many as its limit, in one statement: a
+    part per collection, each read backwards along the listing index."""
+    if not limits:
+        return {}
+    parts = [
+        db.select(Item.id)
+        .where(Item.collection_id == collection_id, visible)
+        .order_by(Item.created_at.desc(), Item.id.desc())
+        .limit(limit)
+        .subquery()
+        for collection_id, limit in limits.items()
+    ]
+    newest = union_all(*(db.select(part.c.id) for part in parts))
+    found = db.session.execute(
+        db.select(Item).where(Item.id.in_(newest)).order_by(Item.created_at.desc(), Item.id.desc())
+    ).scalars()
+    items: dict[int, list[Item]] = {}
+    for item in found:
+        items.setdefault(item.collection_id, []).append(item)
+    return items
+
+
+def _covers(
+    collections: list[Collection], items: dict[int, list[Item]], firsts: dict[str, Image]
+) -> dict[int, Image]:
+    """Each collection's page to show: its chosen cover, else its newest item's first page."""
+    chosen = {c.cover_image_id for c in collections if c.cover_image_id}
+    images = {
+        image.id: image
+        for image in db.session.execute(db.select(Image).where(Image.id.in_(chosen))).scalars()
+    }
+    covers: dict[int, Image] = {}
+    for collection in collections:
+        cover = images.get(collection.cover_image_id or "")
+        if cover is None:
+            cover = next(
+                (firsts[i.id] for i in items.get(collection.id, []) if i.id in firsts), None
+            )
+        if cover is not None:
+            covers[collection.id] = cover
+    return covers
 
 
 @bp.get("/collections/<slug>")
 def collection(slug: str) -> str:
     found = db.first_or_404(db.select(Collection).filter_by(slug=slug))
+    sort = "title" if request.args.get("sort") == "title" else ""
+    # Each order is an index (ix_item_listing, ix_item_collection_title): a deep page
+    # skips index entries, and titles come in Vietnamese order (services.collation).
+    order = (Item.title_sort, Item.id) if sort else (Item.created_at, Item.id)
     page = db.paginate(
         db.select(Item)
         .where(Item.collection_id == found.id, visible_items(current_viewer()))
-        .order_by(Item.created_at),
+        .order_by(*order),
         per_page=24,
     )
-    return render_template("public/collection.html", collection=found, page=page)
+    firsts = first_pages(item.id for item in page.items)
+    return render_template(
+        "public/collection.html", collection=found, page=page, first_pages=firsts, sort=sort
+    )
 
 
 @bp.get("/items/<item_id>")
@@ -152,7 +204,14 @@ def download_pdf(item_id: str) -> Response:
         abort(404)
     if not found.images or not can_download(current_viewer(), found):
         abort(403, _("This item cannot be downloaded."))
-    body = item_pdf(found, get_storage(), current_settings().pdf_max_pages)  # or 413
+    body = pdf_or_job(found, get_storage(), current_settings().pdf_max_pages)  # or 413, 503
+    if not isinstance(body, bytes):  # a worker is making it: come back for the file
+        from ..errors import render_error
+
+        title = _("Your PDF is being prepared")
+        done = f" ({body.done}/{body.total})" if body.total else ""
+        page, status, headers = render_error(202, title, _("Please try again in a moment.") + done)
+        return Response(page, 202, {**headers, "Retry-After": "5", "Refresh": "5"})
     response = Response(body, mimetype="application/pdf")
     response.headers["Content-Disposition"] = f'inline; filename="{found.id}.pdf"'
     return response

@@ -34,6 +34,7 @@ from ..extensions import db
 from ..models import Image, Item, PageText
 from ..storage import Storage
 from .errors import Conflict, Refused
+from .fixity import copy_object
 from .page_files import sha256_file
 
 FORMAT = "tangthu-backup/1"
@@ -78,7 +79,9 @@ def _decode(value: Any) -> Any:
 def _revision(connection: Connection) -> str:
     if not inspect(connection).has_table("alembic_version"):
         return ""
-    return str(connection.execute(text("SELECT version_num FROM alembic_version")).scalar() or "")
+    # Every head: migrations written side by side are separate branches until merged.
+    heads = connection.execute(text("SELECT version_num FROM alembic_version")).scalars()
+    return ",".join(sorted(str(head) for head in heads))
 
 
 def _dump(connection: Connection, folder: Path) -> tuple[int, set[str]]:
@@ -135,7 +138,7 @@ def backup(
             target = partial / "objects" / key
             target.parent.mkdir(parents=True, exist_ok=True)
             try:
-                shutil.copyfile(storage.local_path(key), target)
+                copy_object(storage, key, target)  # S3: streamed, not via the tile cache
             except KeyError:  # deleted since it was listed: only derived files are deleted
                 continue
             objects += 1

@@ -1,4 +1,5 @@
-"""Draw a small sample collection: 'manuscript' pages with visible page numbers."""
+"""Draw a small sample collection: 'manuscript' pages with visible page numbers, a printed
+Quốc ngữ book, and a Hán-Nôm book in vertical columns drawn with the Han font."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyvips
+
+from .han_font import SOURCE as HAN_FONT
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,9 +21,10 @@ class SampleBook:
     access: str = "open"
     text: tuple[str, ...] = ()  # printed pages, one text each, to be read by OCR
     ocr_languages: str = ""
+    vertical: bool = False  # the text in columns, read top to bottom and right to left
 
 
-BOOKS = (
+BOOKS: tuple[SampleBook, ...] = (
     SampleBook(
         folder="truyen-kieu",
         title={"vi": "Đoạn trường tân thanh (bản mẫu)", "en": "The Tale of Kiều (sample)"},
@@ -82,6 +86,69 @@ BOOKS = (
 )
 
 
+# The Thousand Character Classic (千字文, 6th century, public domain), set as a woodblock
+# page sets it: twelve characters a column, a new column at each line break.
+THOUSAND = (
+    "天地玄黃宇宙洪荒日月盈昃辰宿列張寒來暑往秋收冬藏閏餘成歲律呂調陽雲騰致雨露結為霜"
+    "金生麗水玉出崑岡劍號巨闕珠稱夜光果珍李柰菜重芥薑海鹹河淡鱗潛羽翔龍師火帝鳥官人皇"
+    "始制文字乃服衣裳推位讓國有虞陶唐弔民伐罪周發殷湯坐朝問道垂拱平章愛育黎首臣伏戎羌"
+)
+# Words in chữ Nôm (CJK Extension B and beyond), which a Hán model cannot know: chữ, nôm,
+# người, Việt, trời, đất, ngày, ba, bốn, năm, sáu.
+NOM = "𡨸喃𠊛越𡗶𡐙𣈜𠀧𦊚𠄼𦒹"
+
+
+def columns(text: str, per_column: int = 12) -> str:
+    return "\n".join(text[i : i + per_column] for i in range(0, len(text), per_column))
+
+
+HAN_NOM_BOOK = SampleBook(
+    folder="dai-viet-su-ky",
+    title={
+        "vi": "Đại Việt sử ký toàn thư (bản mẫu chữ Hán)",
+        "lzh": "大越史記全書",
+        "en": "Complete Annals of Đại Việt (sample in Hán script)",
+    },
+    summary={
+        "vi": "Bản mẫu chữ Hán và chữ Nôm, viết dọc, đọc từ phải sang trái.",
+        "en": "A sample in Hán and Nôm characters, in columns read from right to left.",
+    },
+    pages=2,
+    viewing_direction="right-to-left",
+    text=(
+        "大越史記全書\n" + columns(THOUSAND[:72]),
+        columns(THOUSAND[72:]) + "\n" + NOM,
+    ),
+    ocr_languages="chi_tra_vert",
+    vertical=True,
+)
+
+BOOKS = (*BOOKS, HAN_NOM_BOOK)
+
+
+def draw_vertical_page(text: str, width: int = 1700, height: int = 2300) -> pyvips.Image:
+    """A woodblock page: each line of ``text`` a column, the first on the right, drawn
+    with BabelStone Han (it has the chữ Nôm of CJK Extension B that other fonts lack)."""
+    paper = (pyvips.Image.black(width, height, bands=3) + [240, 230, 205]).cast("uchar")
+    page = paper.copy(interpretation="srgb")
+    ink = [30, 22, 16]
+    lines = text.split("\n")
+    pitch = (width - 240) // max(8, len(lines))
+    page = page.draw_rect(ink, 90, 90, width - 180, height - 180, fill=False)
+    for index, column in enumerate(lines):
+        glyphs = pyvips.Image.text(
+            "\n".join(column),
+            font="BabelStone Han 44",
+            fontfile=str(HAN_FONT),
+            dpi=150,
+            spacing=18,
+            align="centre",
+        )
+        x = width - 120 - (index + 1) * pitch + (pitch - glyphs.width) // 2
+        page = page.draw_mask(ink, glyphs, x, 150)
+    return page
+
+
 def draw_page(number: int, heading: str, width: int = 2000, height: int = 2800) -> pyvips.Image:
     """A parchment page with ruled columns, a heading and a large page number."""
     noise = pyvips.Image.gaussnoise(width // 8, height // 8, sigma=6, mean=0).resize(8)
@@ -120,7 +187,9 @@ def write_book(book: SampleBook, root: Path) -> Path:
     for number in range(1, book.pages + 1):
         target = folder / f"tờ {number}.jpg"
         if not target.exists():
-            if book.text:
+            if book.vertical:
+                page = draw_vertical_page(book.text[number - 1])
+            elif book.text:
                 page = draw_printed_page(book.text[number - 1])
             else:
                 page = draw_page(number, book.title["vi"])

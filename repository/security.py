@@ -85,6 +85,7 @@ def content_policy(
         ("script-src", ["'self'", f"'nonce-{nonce}'"]),
         ("style-src", ["'self'", "'unsafe-inline'"] if viewer else ["'self'"]),
         ("img-src", ["'self'", "data:", "blob:", *images, *partners]),
+        ("font-src", ["'self'"]),  # the Han font's chunks, from our origin only
         ("connect-src", ["'self'", *images, *partners]),
         # IIIF Auth 1.0 token services are loaded in a hidden frame.
         ("frame-src", ["'self'", *partners]),

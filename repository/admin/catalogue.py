@@ -19,6 +19,7 @@ from ..services.cataloguing import (
     arrange_pages,
     describe_item,
     format_outline,
+    format_titles,
     format_values,
     set_outline,
 )
@@ -36,6 +37,7 @@ def actor() -> Actor:
 
 def _fill(form: ItemEditForm, item: Item) -> None:
     form.title_vi.data, form.title_en.data = item.title.get("vi"), item.title.get("en")
+    form.titles_other.data = format_titles(item.title)
     form.summary_vi.data, form.summary_en.data = item.summary.get("vi"), item.summary.get("en")
     form.year_start.data, form.year_end.data = item.year_start, item.year_end
     form.viewing_direction.data, form.behavior.data = item.viewing_direction, item.behavior
@@ -59,6 +61,7 @@ def _description(form: ItemEditForm) -> ItemDescription:
         access=form.access.data,
         embargo_until=form.embargo_until.data,
         ocr_languages=None if form.ocr_languages.data == INHERIT else form.ocr_languages.data,
+        other_titles=form.titles_other.data or "",
     )
 
 

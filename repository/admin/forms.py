@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
 from wtforms import (
     DateField,
+    Field,
     IntegerField,
     SelectField,
     StringField,
@@ -14,7 +16,16 @@ from wtforms import (
     URLField,
 )
 from wtforms.fields import SelectChoice
-from wtforms.validators import URL, DataRequired, Length, NumberRange, Optional
+from wtforms.validators import (
+    URL,
+    DataRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
+
+from ..services.cataloguing import parse_titles, parse_values
 
 # Tesseract language packs a curator may choose; only the installed ones are offered.
 OCR_LANGUAGES = [
@@ -93,9 +104,47 @@ DC_LABELS = {
 }
 
 
+# The cataloguing service's refusals of titles and tags, written here as well so that
+# `make translations` extracts them; each is the service's English text, word for word.
+TAG_REFUSALS = (
+    _l(
+        "A language tag looks like vi, vi-Hani, lzh or zh-Hant: letters and hyphens, "
+        "at most 35 characters."
+    ),
+    _l("Start each title with its language tag in brackets, such as [lzh] or [vi-Hani]."),
+    _l("Give each language only one title here."),
+    _l("Give the Vietnamese and English titles in their own fields."),
+    _l("A title may have at most 500 characters."),
+)
+
+
+def tagged_titles(form: FlaskForm, field: Field) -> None:
+    """Each line "[tag] title", with a tag of BCP 47's shape, once per language."""
+    try:
+        parse_titles(field.data or "")
+    except ValueError as exc:
+        raise ValidationError(_(str(exc))) from None
+
+
+def tagged_values(form: FlaskForm, field: Field) -> None:
+    """Any "[tag]" a line starts with has BCP 47's shape."""
+    try:
+        parse_values(field.data or "")
+    except ValueError as exc:
+        raise ValidationError(_(str(exc))) from None
+
+
 class ItemEditForm(FlaskForm):
     title_vi = StringField(_l("Title (Vietnamese)"), validators=[DataRequired(), Length(max=500)])
     title_en = StringField(_l("Title (English)"), validators=[Optional(), Length(max=500)])
+    titles_other = TextAreaField(
+        _l("Titles in other languages and scripts"),
+        validators=[Length(max=5000), tagged_titles],
+        description=_l(
+            "One a line, each starting with its language tag: [vi-Hani] for chữ Nôm, "
+            "[lzh] for Hán (classical Chinese), [zh], [fr]…"
+        ),
+    )
     summary_vi = TextAreaField(_l("Summary (Vietnamese)"), validators=[Length(max=5000)])
     summary_en = TextAreaField(_l("Summary (English)"), validators=[Length(max=5000)])
     year_start = IntegerField(_l("From year"), validators=[Optional(), NumberRange(-3000, 2200)])
@@ -112,7 +161,11 @@ class ItemEditForm(FlaskForm):
 
 
 for _name, _label in DC_LABELS.items():
-    setattr(ItemEditForm, f"dc_{_name}", TextAreaField(_label, validators=[Length(max=20000)]))
+    setattr(
+        ItemEditForm,
+        f"dc_{_name}",
+        TextAreaField(_label, validators=[Length(max=20000), tagged_values]),
+    )
 
 
 class OutlineForm(FlaskForm):

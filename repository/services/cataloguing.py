@@ -35,24 +35,139 @@ DC_FIELDS = (
     "language",
     "identifier",
 )
-_TAGGED = re.compile(r"^\[([A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*)\]\s*(.+)$")
+# BCP 47 in the shape curators need: language, then optional script, region and variants
+# ("vi", "vi-Hani", "lzh", "zh-Hant-TW"), at most 35 characters (RFC 5646 §4.4.1).
+LANGUAGE_TAG = re.compile(
+    r"^[A-Za-z]{2,3}(?:-[A-Za-z]{4})?(?:-(?:[A-Za-z]{2}|\d{3}))?"
+    r"(?:-(?:[A-Za-z0-9]{5,8}|\d[A-Za-z0-9]{3}))*\Z"
+)
+MAX_TAG = 35
+MAX_TITLE = 500
+# "[tag] value": the bracket holds what a curator meant as a tag (no spaces, starts with
+# a letter); "[s.n.]" or "[1850?]", as cataloguers write them, are values.
+_TAGGED = re.compile(r"^\[([A-Za-z][A-Za-z0-9_-]*)\]\s*(.+)$")
+BAD_TAG = (
+    "A language tag looks like vi, vi-Hani, lzh or zh-Hant: letters and hyphens, "
+    "at most 35 characters."
+)
+UNTAGGED_TITLE = "Start each title with its language tag in brackets, such as [lzh] or [vi-Hani]."
+TWICE = "Give each language only one title here."
+OWN_FIELD = "Give the Vietnamese and English titles in their own fields."
+TITLE_TOO_LONG = "A title may have at most 500 characters."
+
+
+def is_language_tag(tag: str) -> bool:
+    """Whether ``tag`` has the shape of a BCP 47 tag we accept (bounded in length)."""
+    return len(tag) <= MAX_TAG and LANGUAGE_TAG.match(tag) is not None
+
+
+def normalise_tag(tag: str) -> str:
+    """The tag in its usual case: language lower, Script title, REGION upper ("vi-Hani")."""
+    parts = tag.split("-")
+    shaped = [parts[0].lower()]
+    for part in parts[1:]:
+        if len(part) == 4 and part.isalpha():
+            shaped.append(part.title())
+        elif len(part) == 2 and part.isalpha():
+            shaped.append(part.upper())
+        else:
+            shaped.append(part.lower())
+    return "-".join(shaped)
+
+
+def _split_tag(line: str) -> tuple[str, str]:
+    """("lzh", "斷腸新聲") from "[lzh] 斷腸新聲"; ("", line) when it starts with no tag."""
+    tagged = _TAGGED.match(line)
+    if not tagged:
+        return "", line
+    if tagged.group(1).lower() == "none":  # IIIF's "no language", as curators may type it
+        return "none", tagged.group(2).strip()
+    if not is_language_tag(tagged.group(1)):
+        raise ValueError(BAD_TAG)
+    return normalise_tag(tagged.group(1)), tagged.group(2).strip()
 
 
 def parse_values(text: str) -> list[dict[str, str]]:
-    """One value per line; a line may start with a language tag: "[lzh] 斷腸新聲"."""
+    """One value per line; a line may start with a language tag: "[lzh] 斷腸新聲".
+
+    Raises ValueError (its message for the curator) for a tag of the wrong shape."""
     values = []
     for line in text.splitlines():
         line = line.strip()
         if not line:
             continue
-        tagged = _TAGGED.match(line)
-        lang, value = (tagged.group(1), tagged.group(2)) if tagged else ("", line)
+        lang, value = _split_tag(line)
         values.append({"value": value[:2000], "lang": lang})
     return values
 
 
 def format_values(values: list[dict[str, str]]) -> str:
     return "\n".join(f"[{v['lang']}] {v['value']}" if v.get("lang") else v["value"] for v in values)
+
+
+FORM_TITLES = ("vi", "en")  # the languages whose titles have fields of their own
+
+
+def parse_titles(text: str) -> dict[str, str]:
+    """Titles in other languages and scripts, one a line: "[vi-Hani] …", "[lzh] 大越史記全書".
+
+    Raises ValueError (its message for the curator) for a line without a tag, a tag of the
+    wrong shape, a language given twice, or vi or en (they have their own fields)."""
+    titles: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        lang, title = _split_tag(line)
+        if not lang:
+            raise ValueError(UNTAGGED_TITLE)
+        if lang in FORM_TITLES:
+            raise ValueError(OWN_FIELD)
+        if lang in titles:
+            raise ValueError(TWICE)
+        if len(title) > MAX_TITLE:
+            raise ValueError(TITLE_TOO_LONG)
+        titles[lang] = title
+    return titles
+
+
+def format_titles(title: dict[str, str]) -> str:
+    """The titles that have no field of their own, as the lines a curator edits."""
+    return "\n".join(f"[{lang}] {text}" for lang, text in title.items() if lang not in FORM_TITLES)
+
+
+# Names of the languages curators tag most, for readers: never a bare code on a page.
+LANGUAGE_NAMES: dict[str, dict[str, str]] = {
+    "vi": {"vi": "Tiếng Việt (chữ Quốc ngữ)", "en": "Vietnamese (Quốc ngữ)"},
+    "vi-Latn": {"vi": "Tiếng Việt (chữ Quốc ngữ)", "en": "Vietnamese (Quốc ngữ)"},
+    "vi-Hani": {"vi": "Chữ Nôm", "en": "Vietnamese in chữ Nôm"},
+    "lzh": {"vi": "Hán văn", "en": "Classical Chinese (Hán)"},
+    "zh": {"vi": "Tiếng Trung", "en": "Chinese"},
+    "zh-Hant": {"vi": "Tiếng Trung (phồn thể)", "en": "Chinese (traditional)"},
+    "zh-Hans": {"vi": "Tiếng Trung (giản thể)", "en": "Chinese (simplified)"},
+    "en": {"vi": "Tiếng Anh", "en": "English"},
+    "fr": {"vi": "Tiếng Pháp", "en": "French"},
+    "ja": {"vi": "Tiếng Nhật", "en": "Japanese"},
+    "ko": {"vi": "Tiếng Hàn", "en": "Korean"},
+    "la": {"vi": "Tiếng La-tinh", "en": "Latin"},
+    "pi": {"vi": "Tiếng Pali", "en": "Pali"},
+    "sa": {"vi": "Tiếng Phạn", "en": "Sanskrit"},
+}
+_THREE_LETTER = {"vie": "vi", "eng": "en", "fra": "fr", "fre": "fr", "chi": "zh", "zho": "zh"}
+
+
+def language_name(tag: str, locale: str = "vi") -> str:
+    """A reader's name for a language tag with the tag beside it: "Hán văn (lzh)".
+
+    A tag we have no name for is shown as it is; text that is not a tag, as written."""
+    text = tag.strip()
+    if not is_language_tag(text):
+        return text
+    shaped = normalise_tag(text)
+    names = LANGUAGE_NAMES.get(_THREE_LETTER.get(shaped, shaped))
+    if names is None:
+        return shaped
+    return f"{names.get(locale) or names['en']} ({shaped})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +183,8 @@ class ItemDescription:
     access: str
     embargo_until: date | None
     ocr_languages: str | None = None  # None: as the collection says
+    # "[lzh] 大越史記全書" lines for the titles beyond vi and en; None keeps those there are.
+    other_titles: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,12 +207,12 @@ def describe_item(
     start, end = description.year_start, description.year_end
     if start is not None and end is not None and start > end:
         raise Refused(fields={"year_end": "The last year comes before the first."})
+    title = _titles(item, description)
+    dc = _dc(description.dc)
     before = (item.access, item.embargo_until)
-    item.title = {k: v for k, v in description.title.items() if v}
+    item.title = title
     item.summary = {k: v for k, v in description.summary.items() if v}
-    item.dc = {
-        name: parse_values(text) for name, text in description.dc.items() if parse_values(text)
-    }
+    item.dc = dc
     item.year_start, item.year_end = start, end if end is not None else start
     item.viewing_direction = description.viewing_direction
     item.behavior = description.behavior
@@ -111,6 +228,31 @@ def describe_item(
     if item.status == "published":
         publish_item(item, storage, settings)
     return queued
+
+
+def _titles(item: Item, description: ItemDescription) -> dict[str, str]:
+    """The form's vi and en titles, then the others: as typed, or as they were."""
+    title = {k: v.strip() for k, v in description.title.items() if v and v.strip()}
+    if description.other_titles is None:
+        others = {k: v for k, v in (item.title or {}).items() if k not in description.title}
+    else:
+        try:
+            others = parse_titles(description.other_titles)
+        except ValueError as exc:
+            raise Refused(fields={"titles_other": str(exc)}) from None
+    return {**title, **{k: v for k, v in others.items() if k not in title}}
+
+
+def _dc(typed: dict[str, str]) -> dict[str, list[dict[str, str]]]:
+    dc = {}
+    for name, text in typed.items():
+        try:
+            values = parse_values(text)
+        except ValueError as exc:
+            raise Refused(fields={f"dc_{name}": str(exc)}) from None
+        if values:
+            dc[name] = values
+    return dc
 
 
 def change_access(

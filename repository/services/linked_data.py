@@ -14,6 +14,7 @@ from manifests.builder import fit
 
 from ..models import Item
 from .access import ANONYMOUS, shows_thumbnails
+from .record_values import LANGUAGE_TAG, dc_values
 
 CSV_COLUMNS = (
     "id",
@@ -21,6 +22,7 @@ CSV_COLUMNS = (
     "manifest",
     "title_vi",
     "title_en",
+    "title_other",
     "creator",
     "date",
     "year_start",
@@ -47,7 +49,29 @@ def _values(item: Item, element: str) -> list[str]:
 
 
 def _tagged(values: dict[str, str]) -> list[dict[str, str]]:
-    return [{"@value": text, "@language": lang} for lang, text in values.items() if text]
+    """A language map as JSON-LD value objects; "none" (or no tag) has no @language."""
+    return [
+        {"@value": text, "@language": lang}
+        if lang != "none" and LANGUAGE_TAG.match(lang)
+        else {"@value": text}
+        for lang, text in values.items()
+        if text and text.strip()
+    ]
+
+
+def _tagged_values(item: Item, element: str) -> list[str | dict[str, str]]:
+    """A Dublin Core element's values, those with a language tag as value objects."""
+    return [
+        {"@value": text, "@language": lang} if lang else text
+        for text, lang in dc_values(item, element)
+    ]
+
+
+def _other_titles(item: Item) -> str:
+    """Titles beyond vi and en, each with its tag: "[vi-Hani] … | [lzh] 大越史記全書"."""
+    return " | ".join(
+        f"[{lang}] {text}" for lang, text in item.title.items() if lang not in ("vi", "en") and text
+    )
 
 
 def schema_org(item: Item, urls: Urls, library: dict[str, str], rights: str) -> dict[str, Any]:
@@ -89,15 +113,17 @@ def schema_org(item: Item, urls: Urls, library: dict[str, str], rights: str) -> 
             if end == item.year_start
             else f"{item.year_start:04d}/{end:04d}"
         )
+    # BCP 47 tags are what schema.org's inLanguage holds; identifiers have no language.
+    for element, key in (("language", "inLanguage"), ("identifier", "identifier")):
+        if _values(item, element):
+            document[key] = _values(item, element)
     for element, key in (
-        ("language", "inLanguage"),
         ("subject", "about"),
-        ("identifier", "identifier"),
         ("publisher", "publisher"),
         ("coverage", "spatialCoverage"),
     ):
-        if _values(item, element):
-            document[key] = _values(item, element)
+        if _tagged_values(item, element):
+            document[key] = _tagged_values(item, element)
     if item.images and shows_thumbnails(ANONYMOUS, item):
         first = item.images[0]
         width, height = fit(first.width, first.height, 1200)
@@ -134,6 +160,7 @@ def _plain_row(item: Item, urls: Urls, rights: str) -> dict[str, str]:
         "manifest": urls.manifest(item.id),
         "title_vi": item.title.get("vi", ""),
         "title_en": item.title.get("en", ""),
+        "title_other": _other_titles(item),
         "creator": joined("creator"),
         "date": joined("date"),
         "year_start": "" if item.year_start is None else str(item.year_start),

@@ -7,6 +7,7 @@ record for OAI-PMH's ``marcxml``. Reading whole files is ``union/marc_import.py`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import pymarc
@@ -167,7 +168,62 @@ MARC_LANGUAGES = {
     "jpn": "jpn",
     "la": "lat",
     "lat": "lat",
+    "vi-hani": "vie",
+    "vi-latn": "vie",
+    "zh-hant": "chi",
+    "zh-hans": "chi",
+    "zh-hani": "chi",
 }
+# Tags written in Chinese characters (chữ Hán, chữ Nôm, kana, hangul): MARC's CJK script,
+# whose identification code in $6 is "$1".
+CJK_SCRIPTS = {"Hani", "Hant", "Hans", "Jpan", "Kore", "Hira", "Kana", "Hang"}
+CJK_LANGUAGES = {"zh", "lzh", "cmn", "yue", "ja", "ko"}
+
+
+def is_cjk(tag: str | None) -> bool:
+    """Whether a language tag says the text is in CJK script ("vi-Hani", "lzh", not "vi")."""
+    parts = (tag or "").split("-")
+    if any(part.title() == "Latn" for part in parts[1:]):
+        return False
+    return parts[0].lower() in CJK_LANGUAGES or any(p.title() in CJK_SCRIPTS for p in parts[1:])
+
+
+Emit = Callable[..., None]
+Vernacular = list[tuple[str, tuple[str, str], tuple[str, str]]]  # 880s, written last
+
+
+def _titles(item: Item, data: Emit, indicators: str) -> Vernacular:
+    """245 and 246 in Latin script; each title in Chinese characters in an 880.
+
+    As a cataloguer expects of a CJK record (LC's "model A"): the Quốc ngữ title is the
+    title proper (245); its Nôm form (vi-Hani, else the first in Chinese characters) is
+    its alternate graphic representation, an 880 linked both ways through $6 ("880-01",
+    "245-01/$1"); other titles in Chinese characters (lzh, zh) are parallel titles,
+    880s for a 246 with no Latin field ("246-00/$1"). With no Latin title at all, the
+    first title is the 245 as it is written.
+    """
+    titles = language_values(item.title) or [(item.id, None)]
+    latin = [pair for pair in titles if not is_cjk(pair[1])]
+    cjk = sorted(
+        (pair for pair in titles if is_cjk(pair[1])),
+        key=lambda pair: (pair[1] or "").lower() != "vi-hani",
+    )
+    if not latin:
+        data("245", indicators, ("a", titles[0][0]))
+        for text, _ in titles[1:]:
+            data("246", "31", ("a", text))
+        return []
+    vernacular: Vernacular = []
+    if cjk:
+        data("245", indicators, ("6", "880-01"), ("a", latin[0][0]))
+        vernacular.append((indicators, ("6", "245-01/$1"), ("a", cjk[0][0])))
+    else:
+        data("245", indicators, ("a", latin[0][0]))
+    for text, _ in latin[1:]:
+        data("246", "31", ("a", text))
+    for text, _ in cjk[1:]:
+        vernacular.append(("31", ("6", "246-00/$1"), ("a", text)))
+    return vernacular
 
 
 def _control_008(item: Item) -> str:
@@ -206,10 +262,7 @@ def marc_record(item: Item, urls: Urls, default_rights: str = "") -> pymarc.Reco
     creators = [text for text, _ in dc_values(item, "creator")]
     if creators:
         data("100", "1 ", ("a", creators[0]))
-    titles = language_values(item.title) or [(item.id, None)]
-    data("245", "10" if creators else "00", ("a", titles[0][0]))
-    for text, _ in titles[1:]:
-        data("246", "31", ("a", text))
+    vernacular = _titles(item, data, "10" if creators else "00")
     publishers = [("b", text) for text, _ in dc_values(item, "publisher")]
     dates = [("c", text) for text, _ in dc_values(item, "date")] or (
         [("c", years(item))] if years(item) else []
@@ -253,6 +306,8 @@ def marc_record(item: Item, urls: Urls, default_rights: str = "") -> pymarc.Reco
         ("q", "application/ld+json"),
         ("u", urls.manifest(item.id)),
     )
+    for indicators, *subfields in vernacular:
+        data("880", indicators, *subfields)
     return record
 
 

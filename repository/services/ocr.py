@@ -14,7 +14,7 @@ character's box is cut from its column instead: the column is divided evenly amo
 characters, and each cut moves to the emptiest row of ink near it.
 
 The ``page_text`` table is the queue: pages wait there as 'queued' and any process
-(the web app's worker thread, or `tangthu ocr`) may claim one.
+(a `tangthu worker` running the queue's OCR job, or `tangthu ocr`) may claim one.
 """
 
 from __future__ import annotations

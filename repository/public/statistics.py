@@ -1,0 +1,164 @@
+"""Statistics for agencies and partners, and the hook that records COUNTER usage.
+
+- ``/statistics/programme.json``: digitisation progress against the national programme
+  (counts only, never a title);
+- ``/statistics/usage.json``: the COUNTER Item Report (IR) as COUNTER_SUSHI JSON, for the
+  items whose images the public may see (``access.shows_thumbnails``).
+
+Usage is recorded by an ``after_request`` hook, set up when this blueprint is registered:
+it looks only at the endpoint, the status and two headers, never the database, and hands
+the event to the process's ``usage.Recorder``, which writes in batches.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from typing import Any
+
+from flask import Flask, Response, abort, current_app, jsonify, request
+from flask.blueprints import BlueprintSetupState
+from flask_babel import gettext as _
+
+from ..services import programme, usage
+from ..services.access import ANONYMOUS, shows_thumbnails
+from ..services.programme.report import summary
+from ..settings import SettingError, current_settings
+from ..web import localized, public_urls
+from .blueprint import bp
+
+# The views whose success is a use of one item, and what kind of use.
+COUNTED_VIEWS = {
+    "public.item": usage.INVESTIGATION,
+    "public.record": usage.INVESTIGATION,
+    "api.manifest": usage.INVESTIGATION,
+    "api.manifest_2": usage.INVESTIGATION,
+    "public.download_pdf": usage.REQUEST,
+}
+COUNTED_STATUSES = frozenset({200, 206, 304})
+ITEM_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
+EXTENSION = "tangthu.usage"
+
+
+def usage_settings(config: Mapping[str, Any]) -> usage.UsageSettings:
+    """USAGE_RECORDING (true), USAGE_BATCH (500) and USAGE_FLUSH_SECONDS (5), read once."""
+    recording = str(config.get("USAGE_RECORDING", "true")).strip().lower()
+    if recording not in ("1", "true", "yes", "on", "0", "false", "no", "off", ""):
+        raise SettingError(f"TANGTHU_USAGE_RECORDING: expected true or false, not {recording!r}")
+    try:
+        batch = int(config.get("USAGE_BATCH", 500))
+        seconds = float(config.get("USAGE_FLUSH_SECONDS", 5.0))
+    except (TypeError, ValueError) as exc:
+        raise SettingError(f"TANGTHU_USAGE_BATCH or _FLUSH_SECONDS: {exc}") from None
+    if batch < 1 or not seconds > 0:
+        raise SettingError("TANGTHU_USAGE_BATCH and _FLUSH_SECONDS must be above 0")
+    return usage.UsageSettings(recording in ("1", "true", "yes", "on"), batch, seconds)
+
+
+def init_usage(app: Flask) -> None:
+    """Make the app's recorder, and count uses of items after each response."""
+    settings = usage_settings(app.config)
+
+    def write(hits: list[usage.Hit]) -> None:
+        with app.app_context():
+            usage.store(hits)
+
+    app.extensions[EXTENSION] = usage.Recorder(write, settings)
+    if settings.recording:
+        app.after_request(record_use)
+
+
+def _setup(state: BlueprintSetupState) -> None:
+    init_usage(state.app)  # type: ignore[arg-type]  # always our Flask app
+
+
+bp.record_once(_setup)
+
+
+def recorder(app: Flask | None = None) -> usage.Recorder:
+    found: usage.Recorder = (app or current_app).extensions[EXTENSION]
+    return found
+
+
+def record_use(response: Response) -> Response:
+    metric = COUNTED_VIEWS.get(request.endpoint or "")
+    if metric is None or response.status_code not in COUNTED_STATUSES:
+        return response
+    item_id = str((request.view_args or {}).get("item_id", ""))
+    if ITEM_ID.fullmatch(item_id):
+        hit = usage.Hit(
+            at=datetime.now(UTC).replace(tzinfo=None),
+            item_id=item_id,
+            metric=metric,
+            action=request.endpoint or "",
+            client=request.remote_addr or "",
+            agent=request.headers.get("User-Agent", ""),
+        )
+        recorder().record(hit)
+    return response
+
+
+# -- the public figures -------------------------------------------------------------------
+
+
+def _day(name: str, default: date) -> date:
+    try:
+        return date.fromisoformat(request.args.get(name) or default.isoformat())
+    except ValueError:
+        abort(400, _("Give the period's days as YYYY-MM-DD."))
+
+
+def _month(name: str, default: date) -> date:
+    value = request.args.get(name) or f"{default:%Y-%m}"
+    match = re.fullmatch(r"(\d{4})-(\d{2})", value)
+    if not match or not 1 <= int(match[2]) <= 12 or int(match[1]) < 1:
+        abort(400, _("Give the months as YYYY-MM."))
+    return date(int(match[1]), int(match[2]), 1)
+
+
+def usage_period() -> tuple[date, date]:
+    """?begin=&end= as YYYY-MM; by default the twelve months to this one."""
+    end = _month("end", date.today())
+    back = end.year * 12 + end.month - 1 - 11
+    begin = _month("begin", date(back // 12, back % 12 + 1, 1))
+    if begin > end:
+        abort(400, _("The period starts after it ends."))
+    return begin, end
+
+
+@bp.get("/statistics/programme.json")
+def programme_statistics() -> Response:
+    end = _day("end", date.today())
+    start = _day("start", date(end.year, 1, 1))
+    if start > end:
+        abort(400, _("The period starts after it ends."))
+    body = {
+        "library": current_settings().library_name,
+        **summary(programme.dashboard(start, end)),
+    }
+    response = jsonify(body)
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+def _public(item: Any) -> bool:
+    return shows_thumbnails(ANONYMOUS, item)
+
+
+@bp.get("/statistics/usage.json")
+def usage_statistics() -> Response:
+    begin, end = usage_period()
+    items = usage.item_report(begin, end, _public)
+    urls = public_urls()
+    body = usage.sushi_item_report(
+        items,
+        begin,
+        end,
+        localized(current_settings().library_name),
+        urls.item_page,
+        datetime.now(UTC),
+    )
+    response = jsonify(body)
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response

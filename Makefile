@@ -17,6 +17,9 @@ TESSDATA_HAN := /usr/share/tesseract-ocr/5/tessdata/chi_tra_vert.traineddata
 # BabelStone Han covers the CJK Extensions B-H where chữ Nôm lives; pages, PDFs and the
 # viewer get a subset of it, served locally.
 HAN_FONT := /usr/share/fonts/truetype/babelstone/BabelStoneHan.ttf
+HAN_CHUNKS := repository/static/fonts/han/han.css
+# Cutting the font takes minutes; builds are kept by font checksum, as pip keeps wheels.
+HAN_CACHE ?= $(HOME)/.cache/tangthu/han-font
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
@@ -26,7 +29,7 @@ IMAGE_PORT ?= 8182
 
 .PHONY: install demo test lint typecheck translations lock clean
 
-install: $(PY_STAMP) $(NPM_STAMP) $(MO) $(TESSDATA_VIE) $(TESSDATA_HAN) $(HAN_FONT)
+install: $(PY_STAMP) $(NPM_STAMP) $(MO) $(TESSDATA_VIE) $(TESSDATA_HAN) $(HAN_CHUNKS)
 
 # Only what the lock names, each file checked against its hash; then the project itself.
 # pip check fails when pyproject.toml asks for something the lock lacks: run `make lock`.
@@ -70,6 +73,10 @@ $(TESSDATA_HAN):
 $(HAN_FONT):
 	$(APT) update -q && $(APT) install -y -q fonts-babelstone-han
 
+# The web font pages and viewers fall back to: unicode-range chunks of BabelStone Han.
+$(HAN_CHUNKS): $(HAN_FONT) repository/han_font.py $(PY_STAMP)
+	$(BIN)/python -m repository.han_font --cache $(HAN_CACHE)
+
 # The job queue's Redis lane runs against Debian's Redis, started by the suite.
 /usr/bin/redis-server:
 	$(APT) update -q && $(APT) install -y -q redis-server
@@ -93,10 +100,12 @@ lint: $(PY_STAMP)
 typecheck: $(PY_STAMP)
 	$(BIN)/mypy image_server manifests repository
 
-# The whole suite, then the database tests again on a throwaway PostgreSQL cluster.
+# The whole suite, then the database tests again on a throwaway PostgreSQL cluster, and
+# the search tests against a real OpenSearch node assembled from Maven Central.
 test: install /usr/bin/chromium /usr/sbin/nginx /usr/bin/redis-server $(BENCH_TOOLS) lint typecheck
 	$(BIN)/pytest
 	bash tests/postgres-lane.sh
+	bash tests/opensearch-lane.sh
 
 translations: $(PY_STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output \
@@ -119,4 +128,5 @@ lock:
 	$(UV_COMPILE) --constraint $(TEST_LOCK) -o $(LOCK)
 
 clean:
-	rm -rf $(VENV) viewer/node_modules .pytest_cache .mypy_cache .ruff_cache tests/artifacts
+	rm -rf $(VENV) viewer/node_modules .pytest_cache .mypy_cache .ruff_cache tests/artifacts \
+		repository/static/fonts/han

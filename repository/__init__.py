@@ -95,6 +95,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     login_manager.login_view = "auth.login"
     init_storage(app)
     init_access(app)
+    from .jobs import init_queue
+
+    init_queue(app)
 
     from .services.ingest import restrict_vips_loaders
 
@@ -207,9 +210,13 @@ def _register_context(app: Flask) -> None:
 
     login_manager.user_loader(load_user)  # not as a decorator: Flask-Login's is untyped
 
+    from .services.cataloguing import language_name
     from .web import collection_cover, localized, shows_images, thumbnail_url
 
     app.add_template_filter(localized, "localized")
+    app.add_template_filter(
+        lambda tag: language_name(str(tag), str(get_locale() or "vi")), "language_name"
+    )
     app.add_template_global(thumbnail_url, "thumbnail_url")
     app.add_template_global(shows_images, "shows_images")
     app.add_template_global(collection_cover, "collection_cover")

@@ -7,10 +7,21 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from flask_login import UserMixin
-from sqlalchemy import JSON, Column, ForeignKey, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Column,
+    ForeignKey,
+    Index,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    event,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
+from .services.collation import sort_key
 
 if TYPE_CHECKING:  # db.Model is Base with Flask-SQLAlchemy's table names; mypy sees Base
     from .extensions import Base as Model
@@ -39,6 +50,10 @@ class Collection(Model):
     featured: Mapped[bool] = mapped_column(default=False)
     # Tesseract languages for text recognition of new pages ("vie", "vie+eng"); empty: none.
     ocr_languages: Mapped[str] = mapped_column(String(60), default="")
+    # The national programme's category (services.programme.Category): progress is counted by it.
+    programme_category: Mapped[str] = mapped_column(
+        String(20), default="other", server_default="other"
+    )
     # The page shown for the collection; None: the first page of its first item.
     cover_image_id: Mapped[str | None] = mapped_column(
         ForeignKey("image.id", ondelete="SET NULL", use_alter=True), default=None
@@ -55,6 +70,25 @@ class Collection(Model):
 
 
 class Item(Model):
+    __table_args__ = (
+        # A collection's items in order, with what decides who sees them: collection pages,
+        # their counts and the home page read this index alone, however large the catalogue.
+        Index(
+            "ix_item_listing",
+            "collection_id",
+            "created_at",
+            "id",
+            "status",
+            "access",
+            "embargo_until",
+            "published_at",
+        ),
+        Index("ix_item_collection_title", "collection_id", "title_sort"),
+        Index("ix_item_changed", "updated_at", "id"),  # OAI-PMH lists by change
+        # Sitemaps list the public items by id, from this index alone.
+        Index("ix_item_public_ids", "status", "id", "access", "embargo_until", "updated_at"),
+    )
+
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     collection_id: Mapped[int] = mapped_column(ForeignKey("collection.id"), index=True)
     title: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
@@ -88,10 +122,25 @@ class Item(Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The title in Vietnamese alphabetical order (services.collation), kept by the listener
+    # below: pages that sort by title read it from an index.
+    title_sort: Mapped[str] = mapped_column(String(400), default="", server_default="")
     collection: Mapped[Collection] = relationship(back_populates="items")
     images: Mapped[list[Image]] = relationship(
         back_populates="item", order_by="Image.position", cascade="all, delete-orphan"
     )
+
+
+def sortable_title(title: dict[str, str] | None) -> str:
+    """The title an item is put in order by: Vietnamese, else English, else any."""
+    title = title or {}
+    return title.get("vi") or title.get("en") or next((t for t in title.values() if t), "")
+
+
+@event.listens_for(Item, "before_insert")
+@event.listens_for(Item, "before_update")
+def _keep_title_sort(_mapper: Any, _connection: Any, item: Item) -> None:
+    item.title_sort = sort_key(sortable_title(item.title))
 
 
 class Image(Model):
@@ -261,3 +310,65 @@ class Event(Model):
     object_type: Mapped[str] = mapped_column(String(20))  # Manifest, Collection
     object_id: Mapped[str] = mapped_column(String(80), index=True)
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class ProgrammeHoldings(Model):
+    """What the library physically holds in one programme category, as counted on a day.
+
+    Every count is kept; the newest (by day counted, then entry) is the one in force."""
+
+    __tablename__ = "programme_holdings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    category: Mapped[str] = mapped_column(String(20), index=True)
+    titles: Mapped[int]
+    pages: Mapped[int]
+    counted_on: Mapped[date]
+    note: Mapped[str] = mapped_column(String(1000), default="")
+    entered_by: Mapped[str] = mapped_column(String(80), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UsageCount(Model):
+    """COUNTER usage of one item in one month by one user-session (services.usage).
+
+    The session is a salted hash whose salt changes every day and is then deleted: no IP
+    address is stored. Totals are the sum of ``hits``, uniques the number of rows."""
+
+    __tablename__ = "usage_count"
+    month: Mapped[date] = mapped_column(primary_key=True)  # the first day of the month
+    item_id: Mapped[str] = mapped_column(String(32), primary_key=True, index=True)
+    metric: Mapped[str] = mapped_column(String(20), primary_key=True)  # investigation, request
+    session: Mapped[str] = mapped_column(String(32), primary_key=True)
+    hits: Mapped[int] = mapped_column(default=0)
+
+
+class UsageSalt(Model):
+    """The day's secret salt for session hashes; deleted once its day is over."""
+
+    __tablename__ = "usage_salt"
+    day: Mapped[date] = mapped_column(primary_key=True)
+    salt: Mapped[str] = mapped_column(String(64))
+
+
+class Job(Model):
+    """One piece of long work on the job queue (repository.jobs): its state and progress.
+
+    This row, not the queue's message, is the truth: a worker claims it by moving it from
+    'queued' to 'running', and a job whose worker died is queued again (jobs.recover)."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), index=True)  # upload, ingest, ocr, pdf, ...
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    item_id: Mapped[str | None] = mapped_column(String(32), index=True, default=None)
+    status: Mapped[str] = mapped_column(String(20), default="queued", index=True)
+    done: Mapped[int] = mapped_column(default=0)  # progress: steps done of total
+    total: Mapped[int] = mapped_column(default=0)
+    message: Mapped[str] = mapped_column(String(2000), default="")
+    cursor: Mapped[str] = mapped_column(String(255), default="")  # what a run holds now
+    attempts: Mapped[int] = mapped_column(default=0)
+    owner: Mapped[str] = mapped_column(String(120), default="")  # host:pid of its run
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    enqueued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -3,7 +3,7 @@
 Each module registers its views on ``bp`` (``blueprint.py``), which lets only curators in.
 """
 
-from . import catalogue, collections, dashboard, items  # their views register on bp
+from . import catalogue, collections, dashboard, items, programme, tasks, usage  # views on bp
 from .blueprint import bp
 
-__all__ = ["bp", "catalogue", "collections", "dashboard", "items"]
+__all__ = ["bp", "catalogue", "collections", "dashboard", "items", "programme", "tasks", "usage"]

@@ -81,6 +81,13 @@ def test_a_content_state_link_opens_the_named_page_and_region(
     viewer = found["viewer"]
     assert viewer is not None and abs(viewer["x"] - 300) < 5 and abs(viewer["y"] - 350) < 5
     assert abs(1 / viewer["zoom"] - 400) < 40, viewer  # about 400 canvas pixels across
+    # The share box holds a link to what is on screen, and that link opens it again.
+    shared = page.input_value("#share-link")
+    encoded = urllib.parse.parse_qs(urllib.parse.urlsplit(shared).query)["iiif-content"][0]
+    decoded = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
+    assert decoded["target"]["id"].startswith(f"{ids[1]}#xywh=")
+    assert decoded["target"]["partOf"][0]["id"] == manifest
+    assert opened(page, site, encoded)["canvas"] == ids[1]
     # A state about another book, a hostile one, and none at all: the first page.
     other = json.loads(json.dumps(state))
     other["target"]["partOf"] = [{"id": "https://elsewhere.example/m", "type": "Manifest"}]

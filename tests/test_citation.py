@@ -119,3 +119,13 @@ def test_citation_files_download_for_items_the_reader_may_see(
     for hidden in ("staff1", "draft1", "later1", "nope", "x" * 40):
         assert client.get(f"/items/{hidden}/cite.{kind}").status_code == 404, hidden
     assert client.get("/items/open1/cite.exe").status_code == 404
+
+
+def test_the_item_page_offers_the_citation_files_and_the_tags_zotero_reads(
+    client: FlaskClient, items: dict[str, str]
+) -> None:
+    page = client.get("/items/open1").get_data(as_text=True)
+    assert '<meta name="citation_title" content="Đại Việt sử ký toàn thư">' in page
+    assert '<meta name="citation_author" content="Ngô Sĩ Liên">' in page
+    for kind in ("ris", "bib", "json"):
+        assert f'href="/items/open1/cite.{kind}"' in page

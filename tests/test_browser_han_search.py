@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 
 from tests.conftest import ARTIFACTS
-from tests.test_browser import _highlighted_pixels
-from tests.test_browser import browser  # noqa: F401  (the module's Chromium)
+from tests.test_browser import (
+    _highlighted_pixels,
+    browser,  # noqa: F401  (the module's Chromium)
+)
 
 pytestmark = pytest.mark.browser
 

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, abort, g, request
-from flask_babel import gettext as _
 from flask.signals import before_render_template
 from flask.wrappers import Response
+from flask_babel import gettext as _
 from jinja2 import Template
 from werkzeug.routing import IntegerConverter, Map
 

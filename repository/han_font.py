@@ -128,6 +128,17 @@ def font_faces(files: Iterable[tuple[str, list[int]]]) -> Iterator[str]:
         )
 
 
+def put_in_place(staging: Path, folder: Path) -> None:
+    """The finished staging folder replaces ``folder`` whole: a page never sees half."""
+    os.chmod(staging, 0o755)
+    old = folder.with_name(f".{folder.name}-old")
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        folder.rename(old)
+    staging.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def build(source: Path = SOURCE, folder: Path = FOLDER, workers: int = 2) -> int:
     """Write every chunk, LICENSE.txt, then han.css (last: it marks a finished build).
 
@@ -157,13 +168,7 @@ def build(source: Path = SOURCE, folder: Path = FOLDER, workers: int = 2) -> int
         )
         css = "\n".join([header, *font_faces(written)]) + "\n"
         (staging / STYLESHEET).write_text(css, encoding="utf-8")
-        os.chmod(staging, 0o755)
-        old = folder.with_name(f".{folder.name}-old")
-        shutil.rmtree(old, ignore_errors=True)
-        if folder.exists():
-            folder.rename(old)
-        staging.rename(folder)
-        shutil.rmtree(old, ignore_errors=True)
+        put_in_place(staging, folder)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -193,13 +198,7 @@ def from_cache(source: Path, folder: Path, cache: Path, workers: int) -> tuple[i
     staging = Path(tempfile.mkdtemp(prefix=".han-", dir=folder.parent))
     try:
         shutil.copytree(kept, staging, dirs_exist_ok=True)
-        os.chmod(staging, 0o755)
-        old = folder.with_name(f".{folder.name}-old")
-        shutil.rmtree(old, ignore_errors=True)
-        if folder.exists():
-            folder.rename(old)
-        staging.rename(folder)
-        shutil.rmtree(old, ignore_errors=True)
+        put_in_place(staging, folder)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

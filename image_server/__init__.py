@@ -56,7 +56,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> ImageServer:
 
 def serve() -> Any:
     """The image server as deployed: JSON logs with request ids, and /metrics."""
+    from .memory import freeze_startup_objects
     from .telemetry import IMAGE_QUIET_CLASSES, Observed, configure_logging, image_request_class
 
     configure_logging("image")
-    return Observed(create_app(), "image", image_request_class, IMAGE_QUIET_CLASSES)
+    app = Observed(create_app(), "image", image_request_class, IMAGE_QUIET_CLASSES)
+    freeze_startup_objects()
+    return app

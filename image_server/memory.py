@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import os
 import threading
 from collections.abc import Callable
@@ -65,3 +66,18 @@ class Trimmer:
             self._trim(0)
             return True
         return False
+
+
+def freeze_startup_objects() -> int:
+    """Leave what start-up built (modules, the app, its settings) out of every later
+    garbage collection, and return how many objects that was.
+
+    A full collection walks every tracked object. In the repository at 200,000 items that
+    was about 170,000 objects, and the requests that triggered one paused 110 to 170 ms
+    (the p95 of the home page, search and OAI lists under load). Frozen, they are never
+    walked again, and pages stay shared with the master after gunicorn forks (preload).
+    Objects made later, in requests, are collected as before.
+    """
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()

@@ -270,9 +270,11 @@ def request_class(path: str) -> str:
 
 def serve() -> Flask:
     """The repository as deployed: JSON logs with request ids, and /metrics."""
+    from image_server.memory import freeze_startup_objects
     from image_server.telemetry import Observed, configure_logging
 
     configure_logging("repository")
     app = create_app()
     app.wsgi_app = Observed(app.wsgi_app, "repository", request_class)  # type: ignore[method-assign]
+    freeze_startup_objects()
     return app

@@ -172,3 +172,38 @@ def test_ready_says_what_failed_and_why_only_to_the_monitoring_network(tmp_path:
     assert public.status_code == 503 and public.get_json() == {"storage": "unreachable"}
     monitor = client.get("/ready", environ_base={"REMOTE_ADDR": "10.9.4.4"})
     assert monitor.get_json() == {"storage": "unreachable: FileNotFoundError"}
+
+
+@pytest.mark.parametrize("factory", ["image_app", "repository_app"])
+def test_what_start_up_built_is_left_out_of_every_later_collection(
+    factory: str, tmp_path: Path
+) -> None:
+    """A full garbage collection walks every tracked object: at 200,000 items the
+    repository's requests paused 110-170 ms in one. Both apps, built as deployed, freeze
+    what start-up made; only what requests make later is left to walk."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import gc, json, wsgi\n"
+        f"app = wsgi.{factory}()\n"
+        "print(json.dumps([gc.get_freeze_count(), len(gc.get_objects())]))\n"
+    )
+    env = {
+        **os.environ,
+        "TANGTHU_INSTANCE_PATH": str(tmp_path / "instance"),
+        "TANGTHU_STORAGE_URL": (tmp_path / "storage").as_uri(),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    frozen, walked = json.loads(done.stdout.strip().splitlines()[-1])
+    assert frozen > 20_000 and walked < frozen / 20

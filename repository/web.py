@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
-from flask import current_app, request
+from flask import current_app, g, request
 from flask_babel import get_locale
 from flask_login import current_user
 
@@ -25,12 +26,22 @@ from .settings import current_settings
 def current_viewer() -> Viewer:
     """The signed-in user (or nobody), and whether this request is from the reading room.
 
-    The reading room is judged from the address of each request, never remembered."""
+    The reading room is judged from the address of each request, never remembered. A
+    page asks for every card it shows (the home page about 80 times), so the answer is
+    kept for the rest of the request, for as long as the same user is signed in."""
+    signed_in = current_user.is_authenticated
+    key = (current_user.get_id(), current_user.role) if signed_in else None
+    kept = g.get("tangthu_viewer")
+    if kept is not None and kept[0] == key:
+        return cast(Viewer, kept[1])
     onsite = in_networks(client_address(), current_settings().onsite_networks)
-    if current_user.is_authenticated:
+    if signed_in:
         groups = frozenset(group.name for group in current_user.groups)
-        return Viewer(role=current_user.role, groups=groups, onsite=onsite)
-    return Viewer(onsite=onsite) if onsite else ANONYMOUS
+        viewer = Viewer(role=current_user.role, groups=groups, onsite=onsite)
+    else:
+        viewer = Viewer(onsite=onsite) if onsite else ANONYMOUS
+    g.tangthu_viewer = (key, viewer)
+    return viewer
 
 
 def client_address() -> str | None:

@@ -354,3 +354,38 @@ def test_home_page_statements_do_not_grow_with_the_items(app: Flask, client: Fla
     _add_books(app, "lon", 45)
     _add_books(app, "nho", 45)
     assert statements() == few
+
+
+def test_the_kept_home_page_changes_with_what_it_shows_and_who_looks(
+    app: Flask, client: FlaskClient, published: Published, curator: tuple[str, str]
+) -> None:
+    """The home page's main part is rendered once and kept (pages.index): a curator's
+    change to a collection or an item shows at once, and each viewer gets their own."""
+    from repository.models import Collection
+
+    with app.test_request_context():
+        from flask import url_for
+
+        logout = url_for("auth.logout")
+
+    thumbnail = f"/iiif/3/{published.first_image}/full/"
+    assert thumbnail in client.get("/").get_data(as_text=True)
+    with app.app_context():
+        db.session.execute(db.select(Collection)).scalar_one().title = {"vi": "Kho mới đặt tên"}
+        db.session.commit()
+    html = client.get("/").get_data(as_text=True)
+    assert "Kho mới đặt tên" in html and thumbnail in html
+    with app.app_context():
+        db.session.get(Item, published.id).access = "restricted"
+        db.session.commit()
+    html = client.get("/").get_data(as_text=True)
+    assert "Đại Việt sử ký" in html and thumbnail not in html  # listed, pixels locked
+    assert 'class="cover locked"' in html
+    sign_in(client, *curator)  # staff see the pixels of a restricted item
+    staff_home = client.get("/").get_data(as_text=True)
+    assert thumbnail in staff_home
+    assert client.post(logout, data={"csrf_token": csrf_token(staff_home)}).status_code == 302
+    assert thumbnail not in client.get("/").get_data(as_text=True)
+    assert "<h1>Bộ sưu tập</h1>" in client.get("/").get_data(as_text=True)
+    client.get("/lang/en")
+    assert "<h1>Collections</h1>" in client.get("/").get_data(as_text=True)

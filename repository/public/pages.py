@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import date
 
 from flask import Response, abort, jsonify, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from markupsafe import Markup, escape
 from sqlalchemy import ColumnElement, union_all
+from sqlalchemy.orm import selectinload
 
 from .. import get_storage
 from ..extensions import db
 from ..models import Collection, Image, Item
-from ..services.access import Access, can_download, can_see_item, public_access, visible_items
-from ..services.collections import first_pages, kept
+from ..services.access import (
+    Access,
+    Viewer,
+    can_download,
+    can_see_item,
+    public_access,
+    visible_items,
+)
+from ..services.collections import BODIES, first_pages, kept
 from ..services.downloads import pdf_or_job
 from ..services.linked_data import schema_org
 from ..settings import current_settings
@@ -28,8 +38,39 @@ HOME_ITEMS = 8  # the newest items the home page shows of each collection shown 
 def index() -> str:
     """Featured collections first, each with its few newest items and its count; the
     others with their cover and count. The statements are bounded by the number of
-    collections, and each reads an index: none grows with the catalogue's rows read."""
+    collections, and each reads an index: none grows with the catalogue's rows read.
+
+    The main part is rendered once per viewer, language, state of the catalogue and of
+    the collections' own rows, and kept: the most visited page costs a few reads of the
+    ends of indexes, and what is around the main part (messages, the menu) stays fresh."""
     viewer = current_viewer()
+    collections = (
+        db.session.execute(
+            db.select(Collection).order_by(Collection.featured.desc(), Collection.id)
+        )
+        .scalars()
+        .all()
+    )
+    shape = tuple(
+        (
+            c.id,
+            c.slug,
+            c.parent_id,
+            c.featured,
+            c.cover_image_id,
+            json.dumps([c.title, c.description], sort_keys=True),
+        )
+        for c in collections
+    )
+    main = kept(
+        ("home", viewer, str(get_locale()), shape),
+        lambda: _home_main(viewer, collections),
+        store=BODIES,
+    )
+    return render_template("public/index.html", main=main)
+
+
+def _home_main(viewer: Viewer, collections: Sequence[Collection]) -> Markup:
     visible = visible_items(viewer)
     counts: dict[int, int] = kept(
         ("home-counts", viewer.is_staff),  # visible_items differs for staff alone
@@ -42,10 +83,7 @@ def index() -> str:
             ).all()
         },
     )
-    collections = db.session.execute(
-        db.select(Collection).order_by(Collection.featured.desc(), Collection.id)
-    ).scalars()
-    listed = [c for c in collections.all() if counts.get(c.id) or viewer.is_staff]
+    listed = [c for c in collections if counts.get(c.id) or viewer.is_staff]
     # With nothing featured (a new library), every collection is shown in full.
     in_full = {c.id for c in listed if c.featured} or {c.id for c in listed}
     items = _newest_items(
@@ -57,8 +95,8 @@ def index() -> str:
         (c, items.get(c.id, []) if c.id in in_full else [], counts.get(c.id, 0)) for c in listed
     ]
     covers = _covers(listed, items, firsts)
-    return render_template(
-        "public/index.html", collections=shown, covers=covers, first_pages=firsts
+    return Markup(
+        render_template("public/_home.html", collections=shown, covers=covers, first_pages=firsts)
     )
 
 
@@ -77,7 +115,10 @@ def _newest_items(limits: dict[int, int], visible: ColumnElement[bool]) -> dict[
     ]
     newest = union_all(*(db.select(part.c.id) for part in parts))
     found = db.session.execute(
-        db.select(Item).where(Item.id.in_(newest)).order_by(Item.created_at.desc(), Item.id.desc())
+        db.select(Item)
+        .where(Item.id.in_(newest))
+        .options(selectinload(Item.collection).selectinload(Collection.groups))
+        .order_by(Item.created_at.desc(), Item.id.desc())
     ).scalars()
     items: dict[int, list[Item]] = {}
     for item in found:

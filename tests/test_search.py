@@ -440,3 +440,34 @@ def test_a_forked_worker_searches(backend: SqliteFts) -> None:
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
     assert backend.search(SearchRequest(parse_query("dai viet"))).total == 1
+
+
+def test_kept_answers_end_with_any_write_by_any_process(tmp_path: Path) -> None:
+    """Each process keeps its latest answers by request and the index's generation: a
+    repeat reads one row, and a write by another process (another engine on the same
+    file, as another gunicorn worker) is seen by the next search."""
+    from sqlalchemy import event
+
+    path = f"sqlite:///{tmp_path / 'search.sqlite'}"
+    reader, writer = SqliteFts(create_engine(path)), SqliteFts(create_engine(path))
+    writer.rebuild([BOOKS])
+    statements: list[str] = []
+    event.listen(reader.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    request = SearchRequest(parse_query("truyen"))
+    first = reader.search(request)
+    asked = len(statements)
+    assert asked > 2 and reader.search(request) == first
+    assert len(statements) == asked + 1  # the generation, nothing else
+    newcomer = SearchDocument("moi", "Truyện mới in", "")
+    writer.index([newcomer])
+    assert "moi" in [hit.item_id for hit in reader.search(request).hits]
+    writer.remove("moi")
+    assert "moi" not in [hit.item_id for hit in reader.search(request).hits]
+    hidden = SearchDocument(first.hits[0].item_id, "Truyện kín", "", hidden=True)
+    writer.index([hidden])  # made staff-only: gone from the public's answer at once
+    public = [hit.item_id for hit in reader.search(request).hits]
+    assert hidden.item_id not in public
+    staff = reader.search(SearchRequest(parse_query("truyen"), staff=True))
+    assert hidden.item_id in [hit.item_id for hit in staff.hits]
+    writer.clear()
+    assert reader.search(request).total == 0

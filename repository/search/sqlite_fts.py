@@ -13,8 +13,11 @@ Tables, all rebuilt by `tangthu reindex` and never migrated:
   ``search_doc``'s rowid, ranked by BM25 with the title weighted five times. Its
   ``facets`` column holds made-up tokens for facet values and for restrictions, so facet
   filters and the public's visibility are decided inside the MATCH, on FTS5's own lists;
-- ``search_meta``: the layout's version; another version's tables are dropped and the
-  index is rebuilt from the database.
+- ``search_meta``: the layout's version (another version's tables are dropped and the
+  index is rebuilt from the database), and the index's generation, one more with every
+  write. Each process keeps its latest answers by request and generation, so a repeated
+  search (a popular word, a facet clicked back) costs one read of that row, and any write,
+  by any process, makes every kept answer unreachable at once.
 
 One module, past 400 lines, because the layout, the writing and the statements that read
 it are one design that changes together, and benchmarks/search hashes it as a unit.
@@ -25,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
@@ -55,14 +58,15 @@ DOC, TEXT, FTS, COMBO, META = (
     "search_combo",
     "search_meta",
 )
-VERSION = "7"  # 7: titles sorted in Vietnamese order (services.collation)
+VERSION = "8"  # 7: titles sorted in Vietnamese order (services.collation); 8: generation
 FACET_LIMIT = 30
+KEPT_ANSWERS = 1024  # per process; a few kilobytes each
 SEPARATOR = "|"
 UNIT = "\x1f"  # between the parts of a combination's key
 RANK = f"bm25({FTS}, 5.0, 1.0, 1.0, 0.0)"  # the title counts five times; facet tokens not
 HIDDEN = "zzhidden"
 SCHEMA = (
-    f"CREATE TABLE IF NOT EXISTS {META} (version TEXT NOT NULL)",
+    f"CREATE TABLE IF NOT EXISTS {META} (version TEXT NOT NULL, generation INTEGER NOT NULL)",
     f"CREATE TABLE IF NOT EXISTS {DOC} (rowid INTEGER PRIMARY KEY, item_id TEXT NOT NULL UNIQUE,"
     " sort_title TEXT NOT NULL, year_start INTEGER, year_last INTEGER,"
     " combo INTEGER NOT NULL, hidden INTEGER NOT NULL, embargo_until TEXT)",
@@ -174,6 +178,7 @@ class SqliteFts:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.needs_rebuild = False
+        self.answers = Answers(KEPT_ANSWERS)
         with self.engine.begin() as connection:
             tables = {
                 name
@@ -191,12 +196,15 @@ class SqliteFts:
                 connection.execute(text(f"DROP TABLE IF EXISTS {table}"))
             for statement in SCHEMA:
                 connection.execute(text(statement))
-            connection.execute(text(f"INSERT INTO {META} (version) VALUES (:v)"), {"v": VERSION})
+            connection.execute(
+                text(f"INSERT INTO {META} (version, generation) VALUES (:v, 0)"), {"v": VERSION}
+            )
             self.needs_rebuild = bool(tables & {DOC, FTS})
 
     def index(self, documents: list[SearchDocument]) -> None:
         with self.engine.begin() as connection:
             self._index(connection, documents)
+            _next_generation(connection)
 
     def rebuild(self, batches: Iterable[list[SearchDocument]]) -> int:
         """Replace the whole index in one transaction: searches see the old one until then."""
@@ -207,6 +215,7 @@ class SqliteFts:
             for batch in batches:
                 self._index(connection, batch, first_rowid=count + 1)
                 count += len(batch)
+            _next_generation(connection)
         self.needs_rebuild = False
         return count
 
@@ -272,11 +281,13 @@ class SqliteFts:
     def remove(self, item_id: str) -> None:
         with self.engine.begin() as connection:
             self._delete(connection, item_id)
+            _next_generation(connection)
 
     def clear(self) -> None:
         with self.engine.begin() as connection:
             for table in TABLES:
                 connection.execute(text(f"DELETE FROM {table}"))
+            _next_generation(connection)
 
     def search(self, request: SearchRequest) -> Results:
         """One page of hits, the total, and facet counts over everything that matched.
@@ -288,6 +299,13 @@ class SqliteFts:
         if request.browsing and request.filters.empty:
             return Results()
         with self.engine.connect() as connection:
+            # Read first: the statements below see this generation or a newer one, so a
+            # kept answer is never older than its key says.
+            generation = connection.execute(text(f"SELECT generation FROM {META}")).scalar()
+            key = (request, generation)
+            kept = self.answers.get(key)
+            if kept is not None:
+                return kept
             hidden = (
                 ()
                 if request.staff
@@ -306,7 +324,9 @@ class SqliteFts:
             Hit(item_id, make_snippet([body, ocr, title], request.query))
             for item_id, title, body, ocr in (texts[rowid] for rowid in page if rowid in texts)
         )
-        return Results(hits, total, facets)
+        results = Results(hits, total, facets)
+        self.answers.put(key, results)
+        return results
 
     def _rows(self, sql: str, params: dict[str, Any]) -> list[Any]:
         with self.engine.connect() as connection:
@@ -406,6 +426,35 @@ def statements(request: SearchRequest, hidden: Iterable[str]) -> tuple[str, str,
     else:
         counts_sql = f"SELECT '', '', '', NULL, count(*) FROM {source} WHERE {where}"
     return page_sql, counts_sql, params
+
+
+def _next_generation(connection: Connection) -> None:
+    """In a write's own transaction: every answer kept for the last generation is stale."""
+    connection.execute(text(f"UPDATE {META} SET generation = generation + 1"))
+
+
+class Answers:
+    """The latest answers of this process by (request, generation), the least recently
+    asked dropped first past ``limit``. Each holds one page of hits and the facet counts."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._answers: OrderedDict[tuple[SearchRequest, object], Results] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[SearchRequest, object]) -> Results | None:
+        with self._lock:
+            found = self._answers.get(key)
+            if found is not None:
+                self._answers.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[SearchRequest, object], results: Results) -> None:
+        with self._lock:
+            self._answers[key] = results
+            self._answers.move_to_end(key)
+            while len(self._answers) > self.limit:
+                self._answers.popitem(last=False)
 
 
 def _embargoes(connection: Connection, today: date) -> list[str]:

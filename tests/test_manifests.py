@@ -278,3 +278,32 @@ def test_a_2_1_manifest_without_a_summary_still_describes_itself() -> None:
     pages = len(RECORD.canvases)
     assert {"@value": f"{pages} digitised pages", "@language": "en"} in description
     assert not check_document(json.dumps(manifest_v2(record, URLS)).encode(), "x").fixable_warnings
+
+
+def test_manifest_references_written_out_are_what_iiif_prezi3_builds() -> None:
+    """collection_json writes a page of manifest references directly (a thousand through
+    iiif-prezi3 took about a second): the document is the one build_collection makes,
+    thumbnails, auth services and labels included."""
+    from dataclasses import replace
+
+    from manifests import build_collection
+    from manifests.builder import to_jsonld
+
+    guarded = replace(
+        CANVASES[1],
+        auth2=({"id": "https://thuvien.example.vn/iiif/auth/probe", "type": "AuthProbeService2"},),
+    )
+    record = replace(
+        COLLECTION,
+        page=3,
+        manifests=(
+            *COLLECTION.manifests,
+            ManifestSummary("han01", {"vi-Hani": ["大越史記"], "vi": ["Đại Việt sử ký"]}, guarded),
+        ),
+    )
+    written = json.loads(json.dumps(collection_json(record, URLS)))
+    built = json.loads(json.dumps(to_jsonld(build_collection(record, URLS))))
+    assert written == built
+    assert written["items"][-1]["thumbnail"][0]["service"][0]["service"][0]["type"] == (
+        "AuthProbeService2"
+    )

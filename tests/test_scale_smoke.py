@@ -37,6 +37,7 @@ def test_the_scale_benchmark_runs_and_every_page_answers() -> None:
         "home",
         "collection, deep page",
         "search, Hán-Nôm",
+        "search, each query new (nothing kept)",
         "manifest",
         "IIIF collection, deep page",
         "OAI ListRecords, resumption",

@@ -127,13 +127,16 @@ class Page:
     paths: list[str]
     kind: Callable[[str, bytes], str | None]  # content type, body -> a fault, or None
     figures: dict[str, Any] = field(default_factory=dict)
+    # Checked before the load instead of ``paths``, so that the load asks only what the
+    # app has never answered (nothing of it kept): a page of first requests.
+    probes: list[str] | None = None
 
 
 def check(base: str, page: Page) -> tuple[float, list[str]]:
     """Every path once: a 2xx of the right kind, or the faults; and the slowest of these
     first requests, in ms (before any of the app's own keeping)."""
     faults, slowest = [], 0.0
-    for path in page.paths:
+    for path in page.probes if page.probes is not None else page.paths:
         started = time.perf_counter()
         status, content_type, body = http_get(base + path, timeout=60)
         slowest = max(slowest, (time.perf_counter() - started) * 1000)

@@ -30,10 +30,12 @@ non-zero if any answer was not a 2xx of its kind (``--smoke`` checks exactly tha
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
 import platform
+import random
 import re
 import shutil
 import subprocess
@@ -98,6 +100,12 @@ def pages_to_measure(
             html('class="result"'),
         ),
         Page(
+            "search, each query new (nothing kept)",
+            fresh_queries(),
+            html('class="result"'),
+            probes=[f"/search?q={quote(q)}" for q in ("su ky", "truyện", "làng", "史")],
+        ),
+        Page(
             "search, by title",
             [f"/search?q={quote(q)}&sort=title" for q in VI_QUERIES[:3]],
             html('class="result"'),
@@ -142,6 +150,24 @@ def pages_to_measure(
             iiif("OrderedCollectionPage", "orderedItems"),
         ),
     ]
+
+
+def fresh_queries(count: int = 2000) -> list[str]:
+    """Search paths never asked before: two words of a title and a word of a creator's
+    name, with their diacritics or without, each once. A 5 s load asks a few hundred of
+    them, so every answer is worked out, none is one the app kept."""
+    from repository.search import fold
+
+    queries: list[str] = []
+    surnames = [name.split()[-1] for name in data.CREATORS]
+    for title, _han, _languages in data.WORKS:
+        words = title.split()
+        for first, second in itertools.combinations(words, 2):
+            for surname in surnames:
+                query = f"{first} {second} {surname}"
+                queries.append(fold(query) if len(queries) % 2 else query)
+    random.Random(20261205).shuffle(queries)
+    return [f"/search?q={quote(q)}" for q in dict.fromkeys(queries)][:count]
 
 
 def _iiif_pages(base: str, slug: str) -> list[str]:

@@ -127,11 +127,13 @@ def collection_record(
 
 
 class Kept:
-    """Answers by key, at most ``limit`` of them (all dropped at once past it)."""
+    """Answers by key, at most ``limit`` of them (all dropped at once past it), and the
+    keys being worked out right now, each with the lock its first asker holds."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.answers: dict[tuple[object, ...], object] = {}
+        self.building: dict[tuple[object, ...], threading.Lock] = {}
         self.lock = threading.Lock()
 
 
@@ -156,14 +158,28 @@ def counted(name: tuple[object, ...], statement: Select[Any]) -> int:
 
 def kept(name: tuple[object, ...], compute: Callable[[], T], store: Kept = COUNTS) -> T:
     """``compute()``, kept for as long as the catalogue's state (``catalogue_state``) and
-    ``name`` stay the same."""
+    ``name`` stay the same.
+
+    Only the first asker of a key computes it; the others of this process wait for its
+    answer. A count over every event takes a second on PostgreSQL at 200,000 items, and
+    eight threads starting it at once were the p95 of the pages that need it."""
     key = (*name, *catalogue_state())
     with store.lock:
         if key in store.answers:
             return cast(T, store.answers[key])
-    value = compute()
-    with store.lock:
-        if len(store.answers) >= store.limit:
-            store.answers.clear()
-        store.answers[key] = value
+        building = store.building.setdefault(key, threading.Lock())
+    try:
+        with building:
+            with store.lock:
+                if key in store.answers:  # worked out while this thread waited
+                    return cast(T, store.answers[key])
+            value = compute()
+            with store.lock:
+                if len(store.answers) >= store.limit:
+                    store.answers.clear()
+                store.answers[key] = value
+    finally:
+        with store.lock:
+            if store.building.get(key) is building and not building.locked():
+                del store.building[key]
     return value

@@ -236,7 +236,7 @@ def _page(
     all at once, a database without statistics (a SQLite file is never analysed) reads
     the harvestable rows by status and sorts them all, on every page."""
     stamp = record_datestamp()
-    found: list[Item] = []
+    found: list[str] = []
     while len(found) < size:
         window = db.select(stamp, Item.id).where(*placed).order_by(stamp, Item.id).limit(WINDOW)
         if after is not None:
@@ -244,15 +244,23 @@ def _page(
         rows = db.session.execute(window).all()
         if not rows:
             break
+        # Only ids here: whole rows (their JSON decoded) for the page alone, not the window.
         found += db.session.execute(
-            db.select(Item)
+            db.select(Item.id)
             .where(Item.id.in_([row[1] for row in rows]), *conditions)
             .order_by(stamp, Item.id)
         ).scalars()
         after = (rows[-1][0], rows[-1][1])
         if len(rows) < WINDOW:
             break
-    return found[:size]
+    chosen = found[:size]
+    if not chosen:
+        return []
+    items = {
+        item.id: item
+        for item in db.session.execute(db.select(Item).where(Item.id.in_(chosen))).scalars()
+    }
+    return [items[item_id] for item_id in chosen]
 
 
 def list_identifiers(args: dict[str, str], settings: OaiSettings, now: datetime) -> etree._Element:

@@ -43,22 +43,24 @@ def _counted(total: int) -> dict[str, str]:
     return {"vi": f"Bộ sưu tập gồm {total} tài liệu.", "en": f"A collection of {total} {items}."}
 
 
-def first_pages(item_ids: Iterable[str] | Select[Any]) -> dict[str, Image]:
+def first_pages(item_ids: Iterable[str]) -> dict[str, Image]:
     """The first page of each of these items that has one, in one statement: a listing
     never loads every page of every item (a book may have thousands).
 
-    ``item_ids``: the ids, or a statement selecting them (a page of a thousand as bound
-    values cost SQLAlchemy 50 ms to expand)."""
-    pages = db.select(Image.item_id, func.min(Image.position).label("position"))
-    if isinstance(item_ids, Select):
-        chosen = item_ids.subquery()
-        pages = pages.join(chosen, Image.item_id == chosen.c.id)
-    else:
-        ids = list(dict.fromkeys(item_ids))
-        if not ids:
-            return {}
-        pages = pages.where(Image.item_id.in_(ids))
-    first = pages.group_by(Image.item_id).subquery()
+    Each page is then read along the (item, position) index. The LIMIT, one row per id
+    at most, is there for PostgreSQL's planner: without it, it guessed 28 times too many
+    first pages and read the whole image table instead (400 ms a page of a thousand
+    IIIF manifests at 2,000,000 pages)."""
+    ids = list(dict.fromkeys(item_ids))
+    if not ids:
+        return {}
+    first = (
+        db.select(Image.item_id, func.min(Image.position).label("position"))
+        .where(Image.item_id.in_(ids))
+        .group_by(Image.item_id)
+        .limit(len(ids))
+        .subquery()
+    )
     found = db.session.execute(
         db.select(Image).join(
             first, and_(Image.item_id == first.c.item_id, Image.position == first.c.position)
@@ -111,7 +113,7 @@ def collection_record(
         raise NotFound(f"this collection has pages 1 to {pages}")
     offset = ((page or 1) - 1) * page_size
     items = db.session.execute(query.offset(offset).limit(page_size)).scalars().all()
-    firsts = first_pages(query.with_only_columns(Item.id).offset(offset).limit(page_size))
+    firsts = first_pages(item.id for item in items)
     children = () if page else tuple((c.slug, language_map(c.title)) for c in collection.children)
     return CollectionRecord(
         slug=collection.slug,

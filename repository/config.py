@@ -118,6 +118,16 @@ DEFAULTS: dict[str, Any] = {
     # this many seconds per page.
     "OCR_MAX_EDGE": 3000,
     "OCR_TIMEOUT": 600,
+    # The job queue: empty, a SQLite file in the instance folder; or redis://host/0. Jobs
+    # run in `tangthu worker`; QUEUE_EMBEDDED_WORKER runs them in a thread of this process
+    # instead (empty: only when TESTING).
+    "QUEUE_URL": "",
+    "QUEUE_EMBEDDED_WORKER": "",
+    # COUNTER usage: whether uses are recorded, and how many are written at once, at least
+    # every USAGE_FLUSH_SECONDS.
+    "USAGE_RECORDING": True,
+    "USAGE_BATCH": 500,
+    "USAGE_FLUSH_SECONDS": 5,
     "PYRAMID_TILE_SIZE": 256,
     "PYRAMID_QUALITY": 85,
     # Sessions: secure by default; the demo, on plain http, turns Secure off.

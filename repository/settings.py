@@ -101,6 +101,20 @@ def _number(value: Any, minimum: float) -> float:
     return number
 
 
+def _queue_url(value: Any) -> str:
+    text = _text(value)
+    if text and not text.startswith(("redis://", "rediss://", "unix://", "sqlite:///")):
+        raise ValueError(
+            f"expected empty (a file in the instance folder), sqlite:/// or redis://, not {text!r}"
+        )
+    return text
+
+
+def _optional_flag(value: Any) -> bool | None:
+    """True or false; empty (or none) leaves the choice to the code that reads it."""
+    return None if value is None or value == "" else _flag(value)
+
+
 def _flag(value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -182,6 +196,11 @@ class Settings:
     pyramid_quality: int
     ocr_max_edge: int
     ocr_timeout: float
+    queue_url: str = ""
+    queue_embedded_worker: bool | None = None  # None: only when TESTING
+    usage_recording: bool = True
+    usage_batch: int = 500
+    usage_flush_seconds: float = 5.0
     s3_endpoint: str = ""
     s3_access_key: str = field(default="", repr=False)
     s3_secret_key: str = field(default="", repr=False)
@@ -248,6 +267,11 @@ class Settings:
             pyramid_quality=read.parsed("PYRAMID_QUALITY", _quality),
             ocr_max_edge=read.whole("OCR_MAX_EDGE", 1),
             ocr_timeout=read.number("OCR_TIMEOUT"),
+            queue_url=read.parsed("QUEUE_URL", _queue_url),
+            queue_embedded_worker=read.parsed("QUEUE_EMBEDDED_WORKER", _optional_flag),
+            usage_recording=read.flag("USAGE_RECORDING"),
+            usage_batch=read.whole("USAGE_BATCH", 1),
+            usage_flush_seconds=read.number("USAGE_FLUSH_SECONDS", 0.001),
             s3_endpoint=read.text("S3_ENDPOINT"),
             s3_access_key=read.text("S3_ACCESS_KEY"),
             s3_secret_key=read.text("S3_SECRET_KEY"),

@@ -46,6 +46,8 @@ def test_every_key_the_repository_reads_has_a_default() -> None:
     assert settings.oai_page_size == DEFAULTS["OAI_PAGE_SIZE"]
     assert settings.storage_url == "file:///srv/tangthu/storage"
     new_keys = {"OAI_ADMIN_EMAIL", "OAI_PAGE_SIZE", "DISCOVERY_PAGE_SIZE", "S3_ENDPOINT"}
+    new_keys |= {"QUEUE_URL", "QUEUE_EMBEDDED_WORKER", "USAGE_RECORDING", "USAGE_BATCH"}
+    assert settings.queue_embedded_worker is None and settings.usage_flush_seconds == 5
     assert new_keys | {f"HARVEST_{k}" for k in ("DEADLINE", "MAX_BYTES", "MAX_PAGES")} <= set(
         DEFAULTS
     )
@@ -73,6 +75,11 @@ def test_every_key_the_image_server_reads_has_a_default() -> None:
         ("ONSITE_RANGES", "10.0.0.0/8,reading-room", "'reading-room' is not a network"),
         ("PARTNER_ORIGINS", "partner.example", "is not an origin"),
         ("HARVEST_DEADLINE", "soon", "expected a number"),
+        ("QUEUE_URL", "amqp://broker", "sqlite:/// or redis://"),
+        ("QUEUE_EMBEDDED_WORKER", "sometimes", "expected true or false"),
+        ("USAGE_RECORDING", "maybe", "expected true or false"),
+        ("USAGE_BATCH", 0, "must be at least 1, not 0"),
+        ("USAGE_FLUSH_SECONDS", 0, "must be at least"),
     ],
 )
 def test_a_bad_value_is_refused_by_its_variable(key: str, value: Any, why: str) -> None:

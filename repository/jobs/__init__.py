@@ -27,6 +27,7 @@ from ..extensions import db
 from ..models import Job, utcnow
 from ..services.pending import owner as process_owner
 from ..services.pending import pid_alive
+from ..settings import settings_of
 
 log = logging.getLogger(__name__)
 
@@ -87,13 +88,11 @@ def init_queue(app: Flask) -> None:
     QUEUE_EMBEDDED_WORKER (a worker thread inside this process, for tests: default on
     when TESTING, off otherwise, where `tangthu worker` runs the jobs).
     """
-    embedded = app.config.get("QUEUE_EMBEDDED_WORKER")
+    settings = settings_of(app)
+    embedded = settings.queue_embedded_worker
     if embedded is None:
         embedded = bool(app.config.get("TESTING"))
-    if isinstance(embedded, str):
-        embedded = embedded.lower() in ("1", "true", "yes", "on")
-    url = str(app.config.get("QUEUE_URL") or "")
-    app.extensions[EXTENSION] = Queue(app, url, bool(embedded))
+    app.extensions[EXTENSION] = Queue(app, settings.queue_url, embedded)
 
 
 def queue_of(app: Flask | None = None) -> Queue:

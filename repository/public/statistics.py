@@ -13,7 +13,6 @@ the event to the process's ``usage.Recorder``, which writes in batches.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -24,7 +23,7 @@ from flask_babel import gettext as _
 from ..services import programme, usage
 from ..services.access import ANONYMOUS, shows_thumbnails
 from ..services.programme.report import summary
-from ..settings import SettingError, current_settings
+from ..settings import current_settings, settings_of
 from ..web import localized, public_urls
 from .blueprint import bp
 
@@ -41,24 +40,12 @@ ITEM_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 EXTENSION = "tangthu.usage"
 
 
-def usage_settings(config: Mapping[str, Any]) -> usage.UsageSettings:
-    """USAGE_RECORDING (true), USAGE_BATCH (500) and USAGE_FLUSH_SECONDS (5), read once."""
-    recording = str(config.get("USAGE_RECORDING", "true")).strip().lower()
-    if recording not in ("1", "true", "yes", "on", "0", "false", "no", "off", ""):
-        raise SettingError(f"TANGTHU_USAGE_RECORDING: expected true or false, not {recording!r}")
-    try:
-        batch = int(config.get("USAGE_BATCH", 500))
-        seconds = float(config.get("USAGE_FLUSH_SECONDS", 5.0))
-    except (TypeError, ValueError) as exc:
-        raise SettingError(f"TANGTHU_USAGE_BATCH or _FLUSH_SECONDS: {exc}") from None
-    if batch < 1 or not seconds > 0:
-        raise SettingError("TANGTHU_USAGE_BATCH and _FLUSH_SECONDS must be above 0")
-    return usage.UsageSettings(recording in ("1", "true", "yes", "on"), batch, seconds)
-
-
 def init_usage(app: Flask) -> None:
     """Make the app's recorder, and count uses of items after each response."""
-    settings = usage_settings(app.config)
+    typed = settings_of(app)
+    settings = usage.UsageSettings(
+        typed.usage_recording, typed.usage_batch, typed.usage_flush_seconds
+    )
 
     def write(hits: list[usage.Hit]) -> None:
         with app.app_context():

@@ -3,7 +3,26 @@
 Each module registers its views on ``bp`` (``blueprint.py``), which lets only curators in.
 """
 
-from . import catalogue, collections, dashboard, items, programme, tasks, usage  # views on bp
+from . import (  # views on bp
+    catalogue,
+    collections,
+    dashboard,
+    items,
+    programme,
+    requests,
+    tasks,
+    usage,
+)
 from .blueprint import bp
 
-__all__ = ["bp", "catalogue", "collections", "dashboard", "items", "programme", "tasks", "usage"]
+__all__ = [
+    "bp",
+    "catalogue",
+    "collections",
+    "dashboard",
+    "items",
+    "programme",
+    "requests",
+    "tasks",
+    "usage",
+]

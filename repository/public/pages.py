@@ -9,6 +9,8 @@ from datetime import date
 from flask import Response, abort, jsonify, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from markupsafe import Markup, escape
 from sqlalchemy import ColumnElement, union_all
 from sqlalchemy.orm import selectinload
@@ -29,6 +31,7 @@ from ..services.downloads import pdf_or_job
 from ..services.linked_data import schema_org
 from ..settings import current_settings
 from ..web import current_viewer, localized, public_urls
+from .access_requests import STATUS_LABELS, reading
 from .blueprint import bp
 
 HOME_ITEMS = 8  # the newest items the home page shows of each collection shown in full
@@ -166,19 +169,51 @@ def collection(slug: str) -> str:
     )
 
 
+# Dublin Core elements in the order the item page lists them, each with its label.
+DC_LABELS = {
+    "title": _l("Title"),
+    "creator": _l("Creator"),
+    "contributor": _l("Contributor"),
+    "date": _l("Date"),
+    "publisher": _l("Publisher"),
+    "subject": _l("Subjects"),
+    "description": _l("Description"),
+    "type": _l("Type"),
+    "format": _l("Format"),
+    "source": _l("Source"),
+    "rights": _l("Rights"),
+    "relation": _l("Relation"),
+    "coverage": _l("Coverage"),
+    "language": _l("Language"),
+    "identifier": _l("Call number"),
+}
+# IIIF viewingDirection, as the item page names it.
+DIRECTION_LABELS = {
+    "left-to-right": _l("Left to right"),
+    "right-to-left": _l("Right to left"),
+    "top-to-bottom": _l("Top to bottom"),
+    "bottom-to-top": _l("Bottom to top"),
+}
+
+
+def described(item: Item) -> list[tuple[str, str, list[dict[str, str]]]]:
+    """The item's Dublin Core as (label, element, values): known elements in their order,
+    with their label in the reader's language, then anything else as it was recorded."""
+    rows = [(str(DC_LABELS[name]), name, item.dc[name]) for name in DC_LABELS if item.dc.get(name)]
+    rows += [(name, name, values) for name, values in item.dc.items() if name not in DC_LABELS]
+    return [row for row in rows if row[2]]
+
+
 @bp.get("/items/<item_id>")
 def item(item_id: str) -> str:
     found = db.get_or_404(Item, item_id)
-    if not can_see_item(current_viewer(), found):
+    viewer = current_viewer()
+    if not can_see_item(viewer, found):
         abort(404)
     urls = public_urls()
     # A record held elsewhere shows its institution's manifest, if it has one.
     manifest_url = found.remote_manifest or (urls.manifest(found.id) if found.images else "")
-    embed_url = f"{urls.base}{url_for('viewer.embed', manifest=manifest_url)}"
-    snippet = (
-        f'<iframe src="{escape(embed_url)}" width="100%" height="600" allowfullscreen '
-        f'title="{escape(localized(found.title))}"></iframe>'
-    )
+    state = reading(viewer, current_user.id if current_user.is_authenticated else None, found)
     settings = current_settings()
     linked = schema_org(found, urls, settings.library_name, settings.default_rights)
     return render_template(
@@ -188,11 +223,30 @@ def item(item_id: str) -> str:
         item_page_url=urls.item_page(found.id),
         item=found,
         manifest_url=manifest_url,
-        embed_snippet=snippet,
+        # Where this viewer gets no pixels of our images, a lock instead of a viewer of
+        # broken thumbnails; a partner's manifest is for its own server to decide.
+        shows_viewer=bool(manifest_url) and (state.sees_pixels or bool(found.remote_manifest)),
+        reading=state,
+        shows_banner=bool(found.images) and state.access is not Access.FULL,
+        labels=STATUS_LABELS,
+        description=described(found),
+        direction=DIRECTION_LABELS.get(found.viewing_direction, DIRECTION_LABELS["left-to-right"]),
+        rights=found.rights or settings.default_rights,
+        embed_snippet=embed_snippet(found, manifest_url),
         citation=citation(found),
         # Only for images not open to all does the viewer send the access cookie.
-        credentials_for=public_urls().image_url if public_access(found) != Access.FULL else "",
-        can_download=bool(found.images) and can_download(current_viewer(), found),
+        credentials_for=urls.image_url if public_access(found) != Access.FULL else "",
+        can_download=bool(found.images) and can_download(viewer, found),
+    )
+
+
+def embed_snippet(item: Item, manifest_url: str) -> str:
+    """The HTML a partner pastes to show the item in our viewer on their own site."""
+    urls = public_urls()
+    embed_url = f"{urls.base}{url_for('viewer.embed', manifest=manifest_url)}"
+    return (
+        f'<iframe src="{escape(embed_url)}" width="100%" height="600" allowfullscreen '
+        f'title="{escape(localized(item.title))}"></iframe>'
     )
 
 

@@ -161,7 +161,11 @@ def test_a_reader_signs_in_through_mirador_to_see_a_restricted_item(
     page = context.new_page()
     tiles: list[tuple[int, str]] = []
     page.on("response", lambda r: tiles.append((r.status, r.url)) if TILE.search(r.url) else None)
-    page.goto(f"{site['web']}/items/{site['restricted_item']}")
+    # The item page itself now offers one sign-in path of its own
+    # (tests/test_browser_restricted_path.py); a partner's embedded Mirador still meets
+    # the 401 and signs the reader in through IIIF Auth.
+    manifest = f"{site['web']}/iiif/{site['restricted_item']}/manifest"
+    page.goto(f"{site['web']}/viewer/embed?manifest={manifest}")
     # 1. Mirador meets the 401 and offers the Auth 1.0 login service.
     page.get_by_role("button", name=re.compile("continue", re.I)).click(timeout=20_000)
     login = page.locator("button", has_text="Đăng nhập / Sign in")

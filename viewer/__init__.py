@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from repository.security import ViewerPage, show_viewer
+from repository.web import public_urls
 
 HERE = Path(__file__).resolve().parent
 MIRADOR_DIST = HERE / "node_modules" / "mirador" / "dist"
@@ -51,7 +52,9 @@ def _viewer_page(template: str) -> str:
     """A viewer on a page of its own for any partner's manifest, framable by partners."""
     manifest = checked_manifest_url(request.args.get("manifest"))
     show_viewer(ViewerPage(manifest, embeddable=True))
-    return render_template(template, manifest_url=manifest)
+    # Our own image server gets the reader's cookie once they sign in through the
+    # viewer's IIIF Auth prompt; without it, the tiles stayed refused after sign-in.
+    return render_template(template, manifest_url=manifest, image_base=public_urls().image_url)
 
 
 @bp.get("/mirador/<path:filename>")

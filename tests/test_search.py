@@ -478,3 +478,19 @@ def test_kept_answers_end_with_any_write_by_any_process(tmp_path: Path) -> None:
     assert "cam" in [hit.item_id for hit in reader.search(later).hits]
     writer.clear()
     assert reader.search(request).total == 0
+
+
+def test_the_language_facet_names_languages_not_codes(
+    app: Flask, client: FlaskClient, catalogue: dict[str, str]
+) -> None:
+    """A reader sees "Hán văn (lzh)" in the facet, never the bare code."""
+    from repository.extensions import db
+    from repository.models import Item
+
+    with app.app_context():
+        item = db.session.get(Item, catalogue["Đại Việt sử ký toàn thư"])
+        item.dc = {**item.dc, "language": [{"value": "lzh"}]}
+        db.session.commit()
+    assert app.test_cli_runner().invoke(args=["reindex"]).exit_code == 0
+    html = hits(client, "dai viet")
+    assert "(lzh)" in html and ">lzh<" not in html and "lzh</" not in html

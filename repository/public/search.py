@@ -22,6 +22,7 @@ from ..search import (
     parse_query,
 )
 from ..services.access import visible_items
+from ..services.cataloguing import language_name
 from ..services.collections import first_pages
 from ..web import current_viewer, get_search, localized
 from .blueprint import bp
@@ -96,14 +97,13 @@ def facet_choices(results: Results, filters: Filters) -> list[dict[str, Any]]:
     collections = {
         c.slug: localized(c.title) for c in db.session.execute(db.select(Collection)).scalars()
     }
-    locale = get_locale()
-    language_names = locale.languages if locale else {}
+    locale = str(get_locale() or "vi")
 
     def label(facet: str, value: str) -> str:
         if facet == "collection":
             return collections.get(value, value)
-        if facet == "language":
-            return str(language_names.get(value.replace("-", "_"), value))
+        if facet == "language":  # "Hán văn (lzh)", never the bare code
+            return language_name(value, locale.split("_")[0])
         return value
 
     shown = []

@@ -85,6 +85,7 @@ class Item(Model):
             "published_at",
         ),
         Index("ix_item_collection_title", "collection_id", "title_sort"),
+        Index("ix_item_title", "title_sort", "id"),  # the admin list by title, all collections
         Index("ix_item_changed", "updated_at", "id"),  # OAI-PMH lists by change
         # Sitemaps list the public items by id, from this index alone.
         Index("ix_item_public_ids", "status", "id", "access", "embargo_until", "updated_at"),

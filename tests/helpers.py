@@ -71,3 +71,23 @@ def reconfigure(app: Flask, **changes: Any) -> None:
     settings = Settings.from_config({**app.config, **changes}, Path(app.instance_path))
     app.config.update(changes)
     app.extensions[EXTENSION] = settings
+
+
+def curator_in_browser(
+    browser: Any, web: str, size: tuple[int, int], language: str
+) -> tuple[Any, Any, list[str]]:
+    """A new Chromium context at ``size`` in ``language`` (vi or en), signed in as the
+    sample site's curator: the context, its page, and the console errors it collects."""
+    context = browser.new_context(
+        viewport={"width": size[0], "height": size[1]},
+        locale="vi-VN" if language == "vi" else "en-US",
+    )
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(f"{web}/auth/login")
+    page.fill("input[name=username]", "thuthu")
+    page.fill("input[name=password]", "mat-khau-thu-thu")
+    page.click("main button[type=submit]")
+    page.wait_for_url(f"{web}/")
+    return context, page, errors

@@ -160,10 +160,12 @@ def test_withdraw_and_bulk_actions(curator_client: FlaskClient, item_id: str, ap
     curator_client.post(f"/admin/items/{item_id}/withdraw", data=data)
     visitor = app.test_client()
     assert visitor.get(f"/iiif/{item_id}/manifest").status_code == 404
-    data = form_data(curator_client, "/admin/", action="publish", item=[item_id])
+    data = form_data(curator_client, "/admin/", action="publish", item=[item_id], confirm="yes")
     curator_client.post("/admin/items/bulk", data=data)
     assert visitor.get(f"/iiif/{item_id}/manifest").status_code == 200
-    data = form_data(curator_client, "/admin/", action="access:staff", item=[item_id])
+    data = form_data(
+        curator_client, "/admin/", action="access:staff", item=[item_id], confirm="yes"
+    )
     curator_client.post("/admin/items/bulk", data=data)
     with app.app_context():
         assert db.session.get(Item, item_id).access == "staff"

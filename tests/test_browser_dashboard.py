@@ -10,6 +10,7 @@ import pytest
 from flask.testing import FlaskCliRunner
 
 from tests.conftest import ARTIFACTS, sample_site
+from tests.helpers import curator_in_browser
 from tests.test_browser import browser  # noqa: F401  (the module's Chromium)
 
 pytestmark = pytest.mark.browser
@@ -42,19 +43,9 @@ def test_the_dashboard_reads_on_desktop_and_phone_in_both_languages(
     language: str,
     size: str,
 ) -> None:
-    width, height = SIZES[size]
-    context = browser.new_context(
-        viewport={"width": width, "height": height}, locale="vi-VN" if language == "vi" else "en-US"
-    )
-    page = context.new_page()
-    refused: list[str] = []
-    page.on("console", lambda m: refused.append(m.text) if m.type == "error" else None)
     web = demo_site["web"]
-    page.goto(f"{web}/auth/login")
-    page.fill("input[name=username]", "thuthu")
-    page.fill("input[name=password]", "mat-khau-thu-thu")
-    page.click("main button[type=submit]")
-    page.wait_for_url(f"{web}/")
+    width = SIZES[size][0]
+    context, page, refused = curator_in_browser(browser, web, SIZES[size], language)
 
     page.goto(f"{web}/admin/programme")
     assert page.locator("h1").inner_text() == HEADINGS[language]

@@ -35,6 +35,18 @@ def actor() -> Actor:
     return Actor(current_user.username, client_address())
 
 
+def publish_recorded(item: Item) -> None:
+    """Publish an item with pages, and write who did it to the audit trail."""
+    publish_item(item, get_storage(), publish_settings())
+    record(
+        "publish",
+        current_user.username,
+        target=item.id,
+        detail=item.access,
+        address=client_address(),
+    )
+
+
 def _fill(form: ItemEditForm, item: Item) -> None:
     form.title_vi.data, form.title_en.data = item.title.get("vi"), item.title.get("en")
     form.titles_other.data = format_titles(item.title)
@@ -67,26 +79,48 @@ def _description(form: ItemEditForm) -> ItemDescription:
 
 @bp.route("/items/<item_id>", methods=["GET", "POST"])
 def edit_item(item_id: str) -> str | Response:
-    """The catalogue record: Dublin Core, dates, layout, access and embargo."""
+    """The catalogue record: Dublin Core, dates, layout, access and embargo.
+
+    One form, two buttons: "Save", and "Save and publish" (``publish`` in the form), which
+    saves what was typed first and publishes only once it is saved."""
     item = db.get_or_404(Item, item_id)
     form = ItemEditForm()
     form.ocr_languages.choices = ocr_choices(inherit=True)
     if request.method == "GET":
         _fill(form, item)
-    elif form.validate_on_submit():
-        try:
-            queued = describe_item(
-                item, _description(form), actor(), get_storage(), publish_settings()
-            )
-        except Refused as exc:
-            for name, problem in exc.fields.items():
-                getattr(form, name).errors.append(_(problem))
-        else:
-            flash(_("Saved."))
-            if queued:
-                ocr_worker(current_app._get_current_object()).wake()  # type: ignore[attr-defined]
-                flash(_("%(num)d pages wait for text recognition.", num=queued))
-            return redirect(url_for("admin.edit_item", item_id=item.id))
+    elif form.validate_on_submit() and _save(form, item):
+        if "publish" in request.form and item.status != "published":
+            _publish_saved(item)
+        return redirect(url_for("admin.edit_item", item_id=item.id))
+    return _record_page(item, form)
+
+
+def _save(form: ItemEditForm, item: Item) -> bool:
+    """Save the typed description; False (with the reasons on the fields) if refused."""
+    try:
+        queued = describe_item(item, _description(form), actor(), get_storage(), publish_settings())
+    except Refused as exc:
+        db.session.rollback()  # nothing of a refused description stays in the session
+        for name, problem in exc.fields.items():
+            getattr(form, name).errors.append(_(problem))
+        return False
+    flash(_("Saved."))
+    if queued:
+        ocr_worker(current_app._get_current_object()).wake()  # type: ignore[attr-defined]
+        flash(_("%(num)d pages wait for text recognition.", num=queued))
+    return True
+
+
+def _publish_saved(item: Item) -> None:
+    """Publish an item whose description has just been saved, as the dashboard does."""
+    if not item.images:
+        flash(_("Saved, but not published: an item needs at least one page first."))
+        return
+    publish_recorded(item)
+    flash(_("Published."))
+
+
+def _record_page(item: Item, form: ItemEditForm) -> str:
     ocr_status = dict(
         db.session.execute(
             db.select(PageText.status, db.func.count())
@@ -98,6 +132,7 @@ def edit_item(item_id: str) -> str | Response:
         "admin/item_edit.html",
         item=item,
         form=form,
+        refused=bool(form.errors),
         workflow=PublishForm(),
         dc_fields=DC_FIELDS,
         ocr_status=ocr_status,
@@ -165,32 +200,16 @@ def contents(item_id: str) -> str | Response:
 
 
 @bp.post("/items/bulk")
-def bulk() -> Response:
-    """Publish, withdraw or set the access of several items at once."""
+def bulk() -> str | Response:
+    """Publish, withdraw or set the access of several items: shown first, done once confirmed.
+
+    Without ``confirm=yes`` nothing changes: the page lists what the action would do."""
+    from .dashboard import apply_bulk, confirm_bulk, parse_bulk  # the item list's own views
+
     form = BulkForm()
-    choices = {c.value for c in form.action.choices}
-    if not form.validate_on_submit() or form.action.data not in choices:
+    if not form.validate_on_submit() and "csrf_token" in form.errors:
         abort(400, _("The form expired; reload the page and try again."))
-    ids = request.form.getlist("item")
-    items = db.session.execute(db.select(Item).where(Item.id.in_(ids))).scalars().all()
-    storage, settings = get_storage(), publish_settings()
-    for item in items:
-        if form.action.data == "publish" and item.images:
-            publish_item(item, storage, settings)
-            record("publish", current_user.username, target=item.id, detail=item.access)
-        elif form.action.data == "withdraw" and item.status == "published":
-            withdraw_item(item, storage, settings)
-            record("withdraw", current_user.username, target=item.id)
-        elif form.action.data.startswith("access:"):
-            before, item.access = item.access, form.action.data.removeprefix("access:")
-            db.session.commit()
-            record(
-                "access-changed",
-                current_user.username,
-                target=item.id,
-                detail=f"{before} -> {item.access}",
-            )
-            if item.status == "published":
-                publish_item(item, storage, settings)
-    flash(_("%(count)d items updated.", count=len(items)))
-    return redirect(url_for("admin.index"))
+    change = parse_bulk(form, request.form)
+    if request.form.get("confirm") != "yes":
+        return confirm_bulk(change)
+    return apply_bulk(change)

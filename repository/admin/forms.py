@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from flask_wtf.file import MultipleFileField
+from flask_wtf.file import FileField, FileRequired, MultipleFileField
 from wtforms import (
     DateField,
     Field,
@@ -58,20 +58,32 @@ DIRECTIONS = [
 ]
 
 
-class ItemForm(FlaskForm):
-    collection = SelectField(_l("Collection"), validators=[DataRequired()])
-    title_vi = StringField(_l("Title (Vietnamese)"), validators=[DataRequired(), Length(max=500)])
-    title_en = StringField(_l("Title (English)"), validators=[Optional(), Length(max=500)])
-    viewing_direction = SelectField(_l("Reading direction"), choices=DIRECTIONS)
-    pages = MultipleFileField(_l("Page images or PDF"))
-
-
 class UploadForm(FlaskForm):
     pages = MultipleFileField(_l("Page images or PDF"))
 
 
 class PublishForm(FlaskForm):
     pass
+
+
+class ReplaceForm(FlaskForm):
+    """One new image for an existing page: it keeps the page's place and label."""
+
+    image = FileField(
+        _l("New image for this page"),
+        validators=[FileRequired(_l("Choose the new image for this page."))],
+    )
+
+
+# Folio labels given to every page in order; the labels are data, not interface text.
+FOLIO_SCHEMES = [
+    SelectChoice("to", _l("Leaves: tờ 1a, tờ 1b, tờ 2a…")),
+    SelectChoice("rv", _l("Recto and verso: 1r, 1v, 2r…")),
+]
+
+
+class FolioForm(FlaskForm):
+    scheme = SelectField(_l("Label every page as"), choices=FOLIO_SCHEMES)
 
 
 ACCESS_LEVELS = [
@@ -160,12 +172,24 @@ class ItemEditForm(FlaskForm):
     ocr_languages = SelectField(_l("Text recognition (OCR)"), default=INHERIT)
 
 
-for _name, _label in DC_LABELS.items():
-    setattr(
-        ItemEditForm,
-        f"dc_{_name}",
-        TextAreaField(_label, validators=[Length(max=20000), tagged_values]),
-    )
+def dc_field(name: str) -> TextAreaField:
+    """The field of one Dublin Core element: one value a line, each maybe tagged."""
+    return TextAreaField(DC_LABELS[name], validators=[Length(max=20000), tagged_values])
+
+
+for _name in DC_LABELS:
+    setattr(ItemEditForm, f"dc_{_name}", dc_field(_name))
+
+
+class ItemForm(FlaskForm):
+    """A new item: enough to describe it, its pages, and to publish it at once."""
+
+    collection = SelectField(_l("Collection"), validators=[DataRequired()])
+    title_vi = StringField(_l("Title (Vietnamese)"), validators=[DataRequired(), Length(max=500)])
+    title_en = StringField(_l("Title (English)"), validators=[Optional(), Length(max=500)])
+    dc_creator = dc_field("creator")
+    viewing_direction = SelectField(_l("Reading direction"), choices=DIRECTIONS)
+    pages = MultipleFileField(_l("Page images or PDF"))
 
 
 class OutlineForm(FlaskForm):

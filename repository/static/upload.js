@@ -46,18 +46,28 @@
     cells[0].textContent = name;
     var bar = document.createElement("progress");
     bar.max = 100; bar.value = 0;
+    var note = document.createElement("span");
+    note.className = "bar-text";
+    cells[1].className = "bar";
     cells[1].appendChild(bar);
+    cells[1].appendChild(document.createTextNode(" "));
+    cells[1].appendChild(note);
     cells[2].className = "status";
     cells[2].textContent = label("uploading");
     cells.forEach(function (c) { tr.appendChild(c); });
     body.insertBefore(tr, body.firstChild);
-    return { tr: tr, bar: bar, status: cells[2] };
+    return { tr: tr, bar: bar, note: note, cell: cells[1], status: cells[2] };
   }
 
   function show(view, task) {
+    var failed = task.status === "failed";
     view.status.className = "status status-" + task.status;
     view.status.textContent = label(task.status) + (task.message ? ": " + task.message : "");
-    view.bar.value = task.status === "done" || task.status === "failed" ? 100 : 50;
+    view.bar.value = task.status === "done" || failed ? 100 : 50;
+    // A failed file's bar must never look like a finished one: red, and it says so.
+    view.bar.classList.toggle("failed", failed);
+    view.cell.classList.toggle("bar-failed", failed);
+    view.note.textContent = failed ? label("bar-failed") : "";
   }
 
   function send(file) {

@@ -87,3 +87,21 @@ def _full_screen_in_menu(page: Any, full_screen: str) -> bool:
             return True
         page.keyboard.press("Escape")
     return False
+
+
+def test_an_open_item_has_one_top_heading_with_mirador_on_it(
+    site: dict[str, str],
+    browser: Any,  # noqa: F811
+) -> None:
+    """Mirador titles its workspace with a hidden <h1>: the viewer makes it level 2, so a
+    screen reader hears the item's title as the only top heading."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    _open(page, site, "vi")
+    page.wait_for_timeout(500)
+    tops = page.evaluate(
+        "() => Array.from(document.querySelectorAll('h1'))"
+        ".filter(h => (h.getAttribute('aria-level') || '1') === '1').length"
+    )
+    mirador = page.locator(".mirador-viewer h1").count()
+    assert mirador >= 1 and tops == 1, (mirador, tops)
+    page.close()

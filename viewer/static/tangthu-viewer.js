@@ -314,10 +314,22 @@
       requests: { preprocessors: [withCredentialsFor(element.getAttribute("data-image-base"))] },
     });
     reloadAfterSignIn(instance);
+    demoteHeadings(element);
     if (words) searchOnce(instance, words);
     var share = document.getElementById("share-link");
     if (share) keepShareLink(instance, manifest, share, element);
     window.tangthuMirador = instance;
+  }
+
+  // Mirador titles its workspace with a hidden <h1>; the page has its own. Screen readers
+  // then hear two top headings, so Mirador's become level 2 (its DOM is left to React).
+  function demoteHeadings(element) {
+    function demote() {
+      var found = element.querySelectorAll("h1:not([aria-level])");
+      for (var i = 0; i < found.length; i++) found[i].setAttribute("aria-level", "2");
+    }
+    demote();
+    new MutationObserver(demote).observe(element, { childList: true, subtree: true });
   }
 
   document.addEventListener("DOMContentLoaded", function () {

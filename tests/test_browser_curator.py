@@ -9,37 +9,17 @@ import re
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import ARTIFACTS
+from tests.test_browser import browser  # noqa: F401  (the module's Chromium)
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 MAX_CLICKS = 12
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
@@ -98,7 +78,10 @@ def anonymous(url: str) -> tuple[int, bytes]:
 
 
 def test_a_curator_creates_describes_uploads_and_publishes_in_at_most_12_clicks(
-    site: dict[str, str], browser: Any, clicks: list[str], tmp_path: Path
+    site: dict[str, str],
+    browser: Any,  # noqa: F811
+    clicks: list[str],
+    tmp_path: Path,
 ) -> None:
     web = site["web"]
     files = page_files(tmp_path, ["to 1.png", "to 2.png", "to 3.png"])
@@ -138,7 +121,9 @@ def test_a_curator_creates_describes_uploads_and_publishes_in_at_most_12_clicks(
 
 @pytest.mark.parametrize("locale", ["vi-VN", "en-GB"])
 def test_the_new_item_form_at_desktop_and_phone_widths(
-    site: dict[str, str], browser: Any, locale: str
+    site: dict[str, str],
+    browser: Any,  # noqa: F811
+    locale: str,
 ) -> None:
     language = locale[:2]
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale=locale)
@@ -172,7 +157,9 @@ def draft_with_pages(page: Any, web: str, files: list[str], title: str) -> str:
 
 
 def test_save_and_publish_keeps_what_was_typed_and_leaving_warns(
-    site: dict[str, str], browser: Any, tmp_path: Path
+    site: dict[str, str],
+    browser: Any,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     web = site["web"]
     page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="vi-VN")
@@ -205,7 +192,11 @@ def test_save_and_publish_keeps_what_was_typed_and_leaving_warns(
     page.close()
 
 
-def test_a_failed_upload_looks_failed(site: dict[str, str], browser: Any, tmp_path: Path) -> None:
+def test_a_failed_upload_looks_failed(
+    site: dict[str, str],
+    browser: Any,  # noqa: F811
+    tmp_path: Path,
+) -> None:
     web = site["web"]
     page = browser.new_page(viewport={"width": 1100, "height": 900}, locale="en-GB")
     sign_in(page, web)
@@ -230,7 +221,9 @@ def test_a_failed_upload_looks_failed(site: dict[str, str], browser: Any, tmp_pa
 
 
 def test_a_page_is_deleted_after_confirming_and_another_replaced(
-    site: dict[str, str], browser: Any, tmp_path: Path
+    site: dict[str, str],
+    browser: Any,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     web = site["web"]
     page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="en-GB")

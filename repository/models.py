@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,11 @@ else:
     Model = db.Model
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+
+
+# The shape of any item id worth a lookup (new_id's, and imported records' own): what
+# fast paths check before they touch a file or the database.
+ITEM_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
 def new_id(length: int = 12) -> str:

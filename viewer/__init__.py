@@ -3,7 +3,6 @@ embeddable viewer pages."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -12,7 +11,7 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from repository.extensions import db
-from repository.models import Item
+from repository.models import ITEM_ID, Item
 from repository.security import ViewerPage, show_viewer
 from repository.services.access import Access, public_access
 from repository.web import public_urls
@@ -23,7 +22,6 @@ UV_DIST = HERE / "node_modules" / "universalviewer" / "dist"
 # Clover's web component: one prebuilt script (Preact inside), no React page needed.
 CLOVER_DIST = HERE / "node_modules" / "@samvera" / "clover-iiif" / "dist" / "web-components"
 MAX_URL = 2000
-ITEM_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")  # what models.new_id makes, and no more
 
 bp = Blueprint(
     "viewer",

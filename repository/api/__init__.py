@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, Literal
 
 from flask import Response, abort, redirect, request, send_file
@@ -13,7 +12,7 @@ from manifests import collection_json, collection_v2
 
 from .. import get_storage, item_policies
 from ..extensions import db
-from ..models import Collection, Image, Item
+from ..models import ITEM_ID, Collection, Image, Item
 from ..services.access import ANONYMOUS, visible_items
 from ..services.collections import BODIES, collection_record, kept, top_collection
 from ..services.publish import manifest_key, render_manifests
@@ -27,7 +26,6 @@ __all__ = ["bp", "discovery", "text"]
 
 # What an item id may be before it names a file (ids are made by `new_id`, at most 32 of
 # these letters): anything else goes the long way, to a 404.
-ITEM_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 NO_CREDENTIALS: frozenset[str] = frozenset()
 
 

@@ -20,6 +20,7 @@ from flask import Flask, Response, abort, current_app, jsonify, request
 from flask.blueprints import BlueprintSetupState
 from flask_babel import gettext as _
 
+from ..models import ITEM_ID
 from ..services import programme, usage
 from ..services.access import ANONYMOUS, shows_thumbnails
 from ..services.programme.report import summary
@@ -36,7 +37,6 @@ COUNTED_VIEWS = {
     "public.download_pdf": usage.REQUEST,
 }
 COUNTED_STATUSES = frozenset({200, 206, 304})
-ITEM_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 EXTENSION = "tangthu.usage"
 
 

@@ -91,3 +91,24 @@ def curator_in_browser(
     page.click("main button[type=submit]")
     page.wait_for_url(f"{web}/")
     return context, page, errors
+
+
+def count_statements(app: Flask, client: Any, url: str) -> int:
+    """How many SQL statements one GET of ``url`` sends (it must answer 200)."""
+    from sqlalchemy import event
+
+    from repository.extensions import db
+
+    counted: list[str] = []
+    with app.app_context():
+        engine = db.engine
+
+    def listener(*args: object) -> None:
+        counted.append(str(args[2]))
+
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        assert client.get(url).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    return len(counted)

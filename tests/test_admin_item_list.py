@@ -11,11 +11,10 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
-from sqlalchemy import event
 
 from repository.extensions import db
 from repository.models import AuditEvent, Collection, Image, Item
-from tests.helpers import csrf_token, sign_in
+from tests.helpers import count_statements, csrf_token, sign_in
 
 START = datetime(2026, 1, 1)
 
@@ -253,22 +252,6 @@ def test_a_search_too_long_or_of_too_many_words_is_refused_in_both_languages(
     assert long.status_code == 400
     assert "Hãy tìm với tối đa 200 ký tự." in long.get_data(as_text=True)
     assert curator_client.get("/admin/?q=" + "a" * 200).status_code == 200
-
-
-def count_statements(app: Flask, client: FlaskClient, url: str) -> int:
-    counted: list[str] = []
-    with app.app_context():
-        engine = db.engine
-
-    def listener(*args: object) -> None:
-        counted.append(str(args[2]))
-
-    event.listen(engine, "before_cursor_execute", listener)
-    try:
-        assert client.get(url).status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
-    return len(counted)
 
 
 def test_statements_do_not_grow_with_the_items(app: Flask, curator_client: FlaskClient) -> None:

@@ -14,7 +14,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from repository.extensions import db
 from repository.models import Item
-from tests.helpers import csrf_token, draw_grid_image, sign_in
+from tests.helpers import count_statements, csrf_token, draw_grid_image, sign_in
 
 
 @dataclass(frozen=True)
@@ -331,22 +331,8 @@ def test_home_shows_a_few_newest_items_and_counts_the_rest(app: Flask, client: F
 
 
 def test_home_page_statements_do_not_grow_with_the_items(app: Flask, client: FlaskClient) -> None:
-    from sqlalchemy import event
-
     def statements() -> int:
-        counted: list[str] = []
-        with app.app_context():
-            engine = db.engine
-
-        def listener(*args: object) -> None:
-            counted.append(str(args[2]))
-
-        event.listen(engine, "before_cursor_execute", listener)
-        try:
-            assert client.get("/").status_code == 200
-        finally:
-            event.remove(engine, "before_cursor_execute", listener)
-        return len(counted)
+        return count_statements(app, client, "/")
 
     _add_books(app, "lon", 5, featured=True)
     _add_books(app, "nho", 5)

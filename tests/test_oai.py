@@ -425,6 +425,34 @@ def test_records_changed_during_a_harvest_come_again_not_missed(
     assert seen[-1] == seen[0]  # changed: it comes again, at the end
 
 
+@pytest.mark.parametrize("prefix", ["oai_dc", "marcxml"])
+def test_a_record_kept_as_written_changes_with_its_item(
+    app: Flask, oai: Harvester, catalogue: Catalogue, prefix: str
+) -> None:
+    """Records are kept as written (services.oai.records.WRITTEN), by the item's
+    updated_at: an edit shows at once, in GetRecord and in the lists."""
+
+    def titles() -> list[str]:
+        one = oai(verb="GetRecord", identifier=oai_id(catalogue.kieu), metadataPrefix=prefix)
+        listed = oai(verb="ListRecords", metadataPrefix=prefix)
+        record = listed.xpath(
+            "//o:record[o:header/o:identifier=$id]", namespaces=NS, id=oai_id(catalogue.kieu)
+        )[0]
+        return [
+            " ".join(etree.tostring(node, method="text", encoding="unicode").split())
+            for node in (one.find(".//o:metadata", NS), record.find("o:metadata", NS))
+        ]
+
+    before = titles()
+    assert all("Truyện Kiều" in text and "(bản sửa)" not in text for text in before)
+    assert titles() == before  # asked again: the kept record, the same
+    with app.app_context():
+        item = db.session.get(Item, catalogue.kieu)
+        item.title = {"vi": "Truyện Kiều (bản sửa)"}
+        db.session.commit()
+    assert all("Truyện Kiều (bản sửa)" in text for text in titles())
+
+
 def test_bad_resumption_tokens(app: Flask, oai: Harvester, catalogue: Catalogue) -> None:
     reconfigure(app, OAI_PAGE_SIZE=2)
     root = oai(verb="ListRecords", metadataPrefix="oai_dc")

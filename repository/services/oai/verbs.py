@@ -37,7 +37,7 @@ from .protocol import (
     parse_request,
     read_token,
 )
-from .records import WRITERS, SetTree, harvestable, is_harvestable, record_datestamp
+from .records import WRITTEN, SetTree, harvestable, is_harvestable, record_datestamp
 
 WINDOW = 500  # index entries read at a time to fill a page of a list
 
@@ -65,7 +65,7 @@ def _record(
     record = _oai(parent, "record")
     _header(record, item, tree, settings)
     if item.status == "published":
-        _oai(record, "metadata").append(WRITERS[prefix](item, settings))
+        _oai(record, "metadata").append(WRITTEN.metadata(prefix, item, settings))
 
 
 def _format(prefix: str) -> MetadataFormat:

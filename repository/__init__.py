@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -268,6 +269,14 @@ def request_class(path: str) -> str:
     return "health" if path in ("/health", "/ready", "/metrics") else "page"
 
 
+YOUNG_COLLECTION_THRESHOLD = 20_000
+"""Allocations between two collections of the youngest objects (Python's default is 700).
+Building a page of 1,000 manifests keeps ~50,000 objects alive for a moment: at 700 they
+were promoted to the oldest generation, whose full collections (each walking the ~170,000
+objects start-up made) then ran several times per build. At 200,000 items a first build
+took 800-1,100 ms, 95-140 ms at 20,000 (benchmarks/README.md, scale)."""
+
+
 def serve() -> Flask:
     """The repository as deployed: JSON logs with request ids, and /metrics."""
     from image_server.telemetry import Observed, configure_logging
@@ -277,5 +286,7 @@ def serve() -> Flask:
     app.wsgi_app = Observed(app.wsgi_app, "repository", request_class)  # type: ignore[method-assign]
     # Not frozen as the image server's start-up objects are (gc.freeze): with it, a worker
     # died of SIGSEGV while collecting garbage as another thread read rows from sqlite3,
-    # in 2 of 5 runs of the scale smoke test (benchmarks/README.md, scale).
+    # in 2 of 5 runs of the scale smoke test (benchmarks/README.md, scale). Collections are
+    # made rarer instead, which the first builds of big pages need most.
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *gc.get_threshold()[1:])
     return app

@@ -211,3 +211,28 @@ def test_what_start_up_built_is_left_out_of_every_later_collection(
     assert frozen > 10_000 and walked < frozen / 20
     if factory == "image_app":  # tiles wait at most 0.5 ms for the GIL, not Python's 5 ms
         assert switch == pytest.approx(0.0005)
+
+
+def test_the_repository_collects_young_objects_less_often(tmp_path: Path) -> None:
+    """The repository as deployed (wsgi.repository_app) collects young objects every
+    20,000 allocations, not Python's 700 (see repository.YOUNG_COLLECTION_THRESHOLD)."""
+    import os
+    import subprocess
+    import sys
+
+    script = "import gc, wsgi\nwsgi.repository_app()\nprint(gc.get_threshold()[0])\n"
+    env = {
+        **os.environ,
+        "TANGTHU_INSTANCE_PATH": str(tmp_path / "instance"),
+        "TANGTHU_STORAGE_URL": (tmp_path / "storage").as_uri(),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert int(done.stdout.strip().splitlines()[-1]) == 20_000

@@ -8,6 +8,7 @@ from flask import render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from markupsafe import Markup, escape
+from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..models import Collection, Item
@@ -46,9 +47,10 @@ def search() -> str:
     found = {
         i.id: i
         for i in db.session.execute(
-            db.select(Item).where(
-                Item.id.in_([h.item_id for h in results.hits]), visible_items(viewer)
-            )
+            db.select(Item)
+            .where(Item.id.in_([h.item_id for h in results.hits]), visible_items(viewer))
+            # what each hit's thumbnail is decided by, read at once rather than per hit
+            .options(selectinload(Item.collection).selectinload(Collection.groups))
         ).scalars()
     }
     hits = [(found[h.item_id], highlight(h.snippet)) for h in results.hits if h.item_id in found]

@@ -411,3 +411,46 @@ class AccessRequest(Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     user: Mapped[User] = relationship()
     item: Mapped[Item] = relationship()
+
+
+class SitePage(Model):
+    """One of the site's own pages (about, contact, terms) as a curator wrote it: a title
+    and a plain-text body per language, rendered by our own code, never as HTML."""
+
+    __tablename__ = "site_page"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(20), unique=True)
+    title: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    body: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(80), default="")
+
+
+class SiteIdentity(Model):
+    """The institution as the site shows it (one row): its name and footer per language,
+    and its logo, stored in the object storage under ``logo_key``. ``generation`` grows
+    with every change, so each process knows when its kept copy is old."""
+
+    __tablename__ = "site_identity"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    footer: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    logo_key: Mapped[str] = mapped_column(String(120), default="")
+    logo_type: Mapped[str] = mapped_column(String(40), default="")
+    logo_width: Mapped[int] = mapped_column(default=0)
+    logo_height: Mapped[int] = mapped_column(default=0)
+    generation: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(80), default="")
+
+
+class UsageClick(Model):
+    """When a user last used an item in one way, for COUNTER's double-click rule across
+    processes (services.usage). The key is a hash under the day's salt: no address is
+    stored. Rows older than a few minutes are deleted as batches are written."""
+
+    __tablename__ = "usage_click"
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)  # UTC, naive

@@ -10,6 +10,7 @@ from . import (  # views on bp
     items,
     programme,
     requests,
+    site,
     tasks,
     usage,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "items",
     "programme",
     "requests",
+    "site",
     "tasks",
     "usage",
 ]

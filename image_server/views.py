@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from http.cookies import CookieError, SimpleCookie
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from . import tokens, transform
+from . import tokens, transform, usage
 from .auth import auth1_services, auth2_services, probe_result
 from .cache import DiskCache, MemoryCache
 from .config import Settings
@@ -175,6 +176,7 @@ class ImageServer:
         self.trusted_origins = settings.trusted_origins
         self.jpeg_quality = settings.jpeg_quality
         self.trimmer = Trimmer(settings.trim_every)
+        self.usage = usage.sender(settings.public_url, settings.access_token_keys)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
@@ -260,7 +262,38 @@ class ImageServer:
         if grant.kind is Access.NONE:
             raise Unauthorized("sign in to see this image; see the auth services in info.json")
         assert isinstance(route, ImageRequest)
-        return self.image(environ, route, base, source, limits, policy, grant)
+        response = self.image(environ, route, base, source, limits, policy, grant)
+        if route.region.kind == "full" and self.usage is not None:  # tiles stop here
+            self.count_request(environ, route, source, limits, policy)
+        return response
+
+    def count_request(
+        self,
+        environ: dict[str, Any],
+        request: ImageRequest,
+        source: Source,
+        limits: Limits,
+        policy: Policy,
+    ) -> None:
+        """A render of the whole image at full size is a COUNTER request of its item."""
+        image_plan = planned(request, source.info, limits)
+        info = source.info
+        if (
+            policy.item
+            and self.usage
+            and usage.is_item_request(
+                request.region.kind,
+                request.size.kind,
+                image_plan.width,
+                image_plan.height,
+                info.width,
+                info.height,
+            )
+        ):
+            agent = str(environ.get("HTTP_USER_AGENT", ""))
+            address = self.client_address(environ)
+            found = usage.ItemRequest(time.time(), policy.item, request.identifier, address, agent)
+            self.usage.record(found)
 
     def held(self, environ: dict[str, Any], policy: Policy, bearer_allowed: bool) -> frozenset[str]:
         """The credentials of this request: the reading room by its address, and the grants

@@ -29,6 +29,7 @@ IMAGE_SERVER_CONTRACTS = frozenset(
         "image_server.auth",  # the IIIF Auth service descriptions
         "image_server.secrecy",  # which secrets both processes refuse to start with
         "image_server.telemetry",  # request ids, JSON logs, metrics
+        "image_server.usage",  # the usage batches the image server posts
     }
 )
 WEB_FRAMEWORKS = ("flask", "flask_babel", "flask_login", "flask_wtf", "werkzeug", "wtforms")

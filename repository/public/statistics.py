@@ -7,7 +7,10 @@
 
 Usage is recorded by an ``after_request`` hook, set up when this blueprint is registered:
 it looks only at the endpoint, the status and two headers, never the database, and hands
-the event to the process's ``usage.Recorder``, which writes in batches.
+the event to the process's ``usage.Recorder``, which writes in batches. The image server,
+which has no database, posts the full-size renders it served to
+``/statistics/usage/events`` in signed batches (``image_server/usage.py``); they go to the
+same recorder, as requests of the item.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ from flask import Flask, Response, abort, current_app, jsonify, request
 from flask.blueprints import BlueprintSetupState
 from flask_babel import gettext as _
 
+from image_server import usage as image_usage
+
+from ..extensions import csrf
 from ..models import ITEM_ID
 from ..services import programme, usage
 from ..services.access import ANONYMOUS, shows_thumbnails
@@ -54,6 +60,7 @@ def init_usage(app: Flask) -> None:
     app.extensions[EXTENSION] = usage.Recorder(write, settings)
     if settings.recording:
         app.after_request(record_use)
+    csrf.exempt(image_requests)  # a signed batch from the image server, not a form
 
 
 def _setup(state: BlueprintSetupState) -> None:
@@ -84,6 +91,39 @@ def record_use(response: Response) -> Response:
         )
         recorder().record(hit)
     return response
+
+
+MAX_BATCH_BYTES = 16 * 1024 * 1024  # a batch of 500 with agents at 8 KB, the header limit
+
+
+@bp.post(image_usage.PATH)
+def image_requests() -> Response:
+    """Full-size renders served by the image server, as a batch signed with the shared key."""
+    if (request.content_length or 0) > MAX_BATCH_BYTES:
+        abort(413)
+    body = request.get_data(cache=False)
+    keys = current_app.extensions["tangthu.token_keys"]
+    if not image_usage.verified(keys, request.headers.get(image_usage.HEADER, ""), body):
+        abort(403)
+    try:
+        found = image_usage.decode(body)
+    except ValueError:
+        abort(400)
+    if current_settings().usage_recording:
+        kept = recorder()
+        for served in found:
+            if ITEM_ID.fullmatch(served.item):
+                kept.record(
+                    usage.Hit(
+                        at=datetime.fromtimestamp(served.at, UTC).replace(tzinfo=None),
+                        item_id=served.item,
+                        metric=usage.REQUEST,
+                        action=f"image:{served.image}",
+                        client=served.client,
+                        agent=served.agent,
+                    )
+                )
+    return Response(status=204)
 
 
 # -- the public figures -------------------------------------------------------------------

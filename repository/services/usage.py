@@ -5,7 +5,10 @@ kept in memory per process (``Recorder``) and written in batches by a background
 by count or time, and at exit: a page never waits for the database.
 
 - robots and machines are left out with the COUNTER robots list (``counter_robots``);
-- a double click (the same client, item and action within 30 seconds) counts once;
+- a double click (the same client, item and action within 30 seconds) counts once: first
+  in the process's memory, then again where batches are written (``store``), against the
+  last use kept in ``UsageClick``, so that clicks landing on different processes (gunicorn
+  workers, the image server) count once too;
 - no IP address is stored: a user-session is a hash of the day's salt, the address, the
   user agent and the hour (COUNTER's session rule when there is no session id); the salt
   is random, one a day, and deleted the day after (late batches may still need it).
@@ -26,21 +29,25 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 import counter_robots
-from sqlalchemy import func
+from sqlalchemy import func, text
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
-from ..models import Collection, Item, UsageCount, UsageSalt
+from ..models import Collection, Item, UsageClick, UsageCount, UsageSalt
 
 log = logging.getLogger(__name__)
 
 INVESTIGATION = "investigation"
 REQUEST = "request"
 DOUBLE_CLICK_SECONDS = 30.0
+# Last uses older than this (behind a batch's oldest event) are deleted as batches are
+# written: a batch that waits longer than this somewhere may count a double click twice.
+CLICK_HORIZON = timedelta(minutes=10)
 METRICS = (
     "Total_Item_Investigations",
     "Unique_Item_Investigations",
@@ -87,10 +94,12 @@ class Recorder:
         self._pid = 0  # the process the flusher runs in (a fork has none)
 
     def record(self, hit: Hit, now: float | None = None) -> bool:
-        """Keep a hit unless it is a robot's or a double click; True if kept."""
+        """Keep a hit unless it is a robot's or a double click; True if kept. ``now`` is
+        the click's time in seconds (by default the hit's own: a batch from the image
+        server holds clicks of different times)."""
         if is_robot(hit.agent):
             return False
-        now = time.monotonic() if now is None else now
+        now = hit.at.replace(tzinfo=UTC).timestamp() if now is None else now
         key = (hit.client, hit.agent, hit.item_id, hit.action)
         with self._lock:
             last = self._last.get(key)
@@ -109,7 +118,7 @@ class Recorder:
         """Write what is buffered now; the number of hits written."""
         with self._lock:
             hits, self._hits = self._hits, []
-            horizon = time.monotonic() - DOUBLE_CLICK_SECONDS
+            horizon = time.time() - DOUBLE_CLICK_SECONDS
             if len(self._last) > 10_000:
                 self._last = {k: t for k, t in self._last.items() if t > horizon}
         if hits:
@@ -158,11 +167,75 @@ def session_of(salt: str, hit: Hit) -> str:
     return hashlib.sha256(material.encode()).hexdigest()[:32]
 
 
+def click_of(salt: str, hit: Hit) -> str:
+    """The double-click key: the user (address and agent), item and action, hashed."""
+    material = f"{salt}\x00click\x00{hit.client}\x00{hit.agent}\x00{hit.item_id}\x00{hit.action}"
+    return hashlib.sha256(material.encode()).hexdigest()[:32]
+
+
+def _insert() -> Any:
+    if db.engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    return insert
+
+
+def _lock_clicks(horizon: datetime) -> None:
+    """Hold the write lock for the batch, before anything is read: a batch being written
+    by another process waits, so two processes never both see "no click yet"."""
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(text("LOCK TABLE usage_click IN SHARE ROW EXCLUSIVE MODE"))
+    # On SQLite this first write opens the transaction and takes the database's write lock.
+    db.session.execute(db.delete(UsageClick).where(UsageClick.at < horizon))
+
+
+def _first_clicks(hits: Sequence[Hit], salts: dict[date, str]) -> list[Hit]:
+    """The hits that are no double click of a use already written, by any process, or of
+    an earlier hit of this batch; the last use of each key is kept for the next batches."""
+    keys = [click_of(salts[hit.at.date()], hit) for hit in hits]
+    last: dict[str, datetime] = {}
+    unique = sorted(set(keys))
+    for start in range(0, len(unique), 500):
+        chunk = unique[start : start + 500]
+        found = db.session.execute(
+            db.select(UsageClick.key, UsageClick.at).where(UsageClick.key.in_(chunk))
+        ).all()
+        last.update({key: at for key, at in found})
+    window = timedelta(seconds=DOUBLE_CLICK_SECONDS)
+    kept, changed = [], set()
+    for key, hit in zip(keys, hits, strict=True):
+        previous = last.get(key)
+        # abs(): another process's batch may have written a later click of the same user.
+        if previous is None or abs(hit.at - previous) >= window:
+            kept.append(hit)
+        if previous is None or hit.at > previous:
+            last[key] = hit.at
+            changed.add(key)
+    if changed:
+        insert = _insert()
+        table = db.metadata.tables[UsageClick.__tablename__]
+        statement = insert(table)
+        upsert = statement.on_conflict_do_update(
+            index_elements=["key"], set_={"at": statement.excluded.at}
+        )
+        db.session.connection().execute(upsert, [{"key": k, "at": last[k]} for k in changed])
+    return kept
+
+
 def store(hits: Sequence[Hit]) -> None:
-    """Add hits to the counts, one upsert per row; every row of the batch or none."""
-    salts = {day: _salt(day) for day in {hit.at.date() for hit in hits}}
+    """Add hits to the counts, one upsert per row; every row of the batch or none.
+
+    Double clicks are left out here as well as in each process's recorder: the batch holds
+    the write lock while it compares its hits with the last uses that every process wrote.
+    """
+    if not hits:
+        return
+    ordered = sorted(hits, key=lambda hit: hit.at)
+    _lock_clicks(ordered[0].at - CLICK_HORIZON)
+    salts = {day: _salt(day) for day in {hit.at.date() for hit in ordered}}
     counts: dict[tuple[date, str, str, str], int] = defaultdict(int)
-    for hit in hits:
+    for hit in _first_clicks(ordered, salts):
         session = session_of(salts[hit.at.date()], hit)
         month = hit.at.date().replace(day=1)
         counts[(month, hit.item_id, INVESTIGATION, session)] += 1
@@ -172,17 +245,14 @@ def store(hits: Sequence[Hit]) -> None:
         {"month": m, "item_id": i, "metric": k, "session": s, "hits": n}
         for (m, i, k, s), n in counts.items()
     ]
-    if db.engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-    table = db.metadata.tables[UsageCount.__tablename__]
-    statement = insert(table)
-    upsert = statement.on_conflict_do_update(
-        index_elements=["month", "item_id", "metric", "session"],
-        set_={"hits": table.c.hits + statement.excluded.hits},
-    )
-    db.session.connection().execute(upsert, rows)  # Core's executemany: no ORM per row
+    if rows:
+        table = db.metadata.tables[UsageCount.__tablename__]
+        statement = _insert()(table)
+        upsert = statement.on_conflict_do_update(
+            index_elements=["month", "item_id", "metric", "session"],
+            set_={"hits": table.c.hits + statement.excluded.hits},
+        )
+        db.session.connection().execute(upsert, rows)  # Core's executemany: no ORM per row
     oldest = min(salts) - timedelta(days=1)
     db.session.execute(db.delete(UsageSalt).where(UsageSalt.day < oldest))
     db.session.commit()

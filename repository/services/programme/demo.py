@@ -51,8 +51,11 @@ def load_demo(today: date | None = None) -> None:
         for reader in range(3 + (5 - back) * 2):
             agent = f"Mozilla/5.0 (demo reader {reader}) Firefox/133.0"
             for rank, item_id in enumerate(ids):
-                for _visit in range(max(1, 3 - rank)):
-                    hits.append(Hit(at, item_id, INVESTIGATION, "public.item", f"r{reader}", agent))
+                for visit in range(max(1, 3 - rank)):  # minutes apart: not double clicks
+                    seen = at + timedelta(minutes=visit)
+                    hits.append(
+                        Hit(seen, item_id, INVESTIGATION, "public.item", f"r{reader}", agent)
+                    )
                 if rank == 0 and reader % 3 == 0:
                     pdf = Hit(at, item_id, REQUEST, "public.download_pdf", f"r{reader}", agent)
                     hits.append(pdf)

@@ -152,7 +152,11 @@ def _keep_title_sort(_mapper: Any, _connection: Any, item: Item) -> None:
 
 
 class Image(Model):
-    __table_args__ = (UniqueConstraint("item_id", "position"),)
+    __table_args__ = (
+        UniqueConstraint("item_id", "position"),
+        # The programme's figures count pages digitised by month (services.programme).
+        Index("ix_image_created", "created_at", "item_id"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     item_id: Mapped[str] = mapped_column(ForeignKey("item.id"), index=True)

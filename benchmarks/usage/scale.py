@@ -24,9 +24,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="programme and usage queries at scale")
     parser.add_argument("--items", type=int, default=200_000)
     parser.add_argument("--pages", type=int, default=5)
-    parser.add_argument(
-        "--index", action="store_true", help="with an index on image (created_at, item_id)"
-    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="tangthu-scale-"))
     os.environ["TANGTHU_INSTANCE_PATH"] = str(work / "instance")
@@ -104,11 +101,6 @@ def main() -> None:
                 if texts:
                     db.session.execute(db.insert(PageText), texts)
                 db.session.execute(db.insert(UsageCount), uses)
-                db.session.commit()
-            if args.index:
-                db.session.execute(
-                    db.text("CREATE INDEX ix_image_created_item ON image (created_at, item_id)")
-                )
                 db.session.commit()
             end = date(2026, 12, 31)
             for name, run in (

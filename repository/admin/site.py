@@ -27,7 +27,7 @@ from wtforms.validators import Length, ValidationError
 from .. import get_storage
 from ..extensions import db
 from ..models import SiteIdentity, SitePage, utcnow
-from ..public import site_pages  # registers the public pages on the public blueprint
+from ..public import site_pages
 from ..services.audit import record
 from ..services.decoders import JPEG, PNG, WEBP, Kind, sniff
 from ..services.errors import Conflict, Refused

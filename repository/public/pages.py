@@ -26,15 +26,18 @@ from ..services.access import (
     public_access,
     visible_items,
 )
-from ..services.collections import BODIES, first_pages, kept
+from ..services.collections import BODIES, first_pages, kept, paginate_kept
 from ..services.downloads import pdf_or_job
 from ..services.linked_data import schema_org
 from ..settings import current_settings
 from ..web import current_viewer, localized, public_urls
 from .access_requests import STATUS_LABELS, reading
 from .blueprint import bp
+from .browse import neighbours, newest, related
+from .page_text import first_text, reads_text
 
 HOME_ITEMS = 8  # the newest items the home page shows of each collection shown in full
+HOME_RECENT = 8  # the newest items of the whole catalogue, under "Recently added"
 
 
 @bp.get("/")
@@ -93,13 +96,18 @@ def _home_main(viewer: Viewer, collections: Sequence[Collection]) -> Markup:
         {c.id: HOME_ITEMS if c.id in in_full else 1 for c in listed if counts.get(c.id)},
         visible,
     )
-    firsts = first_pages(item.id for shown in items.values() for item in shown)
+    recent = newest(visible, HOME_RECENT)
+    firsts = first_pages(
+        [item.id for shown in items.values() for item in shown] + [i.id for i in recent]
+    )
     shown = [
         (c, items.get(c.id, []) if c.id in in_full else [], counts.get(c.id, 0)) for c in listed
     ]
     covers = _covers(listed, items, firsts)
     return Markup(
-        render_template("public/_home.html", collections=shown, covers=covers, first_pages=firsts)
+        render_template(
+            "public/_home.html", collections=shown, covers=covers, first_pages=firsts, recent=recent
+        )
     )
 
 
@@ -154,13 +162,15 @@ def _covers(
 def collection(slug: str) -> str:
     found = db.first_or_404(db.select(Collection).filter_by(slug=slug))
     sort = "title" if request.args.get("sort") == "title" else ""
-    # Each order is an index (ix_item_listing, ix_item_collection_title): a deep page
-    # skips index entries, and titles come in Vietnamese order (services.collation).
+    # Each order is an index (ix_item_listing, ix_item_collection_title), and titles come
+    # in Vietnamese order (services.collation). The total and where deep pages start are
+    # kept per state of the catalogue and kind of viewer (visible_items' two rules).
     order = (Item.title_sort, Item.id) if sort else (Item.created_at, Item.id)
-    page = db.paginate(
-        db.select(Item)
-        .where(Item.collection_id == found.id, visible_items(current_viewer()))
-        .order_by(*order),
+    viewer = current_viewer()
+    page = paginate_kept(
+        db.select(Item).where(Item.collection_id == found.id, visible_items(viewer)),
+        ("collection-page", found.id, sort, viewer.is_staff),
+        order,
         per_page=24,
     )
     firsts = first_pages(item.id for item in page.items)
@@ -216,6 +226,8 @@ def item(item_id: str) -> str:
     state = reading(viewer, current_user.id if current_user.is_authenticated else None, found)
     settings = current_settings()
     linked = schema_org(found, urls, settings.library_name, settings.default_rights)
+    previous, following = neighbours(found, viewer)
+    shown_related = related(found, viewer)
     return render_template(
         "public/item.html",
         linked_data=Markup(json.dumps(linked, ensure_ascii=False).replace("<", "\\u003c")),
@@ -237,6 +249,11 @@ def item(item_id: str) -> str:
         # Only for images not open to all does the viewer send the access cookie.
         credentials_for=urls.image_url if public_access(found) != Access.FULL else "",
         can_download=bool(found.images) and can_download(viewer, found),
+        previous=previous,
+        following=following,
+        related=shown_related,
+        related_firsts=first_pages(i.id for i in shown_related),
+        first_text=first_text(found) if reads_text(viewer, found) else None,
     )
 
 

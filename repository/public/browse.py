@@ -1,0 +1,466 @@
+"""Browse the catalogue: by collection, date, subject, creator, place, title and newest.
+
+Every listing is paged, and each page reads a bounded number of rows along an index:
+titles along ``ix_item_title``, dates along ``year_start``, the newest along each
+collection's ``ix_item_listing``. What would need the whole catalogue (counts by year, by
+title letter, the subject, creator and place terms, whose values sit in JSON) is worked
+out once per state of the catalogue and kind of viewer, and kept (``kept``)."""
+
+from __future__ import annotations
+
+import unicodedata
+from array import array
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import abort, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import ColumnElement, and_, or_, union_all
+
+from ..extensions import db
+from ..models import Collection, Item
+from ..search import SearchRequest, parse_query
+from ..services.access import Viewer, visible_items
+from ..services.collation import LETTERS, sort_key
+from ..services.collections import Kept, first_pages, kept
+from ..web import current_viewer, get_search
+from .blueprint import bp
+from .search import century_label
+
+PAGE_SIZE = 24  # items on a page of any listing
+TERMS_PAGE = 60  # subjects, creators or places on a page of their list
+OVERVIEW_TERMS = 12  # of each kind on /browse
+MAX_PAGE = 10_000  # a page number past this is refused, whatever the listing
+RECENT_PAGES = 10  # "recently added" lists the newest PAGE_SIZE * RECENT_PAGES items
+RELATED = 6  # items shown as related on an item page
+TERM_LENGTH = 200  # characters of a term kept and compared
+# Dublin Core elements each kind of term is read from.
+TERM_ELEMENTS = {
+    "subject": ("subject",),
+    "creator": ("creator",),
+    "place": ("coverage", "spatial"),
+}
+TERM_TITLES = {"subject": _l("Subjects"), "creator": _l("Creators"), "place": _l("Places")}
+TERMS_STORE = Kept(4)  # term indexes: the public's and staff's, for two states at most
+# The A–Z bar: Vietnamese letters (f, j, w and z of foreign words too), digits, then Han.
+INITIALS = tuple(letter.upper() for letter in LETTERS) + ("0–9", "漢")
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """One page of a listing: its items (or terms), its number, and how many pages."""
+
+    entries: Sequence[Any]
+    number: int
+    pages: int
+    total: int
+
+
+@dataclass(slots=True)
+class Term:
+    label: str
+    positions: array[int] = field(default_factory=lambda: array("I"))
+
+
+@dataclass(slots=True)
+class TermIndex:
+    """Every visible item having a term, in title order, and each term's items in it."""
+
+    ids: list[str] = field(default_factory=list)
+    terms: dict[str, dict[str, Term]] = field(default_factory=dict)
+    by_count: dict[str, list[str]] = field(default_factory=dict)
+    by_name: dict[str, list[str]] = field(default_factory=dict)
+
+
+def page_number() -> int:
+    raw = request.args.get("page", "1")
+    number = int(raw) if raw.isdigit() and len(raw) < 6 else 1
+    if not 0 < number <= MAX_PAGE:
+        abort(404)
+    return number
+
+
+def term_key(value: str) -> str:
+    """Spellings of one term that differ only in case, spacing or Unicode form meet."""
+    return " ".join(unicodedata.normalize("NFC", value).split()).casefold()[:TERM_LENGTH]
+
+
+def term_values(dc: Any, elements: Sequence[str]) -> list[str]:
+    """The non-empty values of these elements of a Dublin Core record, tolerating odd shapes."""
+    found: list[str] = []
+    if not isinstance(dc, dict):
+        return found
+    for element in elements:
+        entries = dc.get(element)
+        for entry in entries if isinstance(entries, list) else []:
+            value = entry.get("value") if isinstance(entry, dict) else entry
+            if isinstance(value, str) and value.strip():
+                found.append(" ".join(value.split())[:TERM_LENGTH])
+    return found
+
+
+def build_term_index(visible: ColumnElement[bool]) -> TermIndex:
+    """One pass over the visible items in title order, reading only their ids and records."""
+    index = TermIndex(terms={kind: {} for kind in TERM_ELEMENTS})
+    rows = db.session.execute(
+        db.select(Item.id, Item.dc)
+        .where(visible)
+        .order_by(Item.title_sort, Item.id)
+        .execution_options(yield_per=1000)
+    )
+    for item_id, dc in rows:
+        position = len(index.ids)
+        used = False
+        for kind, elements in TERM_ELEMENTS.items():
+            seen: set[str] = set()
+            for value in term_values(dc, elements):
+                key = term_key(value)
+                if key in seen:
+                    continue
+                seen.add(key)
+                term = index.terms[kind].setdefault(key, Term(value))
+                term.positions.append(position)
+                used = True
+        if used:
+            index.ids.append(item_id)
+    for kind, terms in index.terms.items():
+        index.by_name[kind] = sorted(terms, key=lambda k: (sort_key(terms[k].label), k))
+        index.by_count[kind] = sorted(
+            index.by_name[kind], key=lambda k: len(terms[k].positions), reverse=True
+        )
+    return index
+
+
+def term_index(viewer: Viewer) -> TermIndex:
+    # visible_items differs for staff alone, and the day is part of the catalogue's state
+    return kept(
+        ("browse-terms", viewer.is_staff),
+        lambda: build_term_index(visible_items(viewer)),
+        store=TERMS_STORE,
+    )
+
+
+def term_list(index: TermIndex, kind: str, by_name: bool, number: int) -> Listing:
+    """One page of a kind's terms, as (key, label, count)."""
+    keys = (index.by_name if by_name else index.by_count)[kind]
+    terms = index.terms[kind]
+    start = (number - 1) * TERMS_PAGE
+    shown = [(k, terms[k].label, len(terms[k].positions)) for k in keys[start : start + TERMS_PAGE]]
+    return Listing(shown, number, max(1, -(-len(keys) // TERMS_PAGE)), len(keys))
+
+
+def fetch(ids: Sequence[str], visible: ColumnElement[bool]) -> list[Item]:
+    """These items, in this order, those still visible (the index may be a moment old)."""
+    found = {
+        item.id: item
+        for item in db.session.execute(db.select(Item).where(Item.id.in_(ids), visible)).scalars()
+    }
+    return [found[i] for i in ids if i in found]
+
+
+def paged(query: Any, number: int, total: int) -> Listing:
+    """A page of ``query`` (already ordered along an index) with a total known beforehand."""
+    items = db.session.execute(query.offset((number - 1) * PAGE_SIZE).limit(PAGE_SIZE)).scalars()
+    return Listing(list(items), number, max(1, -(-total // PAGE_SIZE)), total)
+
+
+def year_counts(viewer: Viewer) -> dict[int, int]:
+    """Visible items by their first year: as many rows as distinct years, not items."""
+    return kept(
+        ("browse-years", viewer.is_staff),
+        lambda: {
+            year: count
+            for year, count in db.session.execute(
+                db.select(Item.year_start, db.func.count())
+                .where(Item.year_start.is_not(None), visible_items(viewer))
+                .group_by(Item.year_start)
+            ).all()
+        },
+    )
+
+
+def century_of(year: int) -> int:
+    return year // 100  # the 1700s are century 17, as the search's facet counts them
+
+
+def collection_counts(viewer: Viewer) -> dict[int, int]:
+    return kept(
+        ("browse-collections", viewer.is_staff),
+        lambda: {
+            collection_id: count
+            for collection_id, count in db.session.execute(
+                db.select(Item.collection_id, db.func.count())
+                .where(visible_items(viewer))
+                .group_by(Item.collection_id)
+            ).all()
+        },
+    )
+
+
+def initial_bounds(initial: str) -> tuple[str, str] | None:
+    """The range of ``title_sort`` keys whose titles begin with this initial."""
+    if initial == "0–9":
+        return "1", "2"
+    if initial == "漢":
+        return "z", "{"
+    letter = initial.lower()
+    if len(letter) == 1 and letter in LETTERS:
+        code = sort_key(letter)[:2]
+        return code, code + "~"  # "~" sorts after every character a key holds
+    return None
+
+
+def initial_counts(viewer: Viewer) -> dict[str, int]:
+    def count() -> dict[str, int]:
+        rows = db.session.execute(
+            db.select(db.func.substr(Item.title_sort, 1, 2), db.func.count())
+            .where(visible_items(viewer))
+            .group_by(db.func.substr(Item.title_sort, 1, 2))
+        ).all()
+        counts = {"": sum(n for prefix, n in rows if prefix)}  # "": every title
+        for initial in INITIALS:
+            low, high = initial_bounds(initial) or ("", "")
+            counts[initial] = sum(n for prefix, n in rows if low <= (prefix or "") < high)
+        return counts
+
+    return kept(("browse-initials", viewer.is_staff), count)
+
+
+def newest(visible: ColumnElement[bool], limit: int) -> list[Item]:
+    """The ``limit`` newest visible items of the catalogue: each collection's newest, read
+    backwards along its listing index, then merged; collections are few, items many."""
+    collection_ids = db.session.execute(db.select(Collection.id)).scalars().all()
+    if not collection_ids or limit <= 0:
+        return []
+    parts = [
+        db.select(Item.id, Item.created_at)
+        .where(Item.collection_id == collection_id, visible)
+        .order_by(Item.created_at.desc(), Item.id.desc())
+        .limit(limit)
+        .subquery()
+        for collection_id in collection_ids
+    ]
+    merged = union_all(*(db.select(p.c.id, p.c.created_at) for p in parts)).subquery()
+    ids = db.session.execute(
+        db.select(merged.c.id).order_by(merged.c.created_at.desc(), merged.c.id.desc()).limit(limit)
+    ).scalars()
+    return fetch(list(ids), visible)
+
+
+def render_listing(template: str, listing: Listing, **context: Any) -> str:
+    firsts = first_pages(item.id for item in listing.entries if isinstance(item, Item))
+    return render_template(template, listing=listing, first_pages=firsts, **context)
+
+
+def page_url(endpoint: str, **args: Any) -> Callable[[int], str]:
+    """A listing's URL for another page, keeping its other arguments."""
+    return lambda number: url_for(endpoint, **args, page=number if number > 1 else None)
+
+
+@bp.get("/browse")
+def browse() -> str:
+    """Every way into the catalogue on one page, each with its first few entries."""
+    viewer = current_viewer()
+    index = term_index(viewer)
+    counts = collection_counts(viewer)
+    collections = db.session.execute(db.select(Collection).order_by(Collection.slug)).scalars()
+    years = year_counts(viewer)
+    centuries: dict[int, int] = {}
+    for year, count in years.items():
+        centuries[century_of(year)] = centuries.get(century_of(year), 0) + count
+    return render_template(
+        "public/browse.html",
+        collections=[(c, counts[c.id]) for c in collections if counts.get(c.id)][:TERMS_PAGE],
+        centuries=[(c, century_label(c), n) for c, n in sorted(centuries.items())],
+        terms={kind: term_list(index, kind, False, 1) for kind in TERM_ELEMENTS},
+        overview_terms=OVERVIEW_TERMS,
+        term_titles=TERM_TITLES,
+        initials=initial_counts(viewer),
+        recent=(recent := newest(visible_items(viewer), 8)),
+        first_pages=first_pages(item.id for item in recent),
+    )
+
+
+@bp.get("/browse/collections")
+def browse_collections() -> str:
+    counts = collection_counts(current_viewer())
+    number = page_number()
+    # Collections are few and read whole; only those with something to show are listed.
+    rows = db.session.execute(db.select(Collection).order_by(Collection.slug)).scalars()
+    shown = [(c, counts[c.id]) for c in rows if counts.get(c.id)]
+    start = (number - 1) * TERMS_PAGE
+    listing = Listing(
+        shown[start : start + TERMS_PAGE], number, max(1, -(-len(shown) // TERMS_PAGE)), len(shown)
+    )
+    return render_template(
+        "public/browse_collections.html",
+        listing=listing,
+        page_url=page_url("public.browse_collections"),
+    )
+
+
+def year_arg(name: str) -> int | None:
+    raw = request.args.get(name, "")
+    digits = raw.removeprefix("-")
+    if not digits.isdigit() or len(digits) > 4:
+        return None
+    return -int(digits) if raw.startswith("-") else int(digits)
+
+
+@bp.get("/browse/date")
+def browse_date() -> str:
+    """Centuries; a century's decades and items; a decade's items."""
+    viewer = current_viewer()
+    years = year_counts(viewer)
+    century, decade = year_arg("century"), year_arg("decade")
+    if decade is not None:
+        century = century_of(decade)
+        decade -= decade % 10
+    centuries: dict[int, int] = {}
+    for year, count in years.items():
+        centuries[century_of(year)] = centuries.get(century_of(year), 0) + count
+    context: dict[str, Any] = {
+        "centuries": [(c, century_label(c), n) for c, n in sorted(centuries.items())],
+        "century": century,
+        "decade": decade,
+    }
+    if century is None:
+        return render_template("public/browse_date.html", listing=None, **context)
+    decades: dict[int, int] = {}
+    for year, count in years.items():
+        if century_of(year) == century:
+            decades[year - year % 10] = decades.get(year - year % 10, 0) + count
+    low, high = (decade, decade + 9) if decade is not None else (century * 100, century * 100 + 99)
+    total = sum(n for year, n in years.items() if low <= year <= high)
+    query = (
+        db.select(Item)
+        .where(Item.year_start >= low, Item.year_start <= high, visible_items(viewer))
+        .order_by(Item.year_start, Item.title_sort, Item.id)
+    )
+    return render_listing(
+        "public/browse_date.html",
+        paged(query, page_number(), total),
+        decades=sorted(decades.items()),
+        century_name=century_label(century),
+        page_url=page_url("public.browse_date", century=century, decade=decade),
+        **context,
+    )
+
+
+@bp.get("/browse/title")
+def browse_title() -> str:
+    """A–Z by title, in Vietnamese order, along the title index."""
+    viewer = current_viewer()
+    counts = initial_counts(viewer)
+    initial = request.args.get("letter", "")
+    bounds = initial_bounds(initial)
+    if initial and bounds is None:
+        abort(404)
+    conditions = [visible_items(viewer), Item.title_sort != ""]
+    if bounds is not None:
+        conditions += [Item.title_sort >= bounds[0], Item.title_sort < bounds[1]]
+    total = counts.get(initial, 0)
+    query = db.select(Item).where(*conditions).order_by(Item.title_sort, Item.id)
+    return render_listing(
+        "public/browse_title.html",
+        paged(query, page_number(), total),
+        initials=counts,
+        letter=initial,
+        page_url=page_url("public.browse_title", letter=initial or None),
+    )
+
+
+@bp.get("/browse/recent")
+def browse_recent() -> str:
+    """The newest items, a bounded number of pages of them."""
+    number = page_number()
+    if number > RECENT_PAGES:
+        abort(404)
+    newest_items = newest(visible_items(current_viewer()), number * PAGE_SIZE + 1)
+    shown = newest_items[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]
+    more = len(newest_items) > number * PAGE_SIZE and number < RECENT_PAGES
+    listing = Listing(shown, number, number + 1 if more else number, len(newest_items))
+    return render_listing(
+        "public/browse_recent.html", listing, page_url=page_url("public.browse_recent")
+    )
+
+
+@bp.get("/browse/<any(subject, creator, place):kind>")
+def browse_terms(kind: str) -> str:
+    """A kind's terms with their counts; or, given a term, its items in title order."""
+    viewer = current_viewer()
+    index = term_index(viewer)
+    number = page_number()
+    wanted = request.args.get("term", "")
+    if not wanted:
+        by_name = request.args.get("sort") == "name"
+        return render_template(
+            "public/browse_terms.html",
+            kind=kind,
+            title=TERM_TITLES[kind],
+            listing=term_list(index, kind, by_name, number),
+            by_name=by_name,
+            page_url=page_url("public.browse_terms", kind=kind, sort="name" if by_name else None),
+        )
+    term = index.terms[kind].get(term_key(wanted))
+    if term is None:
+        abort(404)
+    start = (number - 1) * PAGE_SIZE
+    ids = [index.ids[p] for p in term.positions[start : start + PAGE_SIZE]]
+    total = len(term.positions)
+    listing = Listing(
+        fetch(ids, visible_items(viewer)), number, max(1, -(-total // PAGE_SIZE)), total
+    )
+    return render_listing(
+        "public/browse_term.html",
+        listing,
+        kind=kind,
+        title=TERM_TITLES[kind],
+        term=term.label,
+        page_url=page_url("public.browse_terms", kind=kind, term=term.label),
+    )
+
+
+# -- from an item: its neighbours in its collection, and related items ---------------------
+
+
+def neighbours(item: Item, viewer: Viewer) -> tuple[Item | None, Item | None]:
+    """The visible items before and after this one in its collection page's order (date
+    added, then id), each the first entry read along ``ix_item_listing``."""
+    visible = visible_items(viewer)
+    same = Item.collection_id == item.collection_id
+    before = or_(
+        Item.created_at < item.created_at,
+        and_(Item.created_at == item.created_at, Item.id < item.id),
+    )
+    after = or_(
+        Item.created_at > item.created_at,
+        and_(Item.created_at == item.created_at, Item.id > item.id),
+    )
+    previous = db.session.execute(
+        db.select(Item)
+        .where(same, before, visible)
+        .order_by(Item.created_at.desc(), Item.id.desc())
+        .limit(1)
+    ).scalar()
+    following = db.session.execute(
+        db.select(Item).where(same, after, visible).order_by(Item.created_at, Item.id).limit(1)
+    ).scalar()
+    return previous, following
+
+
+def related(item: Item, viewer: Viewer) -> list[Item]:
+    """A few visible items sharing a subject or a creator with this one, found by the
+    search index (a phrase per term, a few terms, a few hits each), never a scan."""
+    terms = term_values(item.dc, ("subject",))[:2] + term_values(item.dc, ("creator",))[:1]
+    ids: list[str] = []
+    for term in terms:
+        phrase = parse_query(f'"{term.replace(chr(34), " ")}"')
+        if phrase.empty:
+            continue
+        results = get_search().search(
+            SearchRequest(phrase, limit=RELATED + 1, staff=viewer.is_staff, facets=False)
+        )
+        ids += [h.item_id for h in results.hits if h.item_id != item.id and h.item_id not in ids]
+    return fetch(ids, visible_items(viewer))[:RELATED]

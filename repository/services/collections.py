@@ -8,7 +8,8 @@ from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Select, and_, func, or_
+from flask_sqlalchemy.pagination import Pagination, SelectPagination
+from sqlalchemy import Select, and_, func, or_, tuple_
 
 from manifests import CanvasRecord, CollectionRecord, ManifestSummary, language_map
 
@@ -185,3 +186,68 @@ def kept(name: tuple[object, ...], compute: Callable[[], T], store: Kept = COUNT
             if store.building.get(key) is building and not building.locked():
                 del store.building[key]
     return value
+
+
+class _Kept(SelectPagination):
+    """``db.paginate``'s page, with its total asked once per state of the catalogue, and
+    pages past the first few found by where they start rather than by skipping rows."""
+
+    def _query_items(self) -> list[Any]:
+        statement, order = self._query_args["select"], self._query_args["order"]
+        if self.page <= self._query_args["seek_from"]:
+            return super()._query_items()
+        starts = kept(
+            (*self._query_args["name"], "starts", self.per_page),
+            lambda: page_starts(statement, order, self.per_page),
+        )
+        if self.page > len(starts):
+            return []
+        start = starts[self.page - 1]
+        if any(value is None for value in start):  # NULLs do not compare: skip rows
+            return super()._query_items()
+        seek = statement.where(tuple_(*order) >= tuple_(*start)).limit(self.per_page)
+        return list(db.session.execute(seek).scalars())
+
+    def _query_count(self) -> int:
+        listed = self._query_args["select"].order_by(None).subquery()
+        return counted(self._query_args["name"], db.select(func.count()).select_from(listed))
+
+
+def page_starts(
+    statement: Select[Any], order: tuple[Any, ...], per_page: int
+) -> list[tuple[object, ...]]:
+    """The ``order`` values of the first row of every page of ``statement``: one walk of the
+    index for all the pages, instead of one for each deep page (at 40,000 items in one
+    collection, the last page skipped 40,000 rows: 45 ms on PostgreSQL, each time)."""
+    numbered = (
+        statement.order_by(None)
+        .with_only_columns(*order, func.row_number().over(order_by=order).label("n"))
+        .subquery()
+    )
+    columns = list(numbered.c)[: len(order)]
+    rows = db.session.execute(
+        db.select(*columns).where((numbered.c.n - 1) % per_page == 0).order_by(numbered.c.n)
+    ).all()
+    return [tuple(row) for row in rows]
+
+
+def paginate_kept(
+    statement: Select[Any],
+    name: tuple[object, ...],
+    order: tuple[Any, ...],
+    per_page: int,
+    seek_from: int = 10,
+) -> Pagination:
+    """``db.paginate(statement.order_by(*order), per_page=per_page)``, the page number from
+    the request, but what reads every row listed kept by ``kept`` under ``name`` (which must
+    hold whatever else the statement depends on): the total, and, for pages past
+    ``seek_from``, where each page starts. ``order`` must make the order total (end with
+    the primary key)."""
+    return _Kept(
+        select=statement.order_by(*order),
+        session=db.session(),
+        name=name,
+        order=order,
+        per_page=per_page,
+        seek_from=seek_from,
+    )

@@ -7,9 +7,11 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired, MultipleFileField
 from wtforms import (
+    BooleanField,
     DateField,
     Field,
     IntegerField,
+    PasswordField,
     SelectField,
     StringField,
     TextAreaField,
@@ -205,3 +207,54 @@ class BulkForm(FlaskForm):
             *[SelectChoice(f"access:{c.value}", c.label) for c in ACCESS_LEVELS],
         ],
     )
+
+
+# Accounts, reader groups, spreadsheet import and harvest sources (issue #22).
+
+ROLE_CHOICES = [
+    SelectChoice("reader", _l("Reader")),
+    SelectChoice("curator", _l("Curator")),
+    SelectChoice("admin", _l("Administrator")),
+]
+
+
+class UserForm(FlaskForm):
+    username = StringField(
+        _l("Username or e-mail"), validators=[DataRequired(), Length(min=3, max=80)]
+    )
+    password = PasswordField(
+        _l("Password (at least 10 characters)"), validators=[DataRequired(), Length(max=200)]
+    )
+    role = SelectField(_l("Role"), choices=ROLE_CHOICES, default="reader")
+
+
+class RoleForm(FlaskForm):
+    role = SelectField(_l("Role"), choices=ROLE_CHOICES)
+
+
+class MembershipForm(FlaskForm):
+    group = SelectField(_l("Reader group"), coerce=int, validate_choice=True)
+
+
+class ConfirmForm(FlaskForm):
+    """A button that changes something: only its CSRF token."""
+
+
+class GroupForm(FlaskForm):
+    name = StringField(_l("Short name"), validators=[DataRequired(), Length(max=80)])
+    label_vi = StringField(_l("Name (Vietnamese)"), validators=[Length(max=200)])
+    label_en = StringField(_l("Name (English)"), validators=[Length(max=200)])
+
+
+class ImportForm(FlaskForm):
+    spreadsheet = FileField(_l("Open-data CSV file"), validators=[FileRequired()])
+    collection = SelectField(_l("Collection"), coerce=int, validate_choice=True)
+    institution = StringField(_l("Institution that holds the records"), [Length(max=255)])
+    publish = BooleanField(_l("Publish the records so they are found"))
+
+
+class HarvestSourceForm(FlaskForm):
+    url = URLField(_l("OAI-PMH base address"), validators=[DataRequired(), Length(max=1000)])
+    institution = StringField(_l("Institution"), validators=[Length(max=255)])
+    set_spec = StringField(_l("OAI set (empty: all records)"), validators=[Length(max=200)])
+    collection = SelectField(_l("Collection"), coerce=int, validate_choice=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 
 import click
@@ -11,7 +10,15 @@ from flask.cli import with_appcontext
 from .. import get_storage
 from ..extensions import db, ensure_database
 from ..models import Collection, ReaderGroup, User
-from ..services.accounts import NewUser, create_user, revoke_access
+from ..services.accounts import (
+    CLI_MANAGER,
+    GroupLabels,
+    NewUser,
+    create_account,
+    create_group,
+    create_user,
+    set_membership,
+)
 from ..services.audit import record
 from ..services.publish import collection_items, refresh_policies
 from ..settings import current_settings
@@ -36,8 +43,7 @@ def init_db() -> None:
 def create_user_command(username: str, role: str, password: str) -> None:
     """Create a user account."""
     ensure_database()
-    user = create_user(NewUser(username, password, role))  # a refusal is one Error: line
-    record("user-created", "cli", target=user.username, detail=f"role {user.role}")
+    user = create_account(NewUser(username, password, role), CLI_MANAGER)  # refusal: Error:
     click.echo(f"created {user.role} {user.username}")
 
 
@@ -75,14 +81,8 @@ def _find_group(name: str) -> ReaderGroup:
 @with_appcontext
 def group_add(name: str, label_vi: str, label_en: str) -> None:
     """Create a reader group."""
-    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,79}", name):
-        raise click.ClickException("group names are lowercase letters, digits and -")
     ensure_database()
-    if db.session.execute(db.select(ReaderGroup).filter_by(name=name)).scalar():
-        raise click.ClickException(f"the group {name!r} exists already")
-    db.session.add(ReaderGroup(name=name, label={"vi": label_vi or name, "en": label_en or name}))
-    db.session.commit()
-    record("group-created", "cli", target=name)
+    create_group(GroupLabels(name, label_vi, label_en), CLI_MANAGER)  # a refusal: Error:
     click.echo(f"created group {name}")
 
 
@@ -97,15 +97,8 @@ def group_member(name: str, username: str, remove: bool) -> None:
     user = db.session.execute(db.select(User).filter_by(username=username)).scalar()
     if user is None:
         raise click.ClickException(f"no user is called {username!r}")
-    if remove and found in user.groups:
-        user.groups.remove(found)
-    elif not remove and found not in user.groups:
-        user.groups.append(found)
-    db.session.commit()
-    # Their sessions and access cookies carry the old groups: end them.
-    revoke_access(user, get_storage(), current_settings().access_token_lifetime)
-    action = "group-member-removed" if remove else "group-member-added"
-    record(action, "cli", target=username, detail=name)
+    lifetime = current_settings().access_token_lifetime
+    set_membership(found, user, not remove, CLI_MANAGER, get_storage(), lifetime)
     click.echo(f"{username}: {', '.join(g.name for g in user.groups) or 'no groups'}")
 
 

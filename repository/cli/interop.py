@@ -18,7 +18,13 @@ from ..extensions import db, ensure_database
 from ..models import Collection, HarvestSource
 from ..services.cleaning import http_url
 from ..services.errors import ServiceError
-from ..services.harvest import HarvestLimits, HarvestResult, described, harvest
+from ..services.harvest import (
+    HarvestLimits,
+    HarvestResult,
+    default_slug,
+    described,
+    harvest,
+)
 from ..services.publish import PublishSettings
 from ..services.union.marc_import import import_marc
 from ..services.union.opendata_csv import import_csv
@@ -104,13 +110,6 @@ def _publisher(publish: bool) -> tuple[Storage | None, PublishSettings | None]:
     from ..web import publish_settings
 
     return get_storage(), publish_settings()
-
-
-def default_slug(url: str) -> str:
-    """harvest-<host>[-<port>], in the characters a collection's short name may have."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "source") + (f"-{parts.port}" if parts.port else "")
-    return ("harvest-" + re.sub(r"[^a-z0-9]+", "-", host.lower()).strip("-"))[:80]
 
 
 def _source(url: str, institution: str, slug: str | None, set_spec: str | None) -> HarvestSource:

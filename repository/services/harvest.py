@@ -14,16 +14,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import requests
 from lxml import etree
 
 from ..extensions import db
-from ..models import HarvestSource, Item, utcnow
+from ..models import Collection, HarvestSource, Item, utcnow
 from .cleaning import MAX_SUMMARY, clean_text, http_url, language_tag
-from .errors import Refused, ServiceError, TooLarge, Unavailable
+from .errors import Conflict, Refused, ServiceError, TooLarge, Unavailable
 from .publish import PublishSettings, publish_item, withdraw_item
-from .safe_fetch import Fetched, IPNetwork, fetch_bounded
+from .safe_fetch import Fetched, IPNetwork, check_public_host, fetch_bounded
 from .union.records import RecordDraft, add_value, apply_draft
 from .untrusted_xml import parse_untrusted_xml
 
@@ -392,3 +393,76 @@ def harvest(
         until or None,
     )
     return result
+
+
+# Sources as the admin keeps them: the same address rules as every fetch of them.
+
+
+def default_slug(url: str) -> str:
+    """harvest-<host>[-<port>], in the characters a collection's short name may have."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "source") + (f"-{parts.port}" if parts.port else "")
+    return ("harvest-" + re.sub(r"[^a-z0-9]+", "-", host.lower()).strip("-"))[:80]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSpec:
+    """A source as a curator describes it; ``collection_id`` None: a new harvest-<host>."""
+
+    url: str
+    institution: str = ""
+    set_spec: str = ""
+    collection_id: int | None = None
+
+
+def check_source_url(url: str, allow_networks: tuple[IPNetwork, ...]) -> str:
+    """The address, if it may be harvested: http(s) only, and a host on the public
+    internet or in the allowed networks, as fetch_bounded checks it on every request."""
+    cleaned = http_url(url)
+    if not cleaned or cleaned != url.strip():
+        raise Refused(f"not an http(s) address: {url[:200]!r}", code="badUrl")
+    check_public_host(cleaned, None, allow_networks)
+    return cleaned
+
+
+def save_source(
+    spec: SourceSpec, allow_networks: tuple[IPNetwork, ...], source: HarvestSource | None = None
+) -> HarvestSource:
+    """Add a source (``source`` None) or change one, after the address is checked."""
+    url = check_source_url(spec.url, allow_networks)
+    taken = db.session.execute(db.select(HarvestSource).filter_by(url=url)).scalar()
+    if taken is not None and taken is not source:
+        raise Conflict(f"this address is harvested already: {url[:200]}", code="duplicate")
+    if spec.collection_id is None:
+        slug = default_slug(url)
+        collection = db.session.execute(db.select(Collection).filter_by(slug=slug)).scalar()
+        if collection is None:
+            collection = Collection(slug=slug, title={"vi": spec.institution or slug})
+            db.session.add(collection)
+            db.session.flush()
+    else:
+        collection = db.session.get(Collection, spec.collection_id)
+        if collection is None:
+            raise Refused("no such collection", code="badArgument")
+    if source is None:
+        source = HarvestSource(url=url)
+        db.session.add(source)
+    source.url = url
+    source.institution = clean_text(spec.institution, 255)
+    source.set_spec = clean_text(spec.set_spec, 200)
+    source.collection_id = collection.id
+    db.session.commit()
+    return source
+
+
+def delete_source(source: HarvestSource) -> int:
+    """Forget a source; the records it brought stay, no longer kept up to date. How many."""
+    kept = db.session.execute(
+        db.update(Item)
+        .where(Item.harvest_source_id == source.id)
+        .values(harvest_source_id=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount  # type: ignore[attr-defined]
+    db.session.delete(source)
+    db.session.commit()
+    return int(kept or 0)

@@ -18,12 +18,14 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    inspect,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
 from .services.collation import sort_key
+from .services.terms import term_rows
 
 if TYPE_CHECKING:  # db.Model is Base with Flask-SQLAlchemy's table names; mypy sees Base
     from .extensions import Base as Model
@@ -95,6 +97,7 @@ class Item(Model):
         Index("ix_item_changed", "updated_at", "id"),  # OAI-PMH lists by change
         # Sitemaps list the public items by id, from this index alone.
         Index("ix_item_public_ids", "status", "id", "access", "embargo_until", "updated_at"),
+        Index("ix_item_year", "year_start", "title_sort", "id"),  # browsing by date
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
@@ -149,6 +152,39 @@ def sortable_title(title: dict[str, str] | None) -> str:
 @event.listens_for(Item, "before_update")
 def _keep_title_sort(_mapper: Any, _connection: Any, item: Item) -> None:
     item.title_sort = sort_key(sortable_title(item.title))
+
+
+item_terms = Table(
+    "item_term",
+    db.metadata,
+    Column("kind", String(16), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("item_id", ForeignKey("item.id", ondelete="CASCADE"), primary_key=True),
+    Column("label", String(200), nullable=False),
+    Column("sort", String(400), nullable=False),
+    Column("title_sort", String(400), nullable=False),  # the item's: its items in title order
+    Index("ix_item_term_item", "item_id"),
+    Index("ix_item_term_titles", "kind", "key", "title_sort", "item_id"),
+)
+"""An item's subjects, creators and places, derived from its Dublin Core (and its title's
+sort key) whenever they are written (services.terms), for browsing; never edited alone."""
+
+
+@event.listens_for(Item, "after_insert")
+@event.listens_for(Item, "after_update")
+def _keep_terms(_mapper: Any, connection: Any, item: Item) -> None:
+    state = inspect(item).attrs
+    if not (state.dc.history.has_changes() or state.title.history.has_changes()):
+        return  # an insert's record is a change too
+    connection.execute(item_terms.delete().where(item_terms.c.item_id == item.id))
+    rows = term_rows(item.id, item.dc, item.title_sort)
+    if rows:
+        connection.execute(item_terms.insert(), rows)
+
+
+@event.listens_for(Item, "after_delete")
+def _drop_terms(_mapper: Any, connection: Any, item: Item) -> None:
+    connection.execute(item_terms.delete().where(item_terms.c.item_id == item.id))
 
 
 class Image(Model):

@@ -17,6 +17,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from repository.extensions import db
 from repository.models import Collection, Image, Item, PageText, ReaderGroup
+from repository.services.collections import RENEWED
 from tests.helpers import count_statements, sign_in
 
 EN = {"Accept-Language": "en"}
@@ -274,7 +275,34 @@ def test_browse_statements_do_not_grow_with_the_items(app: Flask, client: FlaskC
     add(50, 100)
     for url in urls:
         count_statements(app, client, url)
+    RENEWED.wait()  # the counts' renewals, which ran beside these requests
     assert [count_statements(app, client, url) for url in urls] == few
+
+
+def test_counts_are_renewed_beside_the_requests(app: Flask, client: FlaskClient) -> None:
+    """After a change, a count reads as it was until its renewal is done; what it leads
+    to is read fresh at once."""
+
+    def add(name: str, n: int) -> None:
+        with app.app_context():
+            shelf = db.session.execute(db.select(Collection).filter_by(slug="ke")).scalar()
+            shelf = shelf or Collection(slug="ke", title={"vi": "Kệ"})
+            db.session.add(_item(shelf, name, n, dc=_dc("Địa chí", "", "", "")))
+            db.session.commit()
+
+    def count() -> str:
+        found = re.search(
+            r"Địa chí</a> <span class=\"count\">(\d+)", _text(client, "/browse/subject")
+        )
+        return found.group(1) if found else ""
+
+    add("Sách một", 1)
+    assert count() == "1"
+    add("Sách hai", 2)
+    assert count() == "1"  # as it was, while it is worked out again
+    assert "Sách hai" in _text(client, "/browse/subject?term=Địa chí")  # the entries: fresh
+    RENEWED.wait()
+    assert count() == "2"
 
 
 def _neighbours(page: str) -> tuple[str, str]:

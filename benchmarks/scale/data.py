@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from repository.models import sortable_title
 from repository.search import SearchDocument
 from repository.services.collation import sort_key
+from repository.services.terms import term_rows as item_term_rows
 
 ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # the alphabet of models.new_id
 START = datetime(2016, 1, 1)
@@ -56,6 +57,7 @@ CREATORS = (
     "Khuyết danh",
 )
 SUBJECTS = ("Lịch sử", "Văn học", "Luật", "Địa chí", "Gia phả", "Tôn giáo", "Thơ Nôm")
+PLACES = ("Thăng Long", "Huế", "Gia Định", "Nam Định", "Thanh Hóa", "Nghệ An", "Quảng Nam")
 TYPES = ("Text", "Manuscript", "Map", "StillImage")
 NUMERALS = "一二三四五六七八九十"
 # Levels, weighted: open most, then the others; "embargoed" is open until a future day.
@@ -104,6 +106,7 @@ COLUMNS = {
         "published_at",
         "title_sort",
     ),
+    "item_term": ("kind", "key", "item_id", "label", "sort", "title_sort"),
     "image": (
         "id",
         "item_id",
@@ -224,6 +227,7 @@ def item_rows(catalogue: Catalogue) -> Iterator[tuple[object, ...]]:
             "type": [{"value": rng.choice(TYPES), "lang": None}],
             "subject": [{"value": rng.choice(SUBJECTS), "lang": "vi"}],
             "identifier": [{"value": f"HN.{index:06d}", "lang": None}],
+            "coverage": [{"value": PLACES[index % len(PLACES)], "lang": "vi"}],  # no draw
         }
         level = pick(rng, LEVELS)
         embargo = today + timedelta(days=rng.randrange(30, 3000)) if level == "embargoed" else None
@@ -278,6 +282,14 @@ def image_rows(catalogue: Catalogue) -> Iterator[tuple[object, ...]]:
                 f"pyramids/{image_id}.tif",
                 START,
             )
+
+
+def term_rows(items: list[tuple[object, ...]]) -> Iterator[tuple[object, ...]]:
+    """Each item's subjects, creators and places, as the app writes them (item_term)."""
+    dc_at, title_at = COLUMNS["item"].index("dc"), COLUMNS["item"].index("title_sort")
+    for row in items:
+        for term in item_term_rows(str(row[0]), json.loads(str(row[dc_at])), str(row[title_at])):
+            yield tuple(term[column] for column in COLUMNS["item_term"])
 
 
 def event_rows(

@@ -76,6 +76,7 @@ def load(app: Any, catalogue: data.Catalogue, log: Any = print) -> dict[str, flo
             step = time.perf_counter()
             _insert(raw, postgres, "collection", data.collection_rows(catalogue))
             _insert(raw, postgres, "item", items)
+            _insert(raw, postgres, "item_term", data.term_rows(items))
             timings["items_s"] = time.perf_counter() - step
             step = time.perf_counter()
             pages = _insert(raw, postgres, "image", data.image_rows(catalogue))

@@ -110,6 +110,23 @@ def pages_to_measure(
             [f"/search?q={quote(q)}&sort=title" for q in VI_QUERIES[:3]],
             html('class="result"'),
         ),
+        Page("browse", ["/browse"], html("/browse/subject?term=")),
+        Page(
+            "browse, a subject's or place's items",
+            [f"/browse/subject?term={quote(t)}" for t in data.SUBJECTS[:3]]
+            + [f"/browse/place?term={quote(t)}&page=5" for t in data.PLACES[:3]],
+            html("/items/"),
+        ),
+        Page(
+            "browse, A–Z",
+            [f"/browse/title?letter={quote(c)}" for c in sorted({w[0][0] for w in data.WORKS})],
+            html("/items/"),
+        ),
+        Page(
+            "browse, a century or decade",
+            [f"/browse/date?century={c}" for c in (15, 17, 19)] + ["/browse/date?decade=1780"],
+            html("/items/"),
+        ),
         Page("manifest", [f"/iiif/{i}/manifest" for i in published], iiif("Manifest", "items")),
         Page(
             "IIIF collection, first page",

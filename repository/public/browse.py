@@ -1,17 +1,17 @@
 """Browse the catalogue: by collection, date, subject, creator, place, title and newest.
 
 Every listing is paged, and each page reads a bounded number of rows along an index:
-titles along ``ix_item_title``, dates along ``year_start``, the newest along each
-collection's ``ix_item_listing``. What would need the whole catalogue (counts by year, by
-title letter, the subject, creator and place terms, whose values sit in JSON) is worked
-out once per state of the catalogue and kind of viewer, and kept (``kept``)."""
+titles along ``ix_item_title``, dates along ``ix_item_year``, the newest along each
+collection's ``ix_item_listing``, a term's items along ``item_term``'s key. What counts the
+whole catalogue (items by year, by title letter, by term) is worked out once per process
+and kind of viewer, then renewed in the background after each change to the catalogue
+(``kept_while_renewed``): a count may be a moment behind, the entries never are. Terms are
+counted from their rows (``services.terms``), never from the items' JSON."""
 
 from __future__ import annotations
 
-import unicodedata
-from array import array
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from flask import abort, render_template, request, url_for
@@ -19,11 +19,12 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, and_, or_, union_all
 
 from ..extensions import db
-from ..models import Collection, Item
+from ..models import Collection, Item, item_terms
 from ..search import SearchRequest, parse_query
 from ..services.access import Viewer, visible_items
 from ..services.collation import LETTERS, sort_key
-from ..services.collections import Kept, first_pages, kept
+from ..services.collections import Kept, first_pages, kept_while_renewed
+from ..services.terms import TERM_ELEMENTS, term_key, term_values
 from ..web import current_viewer, get_search
 from .blueprint import bp
 from .search import century_label
@@ -34,15 +35,8 @@ OVERVIEW_TERMS = 12  # of each kind on /browse
 MAX_PAGE = 10_000  # a page number past this is refused, whatever the listing
 RECENT_PAGES = 10  # "recently added" lists the newest PAGE_SIZE * RECENT_PAGES items
 RELATED = 6  # items shown as related on an item page
-TERM_LENGTH = 200  # characters of a term kept and compared
-# Dublin Core elements each kind of term is read from.
-TERM_ELEMENTS = {
-    "subject": ("subject",),
-    "creator": ("creator",),
-    "place": ("coverage", "spatial"),
-}
 TERM_TITLES = {"subject": _l("Subjects"), "creator": _l("Creators"), "place": _l("Places")}
-TERMS_STORE = Kept(4)  # term indexes: the public's and staff's, for two states at most
+TERMS_STORE = Kept(24)  # each kind's terms, the public's and staff's, a few states
 # The A–Z bar: Vietnamese letters (f, j, w and z of foreign words too), digits, then Han.
 INITIALS = tuple(letter.upper() for letter in LETTERS) + ("0–9", "漢")
 
@@ -57,20 +51,14 @@ class Listing:
     total: int
 
 
-@dataclass(slots=True)
-class Term:
-    label: str
-    positions: array[int] = field(default_factory=lambda: array("I"))
+@dataclass(frozen=True, slots=True)
+class TermCounts:
+    """One kind's terms that a kind of viewer sees, as (key, label, count): most used
+    first, and in Vietnamese order of their labels; and each by its key."""
 
-
-@dataclass(slots=True)
-class TermIndex:
-    """Every visible item having a term, in title order, and each term's items in it."""
-
-    ids: list[str] = field(default_factory=list)
-    terms: dict[str, dict[str, Term]] = field(default_factory=dict)
-    by_count: dict[str, list[str]] = field(default_factory=dict)
-    by_name: dict[str, list[str]] = field(default_factory=dict)
+    by_count: tuple[tuple[str, str, int], ...]
+    by_name: tuple[tuple[str, str, int], ...]
+    keys: dict[str, tuple[str, int]]
 
 
 def page_number() -> int:
@@ -81,73 +69,43 @@ def page_number() -> int:
     return number
 
 
-def term_key(value: str) -> str:
-    """Spellings of one term that differ only in case, spacing or Unicode form meet."""
-    return " ".join(unicodedata.normalize("NFC", value).split()).casefold()[:TERM_LENGTH]
-
-
-def term_values(dc: Any, elements: Sequence[str]) -> list[str]:
-    """The non-empty values of these elements of a Dublin Core record, tolerating odd shapes."""
-    found: list[str] = []
-    if not isinstance(dc, dict):
-        return found
-    for element in elements:
-        entries = dc.get(element)
-        for entry in entries if isinstance(entries, list) else []:
-            value = entry.get("value") if isinstance(entry, dict) else entry
-            if isinstance(value, str) and value.strip():
-                found.append(" ".join(value.split())[:TERM_LENGTH])
-    return found
-
-
-def build_term_index(visible: ColumnElement[bool]) -> TermIndex:
-    """One pass over the visible items in title order, reading only their ids and records."""
-    index = TermIndex(terms={kind: {} for kind in TERM_ELEMENTS})
+def count_terms(kind: str, visible: ColumnElement[bool]) -> TermCounts:
+    """The kind's terms of the visible items, counted along ``item_term``'s key."""
     rows = db.session.execute(
-        db.select(Item.id, Item.dc)
-        .where(visible)
-        .order_by(Item.title_sort, Item.id)
-        .execution_options(yield_per=1000)
-    )
-    for item_id, dc in rows:
-        position = len(index.ids)
-        used = False
-        for kind, elements in TERM_ELEMENTS.items():
-            seen: set[str] = set()
-            for value in term_values(dc, elements):
-                key = term_key(value)
-                if key in seen:
-                    continue
-                seen.add(key)
-                term = index.terms[kind].setdefault(key, Term(value))
-                term.positions.append(position)
-                used = True
-        if used:
-            index.ids.append(item_id)
-    for kind, terms in index.terms.items():
-        index.by_name[kind] = sorted(terms, key=lambda k: (sort_key(terms[k].label), k))
-        index.by_count[kind] = sorted(
-            index.by_name[kind], key=lambda k: len(terms[k].positions), reverse=True
+        db.select(
+            item_terms.c.key,
+            db.func.min(item_terms.c.label),
+            db.func.min(item_terms.c.sort),
+            db.func.count(),
         )
-    return index
+        .select_from(item_terms.join(Item, Item.id == item_terms.c.item_id))
+        .where(item_terms.c.kind == kind, visible)
+        .group_by(item_terms.c.key)
+    ).all()
+    by_name = sorted(rows, key=lambda row: (row[2], row[0]))
+    by_count = sorted(by_name, key=lambda row: -row[3])
+    return TermCounts(
+        tuple((key, label, count) for key, label, _, count in by_count),
+        tuple((key, label, count) for key, label, _, count in by_name),
+        {key: (label, count) for key, label, _, count in rows},
+    )
 
 
-def term_index(viewer: Viewer) -> TermIndex:
+def term_counts(kind: str, viewer: Viewer) -> TermCounts:
     # visible_items differs for staff alone, and the day is part of the catalogue's state
-    return kept(
-        ("browse-terms", viewer.is_staff),
-        lambda: build_term_index(visible_items(viewer)),
+    return kept_while_renewed(
+        ("browse-terms", kind, viewer.is_staff),
+        lambda: count_terms(kind, visible_items(viewer)),
         store=TERMS_STORE,
     )
 
 
-def term_list(index: TermIndex, kind: str, by_name: bool, number: int) -> Listing:
+def term_list(counts: TermCounts, by_name: bool, number: int) -> Listing:
     """One page of a kind's terms, as (key, label, count)."""
-    keys = (index.by_name if by_name else index.by_count)[kind]
-    terms = index.terms[kind]
+    terms = counts.by_name if by_name else counts.by_count
     start = (number - 1) * TERMS_PAGE
-    shown = [(k, terms[k].label, len(terms[k].positions)) for k in keys[start : start + TERMS_PAGE]]
-    return Listing(shown, number, max(1, -(-len(keys) // TERMS_PAGE)), len(keys))
+    pages = max(1, -(-len(terms) // TERMS_PAGE))
+    return Listing(terms[start : start + TERMS_PAGE], number, pages, len(terms))
 
 
 def fetch(ids: Sequence[str], visible: ColumnElement[bool]) -> list[Item]:
@@ -167,7 +125,7 @@ def paged(query: Any, number: int, total: int) -> Listing:
 
 def year_counts(viewer: Viewer) -> dict[int, int]:
     """Visible items by their first year: as many rows as distinct years, not items."""
-    return kept(
+    return kept_while_renewed(
         ("browse-years", viewer.is_staff),
         lambda: {
             year: count
@@ -185,7 +143,7 @@ def century_of(year: int) -> int:
 
 
 def collection_counts(viewer: Viewer) -> dict[int, int]:
-    return kept(
+    return kept_while_renewed(
         ("browse-collections", viewer.is_staff),
         lambda: {
             collection_id: count
@@ -224,7 +182,7 @@ def initial_counts(viewer: Viewer) -> dict[str, int]:
             counts[initial] = sum(n for prefix, n in rows if low <= (prefix or "") < high)
         return counts
 
-    return kept(("browse-initials", viewer.is_staff), count)
+    return kept_while_renewed(("browse-initials", viewer.is_staff), count)
 
 
 def newest(visible: ColumnElement[bool], limit: int) -> list[Item]:
@@ -262,7 +220,6 @@ def page_url(endpoint: str, **args: Any) -> Callable[[int], str]:
 def browse() -> str:
     """Every way into the catalogue on one page, each with its first few entries."""
     viewer = current_viewer()
-    index = term_index(viewer)
     counts = collection_counts(viewer)
     collections = db.session.execute(db.select(Collection).order_by(Collection.slug)).scalars()
     years = year_counts(viewer)
@@ -273,7 +230,7 @@ def browse() -> str:
         "public/browse.html",
         collections=[(c, counts[c.id]) for c in collections if counts.get(c.id)][:TERMS_PAGE],
         centuries=[(c, century_label(c), n) for c, n in sorted(centuries.items())],
-        terms={kind: term_list(index, kind, False, 1) for kind in TERM_ELEMENTS},
+        terms={kind: term_list(term_counts(kind, viewer), False, 1) for kind in TERM_ELEMENTS},
         overview_terms=OVERVIEW_TERMS,
         term_titles=TERM_TITLES,
         initials=initial_counts(viewer),
@@ -335,8 +292,12 @@ def browse_date() -> str:
     total = sum(n for year, n in years.items() if low <= year <= high)
     query = (
         db.select(Item)
-        .where(Item.year_start >= low, Item.year_start <= high, visible_items(viewer))
-        .order_by(Item.year_start, Item.title_sort, Item.id)
+        .where(
+            Item.year_start >= low,
+            Item.year_start <= high,
+            visible_items(viewer, ordered_elsewhere=True),
+        )
+        .order_by(Item.year_start, Item.title_sort, Item.id)  # along ix_item_year
     )
     return render_listing(
         "public/browse_date.html",
@@ -357,9 +318,12 @@ def browse_title() -> str:
     bounds = initial_bounds(initial)
     if initial and bounds is None:
         abort(404)
-    conditions = [visible_items(viewer), Item.title_sort != ""]
-    if bounds is not None:
-        conditions += [Item.title_sort >= bounds[0], Item.title_sort < bounds[1]]
+    low, high = bounds or ("0", "~")  # every key but the empty one, as a range of ix_item_title
+    conditions = [
+        visible_items(viewer, ordered_elsewhere=True),
+        Item.title_sort >= low,
+        Item.title_sort < high,
+    ]
     total = counts.get(initial, 0)
     query = db.select(Item).where(*conditions).order_by(Item.title_sort, Item.id)
     return render_listing(
@@ -390,7 +354,7 @@ def browse_recent() -> str:
 def browse_terms(kind: str) -> str:
     """A kind's terms with their counts; or, given a term, its items in title order."""
     viewer = current_viewer()
-    index = term_index(viewer)
+    counts = term_counts(kind, viewer)
     number = page_number()
     wanted = request.args.get("term", "")
     if not wanted:
@@ -399,26 +363,31 @@ def browse_terms(kind: str) -> str:
             "public/browse_terms.html",
             kind=kind,
             title=TERM_TITLES[kind],
-            listing=term_list(index, kind, by_name, number),
+            listing=term_list(counts, by_name, number),
             by_name=by_name,
             page_url=page_url("public.browse_terms", kind=kind, sort="name" if by_name else None),
         )
-    term = index.terms[kind].get(term_key(wanted))
-    if term is None:
+    key = term_key(wanted)
+    if key not in counts.keys:
         abort(404)
-    start = (number - 1) * PAGE_SIZE
-    ids = [index.ids[p] for p in term.positions[start : start + PAGE_SIZE]]
-    total = len(term.positions)
-    listing = Listing(
-        fetch(ids, visible_items(viewer)), number, max(1, -(-total // PAGE_SIZE)), total
+    label, total = counts.keys[key]
+    query = (
+        db.select(Item)
+        .join(item_terms, item_terms.c.item_id == Item.id)
+        .where(
+            item_terms.c.kind == kind,
+            item_terms.c.key == key,
+            visible_items(viewer, ordered_elsewhere=True),
+        )
+        .order_by(item_terms.c.title_sort, item_terms.c.item_id)  # along ix_item_term_titles
     )
     return render_listing(
         "public/browse_term.html",
-        listing,
+        paged(query, number, total),
         kind=kind,
         title=TERM_TITLES[kind],
-        term=term.label,
-        page_url=page_url("public.browse_terms", kind=kind, term=term.label),
+        term=label,
+        page_url=page_url("public.browse_terms", kind=kind, term=label),
     )
 
 

@@ -26,6 +26,7 @@ from image_server.policy import (
 )
 
 from ..models import Image, Item
+from .planner import unindexed
 
 __all__ = ["Access", "AccessLevel", "Viewer", "ANONYMOUS", "STAFF_ROLES"]
 
@@ -184,14 +185,20 @@ def shows_thumbnails(viewer: Viewer, item: Item) -> bool:
     return image_access(viewer, item) in (Access.FULL, Access.DEGRADED)
 
 
-def visible_items(viewer: Viewer, today: date | None = None) -> ColumnElement[bool]:
-    """The same rule as ``can_see_item``, as a SQL condition for listings."""
+def visible_items(
+    viewer: Viewer, today: date | None = None, *, ordered_elsewhere: bool = False
+) -> ColumnElement[bool]:
+    """The same rule as ``can_see_item``, as a SQL condition for listings.
+
+    ``ordered_elsewhere``: the listing walks an index of its own (titles, years, a term's
+    items) and the status is only filtered by (``services.planner``)."""
     if viewer.is_staff:
         return true()
     today = today or date.today()
     not_embargoed = or_(Item.embargo_until.is_(None), Item.embargo_until <= today)
+    status = unindexed(Item.status) if ordered_elsewhere else Item.status
     return and_(
-        Item.status == Status.PUBLISHED.value,
+        status == Status.PUBLISHED.value,
         Item.access != AccessLevel.STAFF.value,
         not_embargoed,
     )

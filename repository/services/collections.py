@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Any, TypeVar, cast
 
+from flask import current_app
 from flask_sqlalchemy.pagination import Pagination, SelectPagination
 from sqlalchemy import Select, and_, func, or_, tuple_
 
@@ -19,6 +21,7 @@ from .access import ANONYMOUS, Viewer, shows_thumbnails, visible_items
 from .errors import NotFound
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def top_collection(label: dict[str, str]) -> CollectionRecord:
@@ -186,6 +189,71 @@ def kept(name: tuple[object, ...], compute: Callable[[], T], store: Kept = COUNT
             if store.building.get(key) is building and not building.locked():
                 del store.building[key]
     return value
+
+
+class Renewed:
+    """The latest answer of each name in this process, with the catalogue's state it was
+    worked out for, and the threads working out newer ones."""
+
+    def __init__(self) -> None:
+        self.latest: dict[tuple[object, ...], tuple[tuple[object, ...], object]] = {}
+        self.renewing: dict[tuple[object, ...], threading.Thread] = {}
+        self.lock = threading.Lock()
+
+    def wait(self, timeout: float = 30.0) -> None:
+        """Until the renewals running now are done (tests, and a tidy shutdown)."""
+        with self.lock:
+            running = list(self.renewing.values())
+        for thread in running:
+            thread.join(timeout)
+
+
+RENEWED = Renewed()
+
+
+def kept_while_renewed(
+    name: tuple[object, ...], compute: Callable[[], T], store: Kept = COUNTS
+) -> T:
+    """``compute()`` as ``kept`` keeps it, except that once this process has an answer for
+    ``name``, a newer state of the catalogue gets that answer at once while one thread
+    works out the new one in the background.
+
+    For what reads the whole catalogue and may be a moment behind it: browsing's counts by
+    term, year and letter took 0.1-0.7 s each at 200,000 items, after every change to any
+    item. The entries they lead to are read fresh, with the viewer's access, every time."""
+    key = (*name, str(db.engine.url))
+    state = catalogue_state()
+    with RENEWED.lock:
+        found = RENEWED.latest.get(key)
+        if found is not None:
+            if found[0] != state and key not in RENEWED.renewing:
+                RENEWED.renewing[key] = _renewal(key, compute)
+            return cast(T, found[1])
+    value = kept(name, compute, store)  # the first answer: here, once per process
+    with RENEWED.lock:
+        RENEWED.latest.setdefault(key, (state, value))
+    return value
+
+
+def _renewal(key: tuple[object, ...], compute: Callable[[], T]) -> threading.Thread:
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    def renew() -> None:
+        try:
+            with app.app_context():
+                state = catalogue_state()
+                value = compute()
+            with RENEWED.lock:
+                RENEWED.latest[key] = (state, value)
+        except Exception:  # the answer before stays; the next request tries again
+            log.exception("could not renew %s", key[0])
+        finally:
+            with RENEWED.lock:
+                RENEWED.renewing.pop(key, None)
+
+    thread = threading.Thread(target=renew, name="renew-counts", daemon=True)
+    thread.start()
+    return thread
 
 
 class _Kept(SelectPagination):

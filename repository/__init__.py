@@ -207,7 +207,8 @@ def _register_context(app: Flask) -> None:
         if not (user_id.isdigit() and epoch.isdigit()):
             return None
         user = db.session.get(User, int(user_id))
-        return user if user is not None and user.access_epoch == int(epoch) else None
+        valid = user is not None and user.access_epoch == int(epoch) and not user.disabled
+        return user if valid else None
 
     login_manager.user_loader(load_user)  # not as a decorator: Flask-Login's is untyped
 

@@ -250,11 +250,19 @@ class User(UserMixin, Model):
     # of an older epoch are refused (services.accounts.revoke_access).
     access_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
     epoch_changed_at: Mapped[datetime | None] = mapped_column(default=None)
+    # A disabled account signs in by no means and its sessions and tokens are void; it
+    # keeps its password, groups and history for when it is enabled again.
+    disabled: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     groups: Mapped[list[ReaderGroup]] = relationship(secondary="user_group")
 
     def get_id(self) -> str:
         """The session's id for Flask-Login: the account and its epoch."""
         return f"{self.id}:{self.access_epoch}"
+
+    @property
+    def is_active(self) -> bool:
+        """Flask-Login's login_user refuses an inactive account."""
+        return not self.disabled
 
     @property
     def is_staff(self) -> bool:
@@ -324,6 +332,9 @@ class HarvestSource(Model):
     harvested_until: Mapped[str] = mapped_column(String(40), default="")
     last_run_at: Mapped[datetime | None] = mapped_column(default=None)
     last_message: Mapped[str] = mapped_column(String(1000), default="")
+    # A disabled source is left out of harvests of every source, and cannot be harvested
+    # alone, until it is enabled again.
+    enabled: Mapped[bool] = mapped_column(default=True, server_default=text("true"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     collection: Mapped[Collection] = relationship()
 

@@ -1,6 +1,6 @@
 """The kinds of job a worker runs (repository.jobs): uploads, ingests, OCR, republishing,
-reindexing, harvests and PDFs. Each is idempotent: run again after a crash, it leaves
-one result, never two and never half."""
+reindexing, harvests, spreadsheet imports and PDFs. Each is idempotent: run again after a
+crash, it leaves one result, never two and never half."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from sqlalchemy import update
 from .extensions import db
 from .jobs import send_job, submit
 from .jobs.runner import Deferred, Progress
-from .models import Image, Item, Job, PageText, UploadTask, utcnow
+from .models import HarvestSource, Image, Item, Job, PageText, UploadTask, utcnow
 from .search import SearchDocument
-from .services.errors import ServiceError
+from .services.errors import Refused, ServiceError
 from .services.ingest import ItemDraft, add_pages, ingest_item
 from .services.ocr import STALE, OcrSettings, process, queue_pages, waiting
 from .services.page_files import PageFile, sha256_file
@@ -260,35 +260,120 @@ def _reindex(job: Job, progress: Progress) -> str:
 
 
 def _harvest(job: Job, progress: Progress) -> str:
-    import requests
+    """Every enabled source, each failure a line of the result; or, with ``source_id``,
+    that one source, whose refusal or failure is the job's."""
+    from .services.harvest import described, enabled_sources, harvestable
 
-    from . import get_storage
-    from .cli.interop import _limits
-    from .models import HarvestSource
-    from .services.harvest import harvest
-    from .web import publish_settings
-
-    sources = list(
-        db.session.execute(db.select(HarvestSource).order_by(HarvestSource.id)).scalars()
-    )
+    source_id = job.params.get("source_id")
+    if source_id is not None:
+        source = harvestable(int(source_id))  # NotFound or Refused: the job fails with it
+        progress(0, 1, force=True)
+        try:
+            return _harvest_one(source, bool(job.params.get("full")))
+        except ServiceError as exc:
+            raise Refused(f"{source.url}: {described(exc)}", code=exc.code) from exc
+    sources = enabled_sources()
+    disabled = db.session.execute(
+        db.select(db.func.count()).select_from(HarvestSource).filter_by(enabled=False)
+    ).scalar_one()
     progress(0, len(sources), force=True)
     lines = []
     for number, source in enumerate(sources, start=1):
         try:
-            with requests.Session() as session:
-                result = harvest(
-                    source,
-                    get_storage(),
-                    publish_settings(),
-                    session=session,
-                    full=bool(job.params.get("full")),
-                    limits=_limits(),
-                )
-            lines.append(f"{source.url}: {result.created} created, {result.updated} updated")
+            lines.append(_harvest_one(source, bool(job.params.get("full"))))
         except ServiceError as exc:
             lines.append(f"{source.url}: " + "; ".join(exc.reasons))
         progress(number)
+    if disabled:
+        lines.append(f"{disabled} disabled sources left out")
     return "\n".join(lines)
+
+
+def _harvest_one(source: HarvestSource, full: bool) -> str:
+    import requests
+
+    from . import get_storage
+    from .cli.interop import _limits
+    from .services.harvest import harvest
+    from .web import publish_settings
+
+    with requests.Session() as session:
+        result = harvest(
+            source,
+            get_storage(),
+            publish_settings(),
+            session=session,
+            full=full,
+            limits=_limits(),
+        )
+    return f"{source.url}: {result.created} created, {result.updated} updated"
+
+
+def _import(job: Job, progress: Progress) -> str:
+    """An open-data CSV the admin previewed (admin.imports): every row in one transaction,
+    or none. The job marks itself imported in that same transaction, and its file is
+    removed when it ends: run again after a crash, or retried, it never imports twice."""
+    import shutil
+
+    from . import get_storage
+    from .models import Collection
+    from .services.audit import record
+    from .services.union.opendata_csv import BadRows, import_csv, staged_folder
+    from .web import publish_settings
+
+    params = dict(job.params)
+    if params.get("imported"):
+        return "imported already, by an earlier run of this task"
+    folder = staged_folder(Path(current_app.instance_path), str(params.get("token", "")))
+    files = sorted(folder.glob("*.csv")) if folder is not None and folder.is_dir() else []
+    if folder is None or not files:
+        raise Refused("the uploaded file is gone (imported, or expired): upload it again")
+    try:
+        collection = db.session.get(Collection, int(params.get("collection", 0)))
+        if collection is None:
+            raise Refused("the collection to import into no longer exists")
+        publish = bool(params.get("publish"))
+        result = import_csv(
+            files[0],
+            collection,
+            str(params.get("institution", ""))[:255],
+            publish,
+            storage=get_storage() if publish else None,
+            settings=publish_settings() if publish else None,
+            progress=_ImportProgress(progress),
+            within=lambda: _mark_imported(job.id, params),
+        )
+    except BadRows as bad:  # the task's message: the headline, then each row
+        raise Refused(bad.message, (bad.message, *bad.reasons)) from bad
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    detail = f"{files[0].name}: {result.created} new, {result.updated} updated (job {job.id})"
+    record("import", str(params.get("by", "")), collection.slug, detail, params.get("address"))
+    return (
+        f"{files[0].name}: {result.created} new, {result.updated} updated,"
+        f" {result.published} published"
+    )
+
+
+def _mark_imported(job_id: int, params: dict[str, object]) -> None:
+    """In the import's transaction: committed with its rows, or rolled back with them."""
+    db.session.execute(
+        update(Job).where(Job.id == job_id).values(params={**params, "imported": True})
+    )
+
+
+class _ImportProgress:
+    """An import's phases (read, then publish each record) onto the job's progress bar."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress, self.published = progress, 0
+
+    def __call__(self, phase: str, count: int) -> None:
+        if phase == "read":
+            self.progress(0, count, force=True)
+        else:
+            self.published += count
+            self.progress(self.published)
 
 
 def _pdf(job: Job, progress: Progress) -> str:
@@ -309,6 +394,7 @@ HANDLERS: dict[str, Handler] = {
     "publish_all": _publish_all,
     "reindex": _reindex,
     "harvest": _harvest,
+    "import": _import,
     "pdf": _pdf,
 }
 AFTER: dict[str, Callable[[Job], None]] = {"upload": _next_upload}

@@ -14,6 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from repository.extensions import db
+from repository.jobs import submit
 from repository.models import AuditEvent, Collection, HarvestSource, Item, Job
 from tests.helpers import csrf_token, reconfigure, sign_in
 
@@ -177,3 +178,136 @@ def test_readers_visitors_and_forged_posts_are_refused(
     assert _sources(app) == []
     with app.app_context():
         assert db.session.execute(db.select(Job)).scalars().all() == []
+
+
+def _job(app: Flask, job_id: int | None = None) -> Job:
+    """The (newest) harvest job once the embedded worker has ended it."""
+    deadline = time.monotonic() + 60
+    while True:
+        with app.app_context():
+            query = db.select(Job).filter_by(kind="harvest").order_by(Job.id.desc())
+            job = db.session.get(Job, job_id) if job_id else db.session.execute(query).scalar()
+            assert job is not None
+            db.session.expunge(job)
+        if job.status in ("done", "failed") or time.monotonic() > deadline:
+            return job
+        time.sleep(0.2)
+
+
+def _two_sources(app: Flask, curator: FlaskClient) -> tuple[tuple[int, str], tuple[int, str]]:
+    urls = [f"http://127.0.0.1:{_closed_port()}/oai/{n}" for n in (1, 2)]
+    for url in urls:
+        assert _add(curator, url=url).status_code == 302
+    with app.app_context():
+        rows = db.session.execute(
+            db.select(HarvestSource.id, HarvestSource.url).order_by(HarvestSource.id)
+        ).all()
+    first, second = (tuple(row) for row in rows)
+    return first, second  # type: ignore[return-value]
+
+
+def _post(client: FlaskClient, url: str) -> int:
+    token = csrf_token(client.get("/admin/harvest").get_data(as_text=True))
+    return client.post(url, data={"csrf_token": token}, headers=EN).status_code
+
+
+def _last_runs(app: Flask) -> dict[str, object]:
+    with app.app_context():
+        rows = db.session.execute(db.select(HarvestSource.url, HarvestSource.last_run_at)).all()
+        return {url: at for url, at in rows}
+
+
+def test_a_disabled_source_is_left_out_of_harvest_all_and_refused_alone(
+    app: Flask, curator: FlaskClient
+) -> None:
+    (kept_id, kept), (off_id, off) = _two_sources(app, curator)
+    assert _post(curator, f"/admin/harvest/{off_id}/disable") == 302
+    page = _text(curator.get("/admin/harvest", headers=VI))
+    assert "Đã vô hiệu hoá" in page or "Đã tắt" in page
+    assert _post(curator, "/admin/harvest/run") == 302
+    job = _job(app)
+    assert job.status == "done", job.message
+    assert kept in job.message and off not in job.message
+    assert "1 disabled sources left out" in job.message
+    runs = _last_runs(app)
+    assert runs[kept] is not None and runs[off] is None  # never fetched
+    # Alone, from its button: refused, and no task is queued.
+    assert _post(curator, f"/admin/harvest/{off_id}/run") == 302
+    assert "This source is disabled" in _text(curator.get("/admin/harvest", headers=EN))
+    with app.app_context():
+        assert db.session.execute(db.select(db.func.count()).select_from(Job)).scalar() == 1
+        # A task asked for it before it was disabled fails with the reason.
+        job_id = submit("harvest", {"source_id": off_id}).id
+        missing_id = submit("harvest", {"source_id": 999}).id
+    refused, missing = _job(app, job_id), _job(app, missing_id)
+    assert refused.status == "failed" and f"{off} is disabled" in refused.message
+    assert missing.status == "failed" and "harvest source 999 does not exist" in missing.message
+    assert _last_runs(app)[off] is None
+    # Enabled again, it is harvested with the others.
+    assert _post(curator, f"/admin/harvest/{off_id}/enable") == 302
+    assert _post(curator, "/admin/harvest/run") == 302
+    again = _job(app)
+    assert off in again.message and "disabled" not in again.message
+    with app.app_context():
+        actions = [
+            (e.action, e.actor, e.target)
+            for e in db.session.execute(db.select(AuditEvent).order_by(AuditEvent.id)).scalars()
+        ]
+    assert ("harvest-source-disabled", "thuthu", off) in actions
+    assert ("harvest-source-enabled", "thuthu", off) in actions
+    assert kept_id != off_id
+
+
+def test_harvest_now_for_one_source_harvests_only_it(app: Flask, curator: FlaskClient) -> None:
+    (one_id, one), (_, other) = _two_sources(app, curator)
+    page = curator.get("/admin/harvest", headers=EN).get_data(as_text=True)
+    assert f'action="/admin/harvest/{one_id}/run"' in page
+    assert _post(curator, f"/admin/harvest/{one_id}/run") == 302
+    job = _job(app)
+    assert job.params == {"full": False, "source_id": one_id}
+    # Nothing answers at its address: the task fails with the source's reason.
+    assert job.status == "failed" and job.message.startswith(f"{one}: httpError")
+    runs = _last_runs(app)
+    assert runs[one] is not None and runs[other] is None
+    with app.app_context():
+        queued = db.session.execute(
+            db.select(AuditEvent).filter_by(action="harvest-queued")
+        ).scalar_one()
+        assert (queued.actor, queued.target, queued.detail) == ("thuthu", one, f"job {job.id}")
+
+
+def test_the_command_line_disables_enables_and_queues_one_source(
+    app: Flask, runner: FlaskCliRunner, curator: FlaskClient
+) -> None:
+    (_, one), (_, other) = _two_sources(app, curator)
+    result = runner.invoke(args=["harvest", one, "--disable"])
+    assert result.exit_code == 0 and f"disabled {one}" in result.output
+    refused = runner.invoke(args=["harvest", one])
+    assert refused.exit_code != 0 and "is disabled" in refused.output
+    result = runner.invoke(args=["harvest", "--all"])
+    assert one not in result.output and other in result.output
+    assert _last_runs(app)[one] is None
+    assert runner.invoke(args=["harvest", one, "--enable"]).exit_code == 0
+    result = runner.invoke(args=["harvest", one, "--queue", "--wait"])
+    job = _job(app)
+    assert job.params.get("source_id") is not None and one in job.message, result.output
+    unknown = runner.invoke(args=["harvest", "http://127.0.0.1:9/none", "--disable"])
+    assert unknown.exit_code != 0 and "no harvest source" in unknown.output
+
+
+def test_source_buttons_need_staff_and_their_csrf_token(
+    app: Flask, runner: FlaskCliRunner, curator: FlaskClient
+) -> None:
+    (one_id, _), _ = _two_sources(app, curator)
+    _run(runner, "create-user", "--reader", "docgia", "--password", "mat-khau-doc-gia")
+    reader = app.test_client()
+    sign_in(reader, "docgia", "mat-khau-doc-gia")
+    token = csrf_token(reader.get("/").get_data(as_text=True))
+    for action in ("run", "disable", "enable"):
+        url = f"/admin/harvest/{one_id}/{action}"
+        assert reader.post(url, data={"csrf_token": token}).status_code == 403
+        assert curator.post(url).status_code == 400
+    assert _post(curator, "/admin/harvest/999/run") == 404
+    with app.app_context():
+        assert db.session.execute(db.select(Job)).scalars().all() == []
+        assert all(db.session.execute(db.select(HarvestSource.enabled)).scalars())

@@ -7,15 +7,18 @@ import csv
 import html as html_text
 import io
 import re
+import time
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
-from repository.admin.imports import MAX_UPLOAD_BYTES, MAX_UPLOAD_ROWS
+from repository.admin.imports import MAX_UPLOAD_BYTES, MAX_UPLOAD_ROWS, QUEUE_ABOVE_ROWS
 from repository.extensions import db
-from repository.models import AuditEvent, Collection, Item
+from repository.jobs import submit
+from repository.jobs.runner import run
+from repository.models import AuditEvent, Collection, Item, Job
 from tests.helpers import csrf_token, sign_in
 
 EN = {"Accept-Language": "en"}
@@ -122,10 +125,24 @@ def test_bad_rows_are_all_named_and_nothing_is_imported(
     response = _upload(curator, body, collection)
     assert response.status_code == 422
     page = _text(response)
-    assert "Nothing was imported." in page and "4 bad rows" in page
-    for row in ("row 2", "row 3", "row 4", "row 5"):
+    assert "Nothing was imported." in page and "records.csv: 4 bad rows" in page
+    for row in (
+        "Row 2 (line 3): no title (title_vi and title_en are empty)",
+        "Row 3 (line 4): year_start is not a year: “một nghìn”",
+        "Row 4 (line 5): year_end is before year_start",
+        "Row 5 (line 6): url is not an http(s) address of at most",
+    ):
         assert row in page
-    assert "không có gì được nhập" in _text(_upload(curator, body, collection, headers=VI)).lower()
+    vi = _text(_upload(curator, body, collection, headers=VI))
+    assert "không có gì được nhập" in vi.lower() and "records.csv: 4 dòng lỗi" in vi
+    for row in (
+        "Dòng dữ liệu 2 (dòng 3 của tệp): không có nhan đề (title_vi và title_en đều trống)",
+        "Dòng dữ liệu 3 (dòng 4 của tệp): year_start không phải là một năm: “một nghìn”",
+        "Dòng dữ liệu 4 (dòng 5 của tệp): year_end ở trước year_start",
+        "Dòng dữ liệu 5 (dòng 6 của tệp): url không phải là địa chỉ http(s) dài tối đa",
+    ):
+        assert row in vi
+    assert "no title" not in vi and "is not a year" not in vi
     assert _items(app) == []
 
 
@@ -216,4 +233,103 @@ def test_readers_visitors_and_forms_without_csrf_are_refused(
     fields = _confirm(curator, preview.get_data(as_text=True))
     del fields["csrf_token"]
     assert curator.post("/admin/import/confirm", data=fields).status_code == 400
+    assert _items(app) == []
+
+
+def _finished(app: Flask, job_id: int) -> Job:
+    """The job once the embedded worker has ended it (a minute at most)."""
+    deadline = time.monotonic() + 60
+    while True:
+        with app.app_context():
+            job = db.session.get(Job, job_id)
+            assert job is not None
+            db.session.expunge(job)
+        if job.status in ("done", "failed") or time.monotonic() > deadline:
+            return job
+        time.sleep(0.2)
+
+
+def _rows(count: int) -> str:
+    return HEADER + "".join(f"Sách {n},,Tác giả {n},{1800 + n % 100},,\n" for n in range(count))
+
+
+def test_a_long_file_is_imported_by_a_job_with_its_progress(
+    app: Flask, curator: FlaskClient, collection: int
+) -> None:
+    count = QUEUE_ABOVE_ROWS + 100
+    preview = _upload(curator, _rows(count).encode(), collection, publish="y")
+    assert preview.status_code == 200
+    assert "imported by a task" in _text(preview)
+    fields = _confirm(curator, preview.get_data(as_text=True))
+    response = curator.post("/admin/import/confirm", data=fields, headers=EN)
+    assert response.status_code == 302 and response.location.endswith("/admin/tasks")
+    with app.app_context():
+        job_id = db.session.execute(db.select(Job.id).filter_by(kind="import")).scalar_one()
+    job = _finished(app, job_id)
+    assert job.status == "done", job.message
+    assert job.message == f"records.csv: {count} new, 0 updated, {count} published"
+    assert (job.done, job.total) == (count, count)
+    items = _items(app)
+    assert len(items) == count and all(item.status == "published" for item in items)
+    tasks = _text(curator.get("/admin/tasks", headers=EN))
+    assert f"#{job_id}" in tasks or str(job_id) in tasks
+    with app.app_context():
+        audit = [
+            (e.action, e.actor, e.target)
+            for e in db.session.execute(db.select(AuditEvent).order_by(AuditEvent.id)).scalars()
+        ]
+    assert ("import-queued", "thuthu", "doi-tac") in audit
+    assert ("import", "thuthu", "doi-tac") in audit
+    # Once: the preview has expired, and the staged file is gone with the job.
+    again = curator.post("/admin/import/confirm", data=fields, headers=EN)
+    assert again.status_code == 302 and again.location.endswith("/admin/import")
+    assert not list((Path(app.instance_path) / "imports").glob("*/*"))
+    assert len(_items(app)) == count
+
+
+def _stage(app: Flask, body: str) -> str:
+    token = "t" * 16 + "-late-bad-row"
+    folder = Path(app.instance_path) / "imports" / token
+    folder.mkdir(parents=True)
+    (folder / "records.csv").write_text(body, encoding="utf-8")
+    return token
+
+
+def test_the_import_job_is_all_or_nothing_and_runs_once(app: Flask, collection: int) -> None:
+    """A bad row found late (the file changed after its preview) imports nothing; a
+    finished import run again, as after a crash, imports nothing twice."""
+    late = _rows(QUEUE_ABOVE_ROWS + 100) + "Cuối,,,không phải năm,,\n"
+    with app.app_context():
+        params = {"token": _stage(app, late), "collection": collection, "by": "thuthu"}
+        job_id = submit("import", params, send=False).id
+        run(job_id)
+        job = db.session.get(Job, job_id)
+        assert job is not None and job.status == "failed"
+        assert "1 bad rows; nothing was imported" in job.message
+        assert "row 601 (line 602): year_start is not a year" in job.message
+    assert _items(app) == []
+    assert not list((Path(app.instance_path) / "imports").glob("*/*"))  # removed with it
+    with app.app_context():
+        good = {"token": _stage(app, _rows(3)), "collection": collection, "by": "thuthu"}
+        job_id = submit("import", good, send=False).id
+        run(job_id)
+        assert db.session.get(Job, job_id).status == "done"  # type: ignore[union-attr]
+        # A worker that died after the commit: recover queues the job again.
+        db.session.execute(db.update(Job).where(Job.id == job_id).values(status="queued"))
+        db.session.commit()
+        run(job_id)
+        job = db.session.get(Job, job_id)
+        assert job is not None and job.status == "done"
+        assert job.message == "imported already, by an earlier run of this task"
+    assert len(_items(app)) == 3
+
+
+def test_a_job_for_a_file_that_is_gone_fails_plainly(app: Flask, collection: int) -> None:
+    with app.app_context():
+        for token in ("../../../etc", "x" * 20):
+            job_id = submit("import", {"token": token, "collection": collection}, send=False).id
+            run(job_id)
+            job = db.session.get(Job, job_id)
+            assert job is not None and job.status == "failed"
+            assert job.message.startswith("the uploaded file is gone")
     assert _items(app) == []

@@ -149,8 +149,10 @@ def test_a_curator_cannot_make_anyone_staff_not_even_themself(app: Flask, librar
     assert _user(app, "thuthu").role == "curator"  # type: ignore[union-attr]
     assert _user(app, "quantri").role == "admin"  # type: ignore[union-attr]
     page = f"/admin/people/{library.admin}"
-    assert _post(curator, page, f"{page}/disable").status_code == 422
-    assert _user(app, "quantri").password_hash  # type: ignore[union-attr]
+    response = _post(curator, page, f"{page}/disable", confirm="yes")
+    assert response.status_code == 422
+    assert "Only an administrator may change" in _text(response)
+    assert not _user(app, "quantri").disabled  # type: ignore[union-attr]
     # Nor change an administrator's groups (which would end the administrator's sessions).
     response = _post(curator, page, f"{page}/groups", group=library.group)
     assert response.status_code == 422
@@ -198,12 +200,31 @@ def test_group_membership_is_added_and_removed_with_the_clis_effects(
 def test_a_disabled_account_cannot_sign_in(app: Flask, library: Library) -> None:
     curator = _client(app, "thuthu")
     page = f"/admin/people/{library.reader}"
-    assert _post(curator, page, f"{page}/disable").status_code == 302
+    assert _post(curator, page, f"{page}/disable", confirm="yes").status_code == 302
     assert post_sign_in(app.test_client(), "docgia", "mat-khau-docgia").status_code != 302  # type: ignore[attr-defined]
     assert "Disabled" in _text(curator.get("/admin/people", headers=EN))
     assert ("thuthu", "docgia", "") in _audit(app, "user-disabled")
+    assert _user(app, "docgia").password_hash  # type: ignore[union-attr]  # kept for enabling
     mine = f"/admin/people/{library.curator}"
-    assert _post(curator, mine, f"{mine}/disable").status_code == 422
+    assert _post(curator, mine, f"{mine}/disable", confirm="yes").status_code == 422
+    assert _post(curator, page, f"{page}/enable", confirm="yes").status_code == 302
+    assert ("thuthu", "docgia", "") in _audit(app, "user-enabled")
+    sign_in(app.test_client(), "docgia", "mat-khau-docgia")
+
+
+def test_a_single_sign_on_account_can_be_disabled(app: Flask, library: Library) -> None:
+    with app.app_context():
+        user = User(username="sso.reader", sso_subject="https://sso.example|42")
+        db.session.add(user)
+        db.session.commit()
+        user_id = user.id
+    curator = _client(app, "thuthu")
+    page = f"/admin/people/{user_id}"
+    assert "Active" in _text(curator.get(page, headers=EN))
+    assert _post(curator, page, f"{page}/disable", confirm="yes").status_code == 302
+    assert _user(app, "sso.reader").disabled  # type: ignore[union-attr]
+    vi = _text(curator.get(page, headers=VI))
+    assert "Kích hoạt lại tài khoản" in vi and "Đã vô hiệu hoá" in vi
 
 
 def test_groups_are_renamed_and_deleted_after_a_confirmation_that_counts(
@@ -252,7 +273,8 @@ def test_forms_without_their_csrf_token_are_refused(app: Flask, library: Library
         (f"{page}/role", {"role": "admin"}),
         (f"{page}/groups", {"group": library.group}),
         (f"{page}/groups/{library.group}/leave", {}),
-        (f"{page}/disable", {}),
+        (f"{page}/disable", {"confirm": "yes"}),
+        (f"{page}/enable", {"confirm": "yes"}),
         ("/admin/groups", {"name": "khong-token"}),
         (f"/admin/groups/{library.group}/delete", {"confirm": "yes"}),
     ):

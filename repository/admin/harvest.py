@@ -2,7 +2,8 @@
 
 An address is checked as every fetch of it is (services.harvest.check_source_url): http(s)
 only, and never our own networks unless the deployment allows them. "Harvest now" puts
-the same job on the queue as `tangthu harvest --all --queue`."""
+the same job on the queue as `tangthu harvest --all --queue` (which leaves disabled sources
+out); each source's own "Harvest now", the job for that source alone."""
 
 from __future__ import annotations
 
@@ -17,7 +18,13 @@ from ..jobs import submit
 from ..models import Collection, HarvestSource, Job
 from ..services.audit import record
 from ..services.errors import ServiceError
-from ..services.harvest import SourceSpec, delete_source, save_source
+from ..services.harvest import (
+    SourceSpec,
+    delete_source,
+    harvestable,
+    save_source,
+    set_source_enabled,
+)
 from ..settings import current_settings
 from ..web import client_address, localized
 from .blueprint import bp
@@ -138,4 +145,38 @@ def harvest_now() -> Response:
     job = submit("harvest", {"full": False})
     record("harvest-queued", current_user.username, f"job {job.id}", "", client_address())
     flash(_("The harvest is queued as task %(id)d; the Tasks page shows its progress.", id=job.id))
+    return redirect(url_for("admin.harvest_sources"))
+
+
+@bp.post("/harvest/<int:source_id>/run")
+def harvest_source_now(source_id: int) -> Response:
+    """Queue a harvest of this source alone; a disabled one is refused."""
+    db.get_or_404(HarvestSource, source_id)
+    try:
+        source = harvestable(source_id)
+    except ServiceError:
+        flash(_("This source is disabled: enable it to harvest it."))
+        return redirect(url_for("admin.harvest_sources"))
+    job = submit("harvest", {"full": False, "source_id": source.id})
+    record(
+        "harvest-queued", current_user.username, source.url[:120], f"job {job.id}", client_address()
+    )
+    flash(_("The harvest is queued as task %(id)d; the Tasks page shows its progress.", id=job.id))
+    return redirect(url_for("admin.harvest_sources"))
+
+
+@bp.post("/harvest/<int:source_id>/disable")
+def harvest_source_disable(source_id: int) -> Response:
+    """Leave the source out of every harvest until it is enabled again."""
+    source = db.get_or_404(HarvestSource, source_id)
+    set_source_enabled(source, False, current_user.username, client_address())
+    flash(_("Harvest source disabled: %(url)s", url=source.url))
+    return redirect(url_for("admin.harvest_sources"))
+
+
+@bp.post("/harvest/<int:source_id>/enable")
+def harvest_source_enable(source_id: int) -> Response:
+    source = db.get_or_404(HarvestSource, source_id)
+    set_source_enabled(source, True, current_user.username, client_address())
+    flash(_("Harvest source enabled: %(url)s", url=source.url))
     return redirect(url_for("admin.harvest_sources"))

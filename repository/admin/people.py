@@ -20,10 +20,10 @@ from ..services.accounts import (
     create_account,
     create_group,
     delete_group,
-    disable_user,
     group_impact,
     is_disabled,
     rename_group,
+    set_disabled,
     set_membership,
     set_role,
 )
@@ -166,13 +166,29 @@ def person_leave(user_id: int, group_id: int) -> tuple[str, int] | Response:
 
 @bp.post("/people/<int:user_id>/disable")
 def person_disable(user_id: int) -> tuple[str, int] | Response:
+    """Disable an account: no sign-in of any kind, and its sessions and tokens end now."""
+    return _set_disabled(user_id, True)
+
+
+@bp.post("/people/<int:user_id>/enable")
+def person_enable(user_id: int) -> tuple[str, int] | Response:
+    return _set_disabled(user_id, False)
+
+
+def _set_disabled(user_id: int, disabled: bool) -> tuple[str, int] | Response:
     user = db.get_or_404(User, user_id)
+    if not ConfirmForm().validate_on_submit() or request.form.get("confirm") != "yes":
+        flash(_("Tick the box to confirm."))
+        return _person_page(user, 422)
     try:
-        disable_user(user, _manager(), get_storage(), _lifetime())
+        set_disabled(user, disabled, _manager(), get_storage(), _lifetime())
     except ServiceError as refused:
         flash(refused.message)
         return _person_page(user, refused.status)
-    flash(_("The account %(name)s is disabled: it can no longer sign in.", name=user.username))
+    if disabled:
+        flash(_("The account %(name)s is disabled: it can no longer sign in.", name=user.username))
+    else:
+        flash(_("The account %(name)s is enabled: it can sign in again.", name=user.username))
     return redirect(url_for("admin.person", user_id=user.id))
 
 

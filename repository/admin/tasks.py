@@ -25,6 +25,7 @@ KINDS = {
     "reindex": _l("Rebuild the search index"),
     "harvest": _l("Harvest"),
     "pdf": _l("PDF download"),
+    "import": _l("Spreadsheet import"),
 }
 SHOWN = 100
 

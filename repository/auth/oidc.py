@@ -267,6 +267,10 @@ def reader_groups(names: tuple[str, ...]) -> list[ReaderGroup]:
 def sync_user(identity: SsoIdentity, address: str | None) -> User:
     """Create or update the identity's account; audit what the provider changed."""
     user = db.session.execute(db.select(User).filter_by(sso_subject=identity.subject)).scalar()
+    if user is not None and user.disabled:  # nothing the provider says changes it
+        record("login-refused", user.username, detail="oidc: account disabled", address=address)
+        message = _("This account is disabled. Ask the library if you think this is a mistake.")
+        raise SignInRefused(message, f"account {user.username!r} is disabled")
     created = user is None
     if user is None:
         username = free_username(identity.username, identity.subject)
@@ -387,7 +391,7 @@ def oidc_callback() -> Response:
     sso = _sso()
     try:
         claims = _verified_claims(sso)
+        user = sync_user(identity_from_claims(claims, sso.settings), client_address())
     except SignInRefused as refusal:
         return _refuse(refusal)
-    user = sync_user(identity_from_claims(claims, sso.settings), client_address())
     return finish_sign_in(user, "oidc")

@@ -44,7 +44,7 @@ def access_keys() -> tokens.Keys:
 def access_token() -> str:
     """A signed token of the current reader's portable credentials and epoch, for the
     image server (never the reading room: that is checked from each request's address)."""
-    signed_in = current_user.is_authenticated
+    signed_in = current_user.is_authenticated and not current_user.disabled
     return tokens.issue(
         access_keys(),
         current_user.username if signed_in else "anonymous",

@@ -17,6 +17,7 @@ from ..services.accounts import (
     create_account,
     create_group,
     create_user,
+    set_disabled,
     set_membership,
 )
 from ..services.audit import record
@@ -45,6 +46,35 @@ def create_user_command(username: str, role: str, password: str) -> None:
     ensure_database()
     user = create_account(NewUser(username, password, role), CLI_MANAGER)  # refusal: Error:
     click.echo(f"created {user.role} {user.username}")
+
+
+def _find_user(username: str) -> User:
+    found: User | None = db.session.execute(db.select(User).filter_by(username=username)).scalar()
+    if found is None:
+        raise click.ClickException(f"no user is called {username!r}")
+    return found
+
+
+@click.command("disable-user")
+@click.argument("username")
+@with_appcontext
+def disable_user_command(username: str) -> None:
+    """Disable an account: no sign-in of any kind; its sessions and image access end now."""
+    user = _find_user(username)
+    lifetime = current_settings().access_token_lifetime
+    changed = set_disabled(user, True, CLI_MANAGER, get_storage(), lifetime)
+    click.echo(f"disabled {username}" if changed else f"{username} was already disabled")
+
+
+@click.command("enable-user")
+@click.argument("username")
+@with_appcontext
+def enable_user_command(username: str) -> None:
+    """Enable a disabled account again, with its password, role and groups as they were."""
+    user = _find_user(username)
+    lifetime = current_settings().access_token_lifetime
+    changed = set_disabled(user, False, CLI_MANAGER, get_storage(), lifetime)
+    click.echo(f"enabled {username}" if changed else f"{username} was not disabled")
 
 
 @click.command("demo-admin")
@@ -94,9 +124,7 @@ def group_add(name: str, label_vi: str, label_en: str) -> None:
 def group_member(name: str, username: str, remove: bool) -> None:
     """Put a user in a reader group (or take them out)."""
     found = _find_group(name)
-    user = db.session.execute(db.select(User).filter_by(username=username)).scalar()
-    if user is None:
-        raise click.ClickException(f"no user is called {username!r}")
+    user = _find_user(username)
     lifetime = current_settings().access_token_lifetime
     set_membership(found, user, not remove, CLI_MANAGER, get_storage(), lifetime)
     click.echo(f"{username}: {', '.join(g.name for g in user.groups) or 'no groups'}")
@@ -120,4 +148,11 @@ def group_collection(name: str, slug: str) -> None:
     click.echo(f"{slug}: readable by {', '.join(g.name for g in collection.groups)}")
 
 
-COMMANDS = (init_db, create_user_command, demo_admin, group)
+COMMANDS = (
+    init_db,
+    create_user_command,
+    disable_user_command,
+    enable_user_command,
+    demo_admin,
+    group,
+)

@@ -23,7 +23,9 @@ from ..services.harvest import (
     HarvestResult,
     default_slug,
     described,
+    enabled_sources,
     harvest,
+    set_source_enabled,
 )
 from ..services.publish import PublishSettings
 from ..services.union.marc_import import import_marc
@@ -173,9 +175,21 @@ def _run(source: HarvestSource, full: bool, limits: HarvestLimits) -> HarvestRes
 @click.option("--collection", "slug", help="Where records go (default: harvest-<host>).")
 @click.option("--set", "set_spec", help="Harvest only this OAI set.")
 @click.option("--full", is_flag=True, help="Everything again, not only what changed.")
-@click.option("--all", "everything", is_flag=True, help="Harvest every known source.")
+@click.option("--all", "everything", is_flag=True, help="Harvest every enabled source.")
 @click.option("--queue", "on_queue", is_flag=True, help="Put the work on the job queue.")
 @click.option("--wait", is_flag=True, help="With --queue: follow the job's progress to its end.")
+@click.option(
+    "--disable",
+    "state",
+    flag_value="disable",
+    help="Leave the source at URL out of every harvest (nothing is harvested now).",
+)
+@click.option(
+    "--enable",
+    "state",
+    flag_value="enable",
+    help="Take the source at URL into harvests again (nothing is harvested now).",
+)
 @with_appcontext
 def harvest_command(
     url: str | None,
@@ -186,6 +200,7 @@ def harvest_command(
     everything: bool,
     on_queue: bool,
     wait: bool,
+    state: str | None,
 ) -> None:
     """Harvest oai_dc records from an OAI-PMH endpoint into the union catalogue.
 
@@ -194,13 +209,11 @@ def harvest_command(
     ensure_database()
     if everything == bool(url):
         raise click.ClickException("name one OAI-PMH base URL, or use --all")
+    if state is not None:
+        _set_state(url, state)
+        return
     if on_queue:
-        if not everything:
-            raise click.ClickException("--queue goes with --all")
-        from .worker import queued
-
-        queued("harvest", {"full": full}, wait=wait)
-
+        _queue(url, full, wait)
         return
     limits = _limits()
     if url:
@@ -208,11 +221,9 @@ def harvest_command(
             raise click.ClickException(f"not an http(s) address: {url!r}")
         sources = [_source(url, institution, slug, set_spec)]
     else:
-        sources = list(
-            db.session.execute(db.select(HarvestSource).order_by(HarvestSource.id)).scalars()
-        )
+        sources = enabled_sources()
         if not sources:
-            click.echo("no sources yet: harvest a URL first")
+            click.echo("no enabled sources: harvest a URL first, or enable one")
     failed = []
     for source in sources:
         click.echo(f"harvesting {source.url}", err=True)
@@ -232,6 +243,35 @@ def harvest_command(
         if len(sources) == 1:
             raise click.ClickException(f"harvest failed: {failed[0]}")
         sys.exit(1)
+
+
+def _known_source(url: str | None) -> HarvestSource:
+    source: HarvestSource | None = db.session.execute(
+        db.select(HarvestSource).filter_by(url=url)
+    ).scalar()
+    if source is None:
+        raise click.ClickException(f"no harvest source has the address {url!r}")
+    return source
+
+
+def _set_state(url: str | None, state: str) -> None:
+    """--enable or --disable: the source at URL, as the admin's buttons change it."""
+    if not url:
+        raise click.ClickException(f"--{state} names the source's URL, not --all")
+    source = _known_source(url)
+    changed = set_source_enabled(source, state == "enable", "cli")
+    word = "enabled" if state == "enable" else "disabled"
+    click.echo(f"{word} {url}" if changed else f"{url} was already {word}")
+
+
+def _queue(url: str | None, full: bool, wait: bool) -> None:
+    """The harvest job for every enabled source, or for the known source at URL."""
+    from .worker import queued
+
+    params: dict[str, object] = {"full": full}
+    if url:
+        params["source_id"] = _known_source(url).id
+    queued("harvest", params, wait=wait)
 
 
 @click.command("register-manifest")

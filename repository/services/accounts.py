@@ -107,8 +107,8 @@ def authenticate(
     if user is None or not user.password_hash:
         check_password_hash(_dummy_hash(), password)
         return None
-    if not check_password_hash(user.password_hash, password):
-        return None
+    if not check_password_hash(user.password_hash, password) or user.disabled:
+        return None  # a disabled account is told nothing more than a wrong password
     db.session.execute(
         db.delete(LoginAttempt).where(
             LoginAttempt.username == username, LoginAttempt.address == where
@@ -222,21 +222,26 @@ def set_role(
 
 
 def is_disabled(user: User) -> bool:
-    """No way to sign in: no password and no single sign-on."""
-    return not user.password_hash and not user.sso_subject
+    """No sign-in of any kind: password, single sign-on, session or access token."""
+    return user.disabled
 
 
-def disable_user(user: User, manager: Manager, storage: Storage, token_lifetime: int) -> None:
-    """Take away the account's password and end its sessions; it keeps its history."""
+def set_disabled(
+    user: User, disabled: bool, manager: Manager, storage: Storage, token_lifetime: int
+) -> bool:
+    """Disable an account (its sessions and access tokens end at once) or enable it again;
+    its password, groups and history stay. Whether anything changed."""
     _may_change(manager, user)
-    if user.sso_subject:
-        raise Refused(
-            _("This account signs in through single sign-on: disable it at the provider.")
-        )
-    user.password_hash = ""
-    db.session.commit()
-    revoke_access(user, storage, token_lifetime)
-    record("user-disabled", manager.username, user.username, "", manager.address)
+    if user.disabled == disabled:
+        return False
+    user.disabled = disabled
+    if disabled:  # in the same commit as the new epoch: no moment with either alone
+        revoke_access(user, storage, token_lifetime)
+    else:
+        db.session.commit()
+    action = "user-disabled" if disabled else "user-enabled"
+    record(action, manager.username, user.username, "", manager.address)
+    return True
 
 
 def _labels(spec: GroupLabels) -> dict[str, str]:

@@ -21,8 +21,9 @@ from lxml import etree
 
 from ..extensions import db
 from ..models import Collection, HarvestSource, Item, utcnow
+from .audit import record
 from .cleaning import MAX_SUMMARY, clean_text, http_url, language_tag
-from .errors import Conflict, Refused, ServiceError, TooLarge, Unavailable
+from .errors import Conflict, NotFound, Refused, ServiceError, TooLarge, Unavailable
 from .publish import PublishSettings, publish_item, withdraw_item
 from .safe_fetch import Fetched, IPNetwork, check_public_host, fetch_bounded
 from .union.records import RecordDraft, add_value, apply_draft
@@ -322,7 +323,9 @@ def harvest(
     full: bool = False,
     limits: HarvestLimits | None = None,
 ) -> HarvestResult:
-    """Harvest one source: everything since the last complete run (or all, with full)."""
+    """Harvest one source: everything since the last complete run (or all, with full).
+    A disabled source is refused, and its last run's result left as it was."""
+    _check_enabled(source)
     limits = limits or HarvestLimits()
     own = session is None
     session = session or requests.Session()
@@ -466,3 +469,38 @@ def delete_source(source: HarvestSource) -> int:
     db.session.delete(source)
     db.session.commit()
     return int(kept or 0)
+
+
+def enabled_sources() -> list[HarvestSource]:
+    """The sources a harvest of every source takes, in the order they were added."""
+    query = db.select(HarvestSource).filter_by(enabled=True).order_by(HarvestSource.id)
+    return list(db.session.execute(query).scalars())
+
+
+def harvestable(source_id: int) -> HarvestSource:
+    """The source, if it may be harvested alone now: it exists and is enabled."""
+    source = db.session.get(HarvestSource, source_id)
+    if source is None:
+        raise NotFound(f"harvest source {source_id} does not exist", code="noSource")
+    _check_enabled(source)
+    return source
+
+
+def _check_enabled(source: HarvestSource) -> None:
+    if not source.enabled:
+        raise Refused(
+            f"{source.url[:200]} is disabled: enable it to harvest it", code="sourceDisabled"
+        )
+
+
+def set_source_enabled(
+    source: HarvestSource, enabled: bool, actor: str, address: str | None = None
+) -> bool:
+    """Leave a source out of every harvest, or take it in again; audited. Whether it changed."""
+    if source.enabled == enabled:
+        return False
+    source.enabled = enabled
+    db.session.commit()
+    action = "harvest-source-enabled" if enabled else "harvest-source-disabled"
+    record(action, actor, source.url[:120], "", address)
+    return True

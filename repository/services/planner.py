@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
 
@@ -19,7 +20,7 @@ class unindexed(FunctionElement[Any]):  # noqa: N801  (read as a function in con
     inherit_cache = True
     name = "unindexed"
 
-    def __init__(self, column: ColumnElement[Any]) -> None:
+    def __init__(self, column: ColumnElement[Any] | InstrumentedAttribute[Any]) -> None:
         super().__init__(column)
         self.type = column.type
 

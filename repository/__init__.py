@@ -19,7 +19,7 @@ from image_server import tokens
 from image_server.policy import PolicyStore
 
 from .config import DEFAULTS
-from .extensions import babel, csrf, db, login_manager, migrate
+from .extensions import babel, csrf, db, login_manager, migrate, read_while_writing
 from .security import DatabaseInteger, check_secrets, init_security
 from .settings import EXTENSION as SETTINGS
 from .settings import SettingError, Settings, current_settings, settings_of
@@ -136,6 +136,8 @@ def init_database(app: Flask, instance: Path) -> None:
             "poolclass": NullPool,
         }
     db.init_app(app)
+    with app.app_context():
+        read_while_writing(db.engine)
     migrate.init_app(
         app, db, directory=str(Path(__file__).parent / "migrations"), render_as_batch=True
     )

@@ -87,7 +87,7 @@ def get_search() -> SearchBackend:
 def make_search_backend() -> SearchBackend:
     from sqlalchemy import create_engine
 
-    from .extensions import db
+    from .extensions import db, read_while_writing
     from .search.sqlite_fts import SqliteFts
 
     settings = current_settings()
@@ -97,12 +97,12 @@ def make_search_backend() -> SearchBackend:
 
         return OpenSearchBackend(url, index=settings.search_index)
     if url.startswith("sqlite:"):
-        return SqliteFts(create_engine(url))  # `tangthu reindex` fills a new file
+        return SqliteFts(read_while_writing(create_engine(url)))  # reindex fills a new file
     if db.engine.dialect.name == "sqlite":
         backend = SqliteFts(db.engine)
     else:
         path = Path(current_app.instance_path) / "search.sqlite"
-        backend = SqliteFts(create_engine(f"sqlite:///{path}"))
+        backend = SqliteFts(read_while_writing(create_engine(f"sqlite:///{path}")))
     if backend.needs_rebuild:  # an index of an older layout was dropped: refill it now
         from .services.publish import published_ids, search_batches
 

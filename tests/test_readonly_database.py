@@ -79,3 +79,25 @@ def test_writes_are_refused_clearly_and_nothing_is_lost(
     assert saved.status_code == 302  # the next write works, with no restart
     with app.app_context():
         assert db.session.get(Item, item_id).title["vi"] == "Tên mới"
+
+
+def test_pages_are_read_while_another_process_writes(app: Flask, client: FlaskClient) -> None:
+    """The SQLite file is in write-ahead-log mode (extensions.read_while_writing): a write
+    under way elsewhere (usage being recorded, a curator saving) stops no reader. In
+    SQLite's own mode this page waited out the busy time-out and failed."""
+    import sqlite3
+
+    with app.app_context():
+        if db.engine.dialect.name != "sqlite":
+            pytest.skip("PostgreSQL readers never wait for writers")
+        path = db.engine.url.database
+        assert client.get("/search?q=s").status_code == 200  # the index made, the mode set
+    writer = sqlite3.connect(str(path), timeout=0.1)
+    try:
+        assert writer.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        writer.execute("BEGIN EXCLUSIVE")
+        writer.execute("UPDATE item SET title_sort = title_sort")
+        assert client.get("/search?q=s").status_code == 200
+    finally:
+        writer.rollback()
+        writer.close()

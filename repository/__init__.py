@@ -292,4 +292,7 @@ def serve() -> Flask:
     # in 2 of 5 runs of the scale smoke test (benchmarks/README.md, scale). Collections are
     # made rarer instead, which the first builds of big pages need most.
     gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *gc.get_threshold()[1:])
+    from .public.browse import count_ahead
+
+    count_ahead(app)
     return app

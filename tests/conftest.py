@@ -159,6 +159,9 @@ def app(app_config: dict[str, Any]) -> Iterator[Flask]:
 
         db.create_all()
     yield app
+    from repository.services.collections import RENEWED
+
+    RENEWED.wait()  # counts renewed in the background are done with the database
     with app.app_context():
         from repository.extensions import db
 

@@ -35,4 +35,7 @@ TANGTHU_TEST_POSTGRES="postgresql+psycopg://tangthu@127.0.0.1:$PORT/postgres" \
     tests/test_ingest_cli.py tests/test_search.py tests/test_ocr.py tests/test_oai.py \
     tests/test_discovery.py tests/test_opendata.py tests/test_union.py tests/test_harvest.py \
     tests/test_backup.py tests/test_presentation_http.py tests/test_observability.py \
-    tests/test_oidc.py tests/test_translations.py
+    tests/test_oidc.py tests/test_translations.py tests/test_browse.py tests/test_collection_pages.py \
+    tests/test_site_pages.py tests/test_admin_people.py tests/test_admin_import.py \
+    tests/test_admin_harvest.py tests/test_disabled_accounts.py tests/test_usage_counter.py \
+    tests/test_access_requests.py

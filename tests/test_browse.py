@@ -413,3 +413,34 @@ def test_home_shows_recently_added_and_keeps_it_fresh(
         newest_id = newest.id
     again = _text(client, "/")
     assert newest_id in again[again.index('class="recently-added"') :]
+
+
+def test_the_public_counts_are_worked_out_ahead_as_a_process_starts(
+    app: Flask, client: FlaskClient
+) -> None:
+    """repository.serve starts count_ahead: the first visitor of /browse reads kept counts
+    and counts nothing."""
+    from sqlalchemy import event
+
+    from repository.public.browse import count_ahead
+
+    with app.app_context():
+        shelf = Collection(slug="ke", title={"vi": "Kệ"})
+        db.session.add(
+            _item(shelf, "Sách một", 1, year_start=1820, dc=_dc("Đề", "Tác giả", "", ""))
+        )
+        db.session.commit()
+    count_ahead(app).join(30)
+    seen: list[str] = []
+    with app.app_context():
+        engine = db.engine
+
+    def listener(*args: object) -> None:
+        seen.append(str(args[2]))
+
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        assert "Đề" in _text(client, "/browse")
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    assert seen and not [s for s in seen if "count(" in s]  # no count worked out here

@@ -177,9 +177,7 @@ def initial_counts(viewer: Viewer) -> dict[str, int]:
         # the same text in the list and the grouping (bound numbers would differ in them)
         prefix = db.func.substr(Item.title_sort, literal_column("1"), literal_column("2"))
         rows = db.session.execute(
-            db.select(prefix, db.func.count())
-            .where(visible_items(viewer))
-            .group_by(prefix)
+            db.select(prefix, db.func.count()).where(visible_items(viewer)).group_by(prefix)
         ).all()
         counts = {"": sum(n for prefix, n in rows if prefix)}  # "": every title
         for initial in INITIALS:

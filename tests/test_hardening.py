@@ -148,7 +148,14 @@ def test_every_integer_route_answers_404_for_numbers_beyond_the_database(
             for method in sorted(methods - {"HEAD", "OPTIONS"}):
                 status = client.open(url, method=method).status_code
                 assert status != 500, (method, url)
-                if method == "GET":
+                if method != "GET":
+                    continue
+                if rule.startswith("/admin/") and int(number) <= 2**63 - 1:
+                    # a number the database can hold: the sign-in comes before any lookup
+                    response = client.get(url)
+                    assert response.status_code == 302, (url, status)
+                    assert "/auth/login" in response.headers["Location"]
+                else:
                     assert status == 404, (url, status)
 
 

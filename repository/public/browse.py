@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, abort, render_template, request, url_for
+from flask import Flask, abort, current_app, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, and_, literal_column, or_, union_all
 
@@ -94,12 +94,18 @@ def count_terms(kind: str, visible: ColumnElement[bool]) -> TermCounts:
     )
 
 
+def _app() -> Flask:
+    """This app, for the counts' renewals (services.collections.kept_while_renewed)."""
+    return current_app._get_current_object()  # type: ignore[attr-defined,no-any-return]
+
+
 def term_counts(kind: str, viewer: Viewer) -> TermCounts:
     # visible_items differs for staff alone, and the day is part of the catalogue's state
     return kept_while_renewed(
         ("browse-terms", kind, viewer.is_staff),
         lambda: count_terms(kind, visible_items(viewer)),
         store=TERMS_STORE,
+        app=_app(),
     )
 
 
@@ -138,6 +144,7 @@ def year_counts(viewer: Viewer) -> dict[int, int]:
                 .group_by(Item.year_start)
             ).all()
         },
+        app=_app(),
     )
 
 
@@ -156,6 +163,7 @@ def collection_counts(viewer: Viewer) -> dict[int, int]:
                 .group_by(Item.collection_id)
             ).all()
         },
+        app=_app(),
     )
 
 
@@ -185,7 +193,7 @@ def initial_counts(viewer: Viewer) -> dict[str, int]:
             counts[initial] = sum(n for prefix, n in rows if low <= (prefix or "") < high)
         return counts
 
-    return kept_while_renewed(("browse-initials", viewer.is_staff), count)
+    return kept_while_renewed(("browse-initials", viewer.is_staff), count, _app())
 
 
 def newest(visible: ColumnElement[bool], limit: int) -> list[Item]:

@@ -7,9 +7,8 @@ import math
 import threading
 from collections.abc import Callable, Iterable
 from datetime import date
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from flask import current_app
 from flask_sqlalchemy.pagination import Pagination, SelectPagination
 from sqlalchemy import Select, and_, func, or_, tuple_
 
@@ -19,6 +18,9 @@ from ..extensions import db
 from ..models import Collection, Event, Image, Item
 from .access import ANONYMOUS, Viewer, shows_thumbnails, visible_items
 from .errors import NotFound
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -212,11 +214,11 @@ RENEWED = Renewed()
 
 
 def kept_while_renewed(
-    name: tuple[object, ...], compute: Callable[[], T], store: Kept = COUNTS
+    name: tuple[object, ...], compute: Callable[[], T], app: Flask, store: Kept = COUNTS
 ) -> T:
     """``compute()`` as ``kept`` keeps it, except that once this process has an answer for
     ``name``, a newer state of the catalogue gets that answer at once while one thread
-    works out the new one in the background.
+    works out the new one in the background, in an app context of ``app``.
 
     For what reads the whole catalogue and may be a moment behind it: browsing's counts by
     term, year and letter took 0.1-0.7 s each at 200,000 items, after every change to any
@@ -227,7 +229,7 @@ def kept_while_renewed(
         found = RENEWED.latest.get(key)
         if found is not None:
             if found[0] != state and key not in RENEWED.renewing:
-                RENEWED.renewing[key] = _renewal(key, compute)
+                RENEWED.renewing[key] = _renewal(key, compute, app)
             return cast(T, found[1])
     value = kept(name, compute, store)  # the first answer: here, once per process
     with RENEWED.lock:
@@ -235,8 +237,7 @@ def kept_while_renewed(
     return value
 
 
-def _renewal(key: tuple[object, ...], compute: Callable[[], T]) -> threading.Thread:
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+def _renewal(key: tuple[object, ...], compute: Callable[[], T], app: Flask) -> threading.Thread:
 
     def renew() -> None:
         try:

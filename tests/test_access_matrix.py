@@ -203,8 +203,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 title={"vi": f"Sách {case.word}"},
                 pages=(PageFile(path, f"{number}.jpg"),),
                 access=level,
+                dc={"subject": [{"value": "Ma trận", "lang": "vi"}]},  # one term: browsing
             )
             item = ingest_item(draft, storage, ingest_settings()).item
+            item.year_start = 1800  # one century: browsing by date
             image = item.images[0]
             _page_text(item, image, case.word)
             if case.embargo:
@@ -344,6 +346,21 @@ def test_repository(world: World, case: Case, viewer: str) -> None:
         world.web(viewer, f"/collections/{slug}?page={n}").get_data(as_text=True) for n in (1, 2)
     )
     assert _listed(listing, item_id) == exists
+    # Browsing lists what the collection pages list, along indexes of its own (titles, years,
+    # a term's items: services.access.visible_items(ordered_elsewhere=True)).
+    for path in (
+        "/browse/title?letter=S",
+        "/browse/date?century=18",
+        "/browse/subject?term=Ma trận",
+    ):
+        browsed = "".join(
+            world.web(viewer, f"{path}&page={n}").get_data(as_text=True) for n in (1, 2)
+        )
+        assert _listed(browsed, item_id) == exists, path
+    # The page text beside the image is as open as the pages.
+    text = world.web(viewer, f"/items/{item_id}/page-text.json?page=1")
+    assert text.status_code == {"hidden": 404, "none": 403, "degraded": 403, "full": 200}[grant]
+    assert (case.word in text.get_data(as_text=True)) == (grant == "full")
     # Search finds only what the viewer may know; drafts and withdrawn items are not indexed.
     found = _listed(world.web(viewer, f"/search?q={case.word}").get_data(as_text=True), item_id)
     assert found == (exists and case.status == "published")

@@ -16,7 +16,7 @@ from .. import get_storage
 from ..extensions import db
 from ..models import Image, Item, PageText
 from ..search import MAX_QUERY
-from ..services.access import Access, image_access
+from ..services.access import can_read_text
 from ..services.content_search import (
     Page,
     autocomplete_v1,
@@ -44,7 +44,7 @@ LANGUAGE_TAGS = {
 
 def _readable_item(item_id: str) -> Item:
     item = visible_item(item_id)
-    if image_access(current_viewer(), item) is not Access.FULL:
+    if not can_read_text(current_viewer(), item):
         abort(401, "sign in as a reader allowed to see this item's pages to read their text")
     return item
 

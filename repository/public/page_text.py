@@ -12,18 +12,12 @@ from ..api.text import language_tag
 from ..extensions import db
 from ..models import Image, Item, PageText
 from ..search import HAN
-from ..services.access import Access, Viewer, can_see_item, image_access
+from ..services.access import can_read_text, can_see_item
 from ..services.ocr import is_vertical
 from ..web import current_viewer
 from .blueprint import bp
 
 HAN_CHARACTER = re.compile(f"[{HAN}]")
-
-
-def reads_text(viewer: Viewer, item: Item) -> bool:
-    """The words on the pages are as open as the pages: only to who sees them in full (the
-    rule of api.text, whose annotations and Content Search give the same words)."""
-    return can_see_item(viewer, item) and image_access(viewer, item) is Access.FULL
 
 
 def first_text(item: Item) -> dict[str, object] | None:
@@ -69,7 +63,7 @@ def page_text(item_id: str) -> Response:
     viewer = current_viewer()
     if not can_see_item(viewer, found):
         abort(404)
-    if not reads_text(viewer, found):
+    if not can_read_text(viewer, found):
         abort(403, _("The text of this item is not open to you."))
     pages = db.session.execute(
         db.select(db.func.count()).select_from(Image).where(Image.item_id == found.id)

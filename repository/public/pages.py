@@ -22,6 +22,7 @@ from ..services.access import (
     Access,
     Viewer,
     can_download,
+    can_read_text,
     can_see_item,
     public_access,
     visible_items,
@@ -34,7 +35,7 @@ from ..web import current_viewer, localized, public_urls
 from .access_requests import STATUS_LABELS, reading
 from .blueprint import bp
 from .browse import neighbours, newest, related
-from .page_text import first_text, reads_text
+from .page_text import first_text
 
 HOME_ITEMS = 8  # the newest items the home page shows of each collection shown in full
 HOME_RECENT = 8  # the newest items of the whole catalogue, under "Recently added"
@@ -253,7 +254,7 @@ def item(item_id: str) -> str:
         following=following,
         related=shown_related,
         related_firsts=first_pages(i.id for i in shown_related),
-        first_text=first_text(found) if reads_text(viewer, found) else None,
+        first_text=first_text(found) if can_read_text(viewer, found) else None,
     )
 
 

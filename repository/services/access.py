@@ -175,6 +175,12 @@ def can_download(viewer: Viewer, item: Item) -> bool:
     return viewer.is_staff or public_access(item) is Access.FULL
 
 
+def can_read_text(viewer: Viewer, item: Item) -> bool:
+    """The words on the pages are as open as the pages: only to who sees them in full
+    (annotations, Content Search, ALTO, and the text beside the image on the item page)."""
+    return can_see_item(viewer, item) and image_access(viewer, item) is Access.FULL
+
+
 def text_is_public(item: Item) -> bool:
     """Whether the words on the pages may go into the public search index."""
     return public_access(item) is Access.FULL

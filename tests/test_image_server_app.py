@@ -174,6 +174,29 @@ def test_ready_says_what_failed_and_why_only_to_the_monitoring_network(tmp_path:
     assert monitor.get_json() == {"storage": "unreachable: FileNotFoundError"}
 
 
+def _as_deployed(script: str, tmp_path: Path) -> str:
+    """The last line ``script`` prints, run in a fresh interpreter beside wsgi.py."""
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "TANGTHU_INSTANCE_PATH": str(tmp_path / "instance"),
+        "TANGTHU_STORAGE_URL": (tmp_path / "storage").as_uri(),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return done.stdout.strip().splitlines()[-1]
+
+
 @pytest.mark.parametrize("factory", ["image_app"])
 def test_what_start_up_built_is_left_out_of_every_later_collection(
     factory: str, tmp_path: Path
@@ -182,9 +205,6 @@ def test_what_start_up_built_is_left_out_of_every_later_collection(
     deployed, freezes what start-up made; only what requests make later is left to walk.
     (The repository does not: see repository.serve.)"""
     import json
-    import os
-    import subprocess
-    import sys
 
     script = (
         "import gc, json, wsgi\n"
@@ -193,21 +213,7 @@ def test_what_start_up_built_is_left_out_of_every_later_collection(
         "seen = [gc.get_freeze_count(), len(gc.get_objects()), sys.getswitchinterval()]\n"
         "print(json.dumps(seen))\n"
     )
-    env = {
-        **os.environ,
-        "TANGTHU_INSTANCE_PATH": str(tmp_path / "instance"),
-        "TANGTHU_STORAGE_URL": (tmp_path / "storage").as_uri(),
-    }
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=Path(__file__).resolve().parents[1],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    frozen, walked, switch = json.loads(done.stdout.strip().splitlines()[-1])
+    frozen, walked, switch = json.loads(_as_deployed(script, tmp_path))
     assert frozen > 10_000 and walked < frozen / 20
     if factory == "image_app":  # tiles wait at most 0.5 ms for the GIL, not Python's 5 ms
         assert switch == pytest.approx(0.0005)
@@ -216,23 +222,5 @@ def test_what_start_up_built_is_left_out_of_every_later_collection(
 def test_the_repository_collects_young_objects_less_often(tmp_path: Path) -> None:
     """The repository as deployed (wsgi.repository_app) collects young objects every
     20,000 allocations, not Python's 700 (see repository.YOUNG_COLLECTION_THRESHOLD)."""
-    import os
-    import subprocess
-    import sys
-
     script = "import gc, wsgi\nwsgi.repository_app()\nprint(gc.get_threshold()[0])\n"
-    env = {
-        **os.environ,
-        "TANGTHU_INSTANCE_PATH": str(tmp_path / "instance"),
-        "TANGTHU_STORAGE_URL": (tmp_path / "storage").as_uri(),
-    }
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=Path(__file__).resolve().parents[1],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    assert int(done.stdout.strip().splitlines()[-1]) == 20_000
+    assert int(_as_deployed(script, tmp_path)) == 20_000

@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
@@ -37,6 +37,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 
 from ..services.collation import sort_key
+from ..services.recent import Recent
 from . import (
     FACETS,
     Filters,
@@ -178,7 +179,9 @@ class SqliteFts:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.needs_rebuild = False
-        self.answers = Answers(KEPT_ANSWERS)
+        # the latest answers of this process by (request, generation): a page of hits and
+        # the facet counts each
+        self.answers: Recent[tuple[SearchRequest, object], Results] = Recent(KEPT_ANSWERS)
         self._hidden_for: tuple[tuple[object, date], list[str]] | None = None
         with self.engine.begin() as connection:
             tables = {
@@ -440,30 +443,6 @@ def statements(request: SearchRequest, hidden: Iterable[str]) -> tuple[str, str,
 def _next_generation(connection: Connection) -> None:
     """In a write's own transaction: every answer kept for the last generation is stale."""
     connection.execute(text(f"UPDATE {META} SET generation = generation + 1"))
-
-
-class Answers:
-    """The latest answers of this process by (request, generation), the least recently
-    asked dropped first past ``limit``. Each holds one page of hits and the facet counts."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._answers: OrderedDict[tuple[SearchRequest, object], Results] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[SearchRequest, object]) -> Results | None:
-        with self._lock:
-            found = self._answers.get(key)
-            if found is not None:
-                self._answers.move_to_end(key)
-            return found
-
-    def put(self, key: tuple[SearchRequest, object], results: Results) -> None:
-        with self._lock:
-            self._answers[key] = results
-            self._answers.move_to_end(key)
-            while len(self._answers) > self.limit:
-                self._answers.popitem(last=False)
 
 
 def _embargoes(connection: Connection, today: date) -> list[str]:

@@ -7,8 +7,6 @@ exist for OAI, not even as deleted. Sets are collections, nested as ``parent:chi
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -22,6 +20,7 @@ from ...models import Collection, Item
 from ..access import publicly_known, publicly_known_items
 from ..marc import marcxml
 from ..publish import DC_LABELS
+from ..recent import Recent
 from ..record_values import clean, dc_values, language_values, years
 from .protocol import DC_NS, FORMATS, OAI_DC_NS, SET_SPEC, XML_LANG, XSI_NS, OaiSettings
 
@@ -160,22 +159,14 @@ class Written:
     """
 
     def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._kept: OrderedDict[tuple[object, ...], bytes] = OrderedDict()
-        self._lock = threading.Lock()
+        self._kept: Recent[tuple[object, ...], bytes] = Recent(limit)
 
     def metadata(self, prefix: str, item: Item, settings: OaiSettings) -> etree._Element:
         key = (prefix, item.id, item.updated_at, settings.urls.base, settings.default_rights)
-        with self._lock:
-            found = self._kept.get(key)
-            if found is not None:
-                self._kept.move_to_end(key)
+        found = self._kept.get(key)
         if found is None:
             found = etree.tostring(WRITERS[prefix](item, settings))
-            with self._lock:
-                self._kept[key] = found
-                while len(self._kept) > self.limit:
-                    self._kept.popitem(last=False)
+            self._kept.put(key, found)
         return etree.fromstring(found)
 
 

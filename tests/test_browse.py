@@ -325,6 +325,20 @@ def test_previous_and_next_skip_what_the_viewer_may_not_see(
     assert "Tài liệu trước" in _text(client, f"/items/{catalogue.second}", VI)
 
 
+def test_previous_and_next_of_items_added_in_the_same_second_go_by_id(
+    app: Flask, client: FlaskClient
+) -> None:
+    with app.app_context():
+        sach = Collection(slug="cung-giay", title={"vi": "Cùng giây"})
+        made = [_item(sach, f"Sách {n}", 5) for n in range(3)]
+        db.session.add_all(made)
+        db.session.commit()
+        ids = sorted(item.id for item in made)
+    assert _neighbours(_text(client, f"/items/{ids[0]}")) == ("", ids[1])
+    assert _neighbours(_text(client, f"/items/{ids[1]}")) == (ids[0], ids[2])
+    assert _neighbours(_text(client, f"/items/{ids[2]}")) == (ids[1], "")
+
+
 def test_related_items_share_a_subject_or_creator_and_are_visible(
     client: FlaskClient, catalogue: Catalogue, reader: FlaskClient
 ) -> None:

@@ -18,14 +18,14 @@ from typing import Any
 
 from flask import Flask, abort, current_app, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ColumnElement, and_, literal_column, or_, union_all
+from sqlalchemy import ColumnElement, literal_column, tuple_, union_all
 
 from ..extensions import db
 from ..models import Collection, Item, item_terms
 from ..search import SearchRequest, parse_query
 from ..services.access import ANONYMOUS, Viewer, visible_items
 from ..services.collation import LETTERS, sort_key
-from ..services.collections import Kept, first_pages, kept_while_renewed
+from ..services.collections import Kept, first_pages, kept, kept_while_renewed
 from ..services.terms import TERM_ELEMENTS, term_key, term_values
 from ..web import current_viewer, get_search
 from .blueprint import bp
@@ -196,25 +196,30 @@ def initial_counts(viewer: Viewer) -> dict[str, int]:
     return kept_while_renewed(("browse-initials", viewer.is_staff), count, _app())
 
 
-def newest(visible: ColumnElement[bool], limit: int) -> list[Item]:
-    """The ``limit`` newest visible items of the catalogue: each collection's newest, read
-    backwards along its listing index, then merged; collections are few, items many."""
-    collection_ids = db.session.execute(db.select(Collection.id)).scalars().all()
-    if not collection_ids or limit <= 0:
-        return []
-    parts = [
-        db.select(Item.id, Item.created_at)
-        .where(Item.collection_id == collection_id, visible)
-        .order_by(Item.created_at.desc(), Item.id.desc())
-        .limit(limit)
-        .subquery()
-        for collection_id in collection_ids
-    ]
-    merged = union_all(*(db.select(p.c.id, p.c.created_at) for p in parts)).subquery()
-    ids = db.session.execute(
-        db.select(merged.c.id).order_by(merged.c.created_at.desc(), merged.c.id.desc()).limit(limit)
-    ).scalars()
-    return fetch(list(ids), visible)
+def newest(viewer: Viewer, limit: int) -> list[Item]:
+    """The ``limit`` newest items this viewer may see: each collection's newest, read
+    backwards along its listing index, then merged (collections are few, items many). Which
+    they are is kept per state of the catalogue (50 collections' reads were 11 ms of every
+    /browse on PostgreSQL); the items are read fresh, with the viewer's access."""
+    visible = visible_items(viewer)  # the same for every viewer who is not staff
+
+    def newest_ids() -> list[str]:
+        collection_ids = db.session.execute(db.select(Collection.id)).scalars().all()
+        if not collection_ids or limit <= 0:
+            return []
+        parts = [
+            db.select(Item.id, Item.created_at)
+            .where(Item.collection_id == collection_id, visible)
+            .order_by(Item.created_at.desc(), Item.id.desc())
+            .limit(limit)
+            .subquery()
+            for collection_id in collection_ids
+        ]
+        merged = union_all(*(db.select(p.c.id, p.c.created_at) for p in parts)).subquery()
+        ordered = db.select(merged.c.id).order_by(merged.c.created_at.desc(), merged.c.id.desc())
+        return list(db.session.execute(ordered.limit(limit)).scalars())
+
+    return fetch(kept(("newest", viewer.is_staff, limit), newest_ids), visible)
 
 
 def render_listing(template: str, listing: Listing, **context: Any) -> str:
@@ -266,7 +271,7 @@ def browse() -> str:
         overview_terms=OVERVIEW_TERMS,
         term_titles=TERM_TITLES,
         initials=initial_counts(viewer),
-        recent=(recent := newest(visible_items(viewer), 8)),
+        recent=(recent := newest(viewer, 8)),
         first_pages=first_pages(item.id for item in recent),
     )
 
@@ -373,7 +378,7 @@ def browse_recent() -> str:
     number = page_number()
     if number > RECENT_PAGES:
         abort(404)
-    newest_items = newest(visible_items(current_viewer()), number * PAGE_SIZE + 1)
+    newest_items = newest(current_viewer(), number * PAGE_SIZE + 1)
     shown = newest_items[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]
     more = len(newest_items) > number * PAGE_SIZE and number < RECENT_PAGES
     listing = Listing(shown, number, number + 1 if more else number, len(newest_items))
@@ -431,14 +436,11 @@ def neighbours(item: Item, viewer: Viewer) -> tuple[Item | None, Item | None]:
     added, then id), each the first entry read along ``ix_item_listing``."""
     visible = visible_items(viewer)
     same = Item.collection_id == item.collection_id
-    before = or_(
-        Item.created_at < item.created_at,
-        and_(Item.created_at == item.created_at, Item.id < item.id),
-    )
-    after = or_(
-        Item.created_at > item.created_at,
-        and_(Item.created_at == item.created_at, Item.id > item.id),
-    )
+    # A row comparison, which both databases read as a range of the index (the same test
+    # spelled with OR filtered 17,000 entries on PostgreSQL: 3.4 ms against 0.05 ms).
+    place = tuple_(Item.created_at, Item.id)
+    before = place < tuple_(item.created_at, item.id)
+    after = place > tuple_(item.created_at, item.id)
     previous = db.session.execute(
         db.select(Item)
         .where(same, before, visible)

@@ -97,7 +97,7 @@ def _home_main(viewer: Viewer, collections: Sequence[Collection]) -> Markup:
         {c.id: HOME_ITEMS if c.id in in_full else 1 for c in listed if counts.get(c.id)},
         visible,
     )
-    recent = newest(visible, HOME_RECENT)
+    recent = newest(viewer, HOME_RECENT)
     firsts = first_pages(
         [item.id for shown in items.values() for item in shown] + [i.id for i in recent]
     )

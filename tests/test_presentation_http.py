@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import gzip
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from jsonschema import Draft7Validator
+from sqlalchemy import event
 
 from repository import create_app
 from repository.extensions import db
 from repository.models import Collection, Item
+from repository.services import collections
+from repository.services.collections import BODIES
 
 
 @pytest.fixture
@@ -158,6 +162,44 @@ def test_top_collection_and_paged_collections(
         "@value": "The collections of Tàng Thư Library",
         "@language": "en",
     }
+
+
+def test_a_built_collection_page_is_shared_with_the_app_s_other_processes(
+    app: Flask, client: FlaskClient, items: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = Path(app.instance_path) / "cache" / "iiif-collections"
+    first = client.get("/iiif/collection/sach?page=1")
+    assert first.status_code == 200
+    assert [f.read_bytes() for f in folder.glob("*.body")] == [first.data]
+    # Another gunicorn worker: none of this process's memory. It reads the file that the
+    # first one wrote, and does not build the page again (no collection or item is read).
+    BODIES.answers.clear()
+    statements: list[str] = []
+    with app.app_context():
+        engine = db.engine
+    listen = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listen)
+    try:
+        again = client.get("/iiif/collection/sach?page=1")
+    finally:
+        event.remove(engine, "before_cursor_execute", listen)
+    assert again.data == first.data
+    assert not [s for s in statements if "FROM collection" in s or "FROM image" in s]
+    # A change to the catalogue names a new file: the page is built again, with the change.
+    with app.app_context():
+        changed = db.session.get(Item, items[0])
+        assert changed is not None
+        changed.title = {"vi": "Sách đổi tên"}
+        db.session.commit()
+    renamed = client.get("/iiif/collection/sach?page=1").get_json()
+    assert renamed["items"][0]["label"] == {"vi": ["Sách đổi tên"]}
+    assert len(list(folder.glob("*.body"))) == 2
+    # Bounded: past the limit the oldest files go; nothing half-written is left beside.
+    monkeypatch.setattr(collections, "SHARED_LIMIT", 2)
+    for path in ("/iiif/collection/sach?page=2", "/iiif/2/collection/sach?page=1"):
+        assert client.get(path).status_code == 200
+    assert len(list(folder.glob("*.body"))) == 2
+    assert list(folder.iterdir()) == list(folder.glob("*.body"))
 
 
 def test_nested_collections(app: Flask, client: FlaskClient, items: list[str]) -> None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any, Literal
 
-from flask import Response, abort, redirect, request, send_file
+from flask import Response, abort, current_app, redirect, request, send_file
 
 from image_server.policy import Access, decide
 from manifests import collection_json, collection_v2
@@ -14,7 +15,7 @@ from .. import get_storage, item_policies
 from ..extensions import db
 from ..models import ITEM_ID, Collection, Image, Item
 from ..services.access import ANONYMOUS, visible_items
-from ..services.collections import BODIES, collection_record, kept, top_collection
+from ..services.collections import collection_record, kept_shared, top_collection
 from ..services.publish import manifest_key, render_manifests
 from ..settings import current_settings
 from ..web import current_viewer, publish_settings
@@ -115,10 +116,10 @@ def _collection(slug: str, version: int) -> Response:
     viewer, page = current_viewer(), _page_argument()
     # A page of up to COLLECTION_PAGE_SIZE manifests costs far more to build than to send:
     # it is built once per state of the catalogue (and who may see what), then kept.
-    body = kept(
+    body = kept_shared(
         ("iiif-collection", current_settings().urls.base, slug, version, page, viewer.is_staff),
         lambda: _collection_body(slug, version, page),
-        BODIES,
+        Path(current_app.instance_path) / "cache" / "iiif-collections",
     )
     return iiif_json(body, version, public=not viewer.is_staff)
 

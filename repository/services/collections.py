@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
+import os
+import tempfile
 import threading
 from collections.abc import Callable, Iterable
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from flask_sqlalchemy.pagination import Pagination, SelectPagination
@@ -171,7 +175,65 @@ def kept(name: tuple[object, ...], compute: Callable[[], T], store: Kept = COUNT
     Only the first asker of a key computes it; the others of this process wait for its
     answer. A count over every event takes a second on PostgreSQL at 200,000 items, and
     eight threads starting it at once were the p95 of the pages that need it."""
+    return _kept((*name, *catalogue_state()), compute, store)
+
+
+SHARED_LIMIT = 256  # files in the shared folder; the oldest go past it
+
+
+def kept_shared(name: tuple[object, ...], compute: Callable[[], bytes], folder: Path) -> bytes:
+    """A document as ``kept`` keeps it in ``BODIES``, and also shared with the app's other
+    processes through a file per key in ``folder``: the first process to build it writes
+    it, the others read it (a page of 1,000 manifests took each gunicorn worker its own
+    100-1,000 ms build, the p95 of those pages at 200,000 items).
+
+    The file's name is a hash of the key, which holds the catalogue's state: a change to
+    the catalogue names new files, and the old ones are removed past ``SHARED_LIMIT``."""
     key = (*name, *catalogue_state())
+    path = folder / f"{hashlib.sha256(repr(key).encode()).hexdigest()}.body"
+
+    def from_file_or_built() -> bytes:
+        try:
+            return path.read_bytes()
+        except OSError:
+            pass
+        body = compute()
+        try:
+            _write_shared(folder, path, body)
+        except OSError:  # a full or read-only disk: this process keeps its own copy
+            log.warning("could not share %s in %s", name[0], folder, exc_info=True)
+        return body
+
+    return _kept(key, from_file_or_built, BODIES)
+
+
+def _write_shared(folder: Path, path: Path, body: bytes) -> None:
+    """Whole or not at all (written beside, then renamed), then the oldest files past the
+    limit removed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=folder, suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(body)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    files = list(folder.glob("*.body"))
+    if len(files) > SHARED_LIMIT:
+        by_age = sorted(files, key=_modified)
+        for old in by_age[: len(files) - SHARED_LIMIT]:
+            old.unlink(missing_ok=True)
+
+
+def _modified(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:  # removed by another process meanwhile
+        return 0.0
+
+
+def _kept(key: tuple[object, ...], compute: Callable[[], T], store: Kept) -> T:
     with store.lock:
         if key in store.answers:
             return cast(T, store.answers[key])

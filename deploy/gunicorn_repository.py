@@ -29,7 +29,7 @@ worker_class = "gthread"
 threads = int(os.environ.get("TANGTHU_REPOSITORY_THREADS", 4))
 timeout = 120  # a 2 GB upload is handed over from nginx's buffer, then stored
 graceful_timeout = 30
-keepalive = 75  # longer than nginx's upstream keepalive_timeout (60 s)
+keepalive = 5  # nginx opens a connection per request (deploy/nginx/upstreams.conf)
 # Recycle workers now and then, at different times, to bound slow memory growth.
 max_requests = int(os.environ.get("TANGTHU_REPOSITORY_MAX_REQUESTS", 5_000))
 max_requests_jitter = max_requests // 10

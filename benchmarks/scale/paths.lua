@@ -22,7 +22,10 @@ end
 function request()
   local path = paths[index]
   index = index % #paths + 1
-  return wrk.format("GET", path)
+  -- A connection per request, as nginx opens them to the repository (deploy/nginx): kept
+  -- open, wrk's 8 connections stay in whichever gunicorn worker took them, at times all
+  -- in one, and a page's figures then measured that placement rather than the page.
+  return wrk.format("GET", path, {["Connection"] = "close"})
 end
 
 function response(status, headers, body)

@@ -136,6 +136,7 @@ def main() -> None:
             log = work / f"server-{'on' if recording else 'off'}.log"
             wait(f"http://127.0.0.1:{port}/items/{ids[0]}", log)
         rates: dict[bool, list[float]] = {True: [], False: []}
+        sizes: list[float] = []  # the write-ahead log after each measurement, MB
         for round_number in range(args.rounds):
             order = (True, False) if round_number % 2 == 0 else (False, True)
             for recording in order:
@@ -143,6 +144,8 @@ def main() -> None:
                 if figures["non_2xx"]:
                     raise SystemExit(f"{figures['non_2xx']} answers were not 2xx")
                 rates[recording].append(figures["requests_per_s"])
+                wal = instance / "tangthu.sqlite-wal"
+                sizes.append(round(wal.stat().st_size / 2**20, 1) if wal.exists() else 0.0)
         time.sleep(2)  # the recording server's last batch
         with sqlite3.connect(instance / "tangthu.sqlite") as database:
             (stored,) = database.execute(
@@ -153,6 +156,7 @@ def main() -> None:
         print(f"item pages, recording off: {off:,.0f} req/s (rounds {rates[False]})")
         print(f"item pages, recording on:  {on:,.0f} req/s (rounds {rates[True]})")
         print(f"on / off = {ratio:.3f} (target at least 0.95); investigations stored: {stored:,}")
+        print(f"write-ahead log after each measurement: {sizes} MB")
         if not stored:
             raise SystemExit("the recording server stored no usage")
         if args.smoke:
@@ -161,6 +165,7 @@ def main() -> None:
         out = RESULTS / f"usage-{time.strftime('%Y%m%d-%H%M%S')}.json"
         body = {"items": args.items, "rounds": args.rounds, "duration_s": args.duration}
         body |= {"on": rates[True], "off": rates[False], "ratio": ratio, "stored": stored}
+        body |= {"wal_mb": sizes}
         out.write_text(json.dumps(body, indent=2))
         print(f"written {out}")
     finally:

@@ -249,6 +249,11 @@ def run_one(database: str, args: argparse.Namespace, work: Path) -> dict[str, An
         server = measure.Server(port, env)
         try:
             pages = pages_to_measure(server.base, catalogue.slugs, published, deep)
+            if args.only:
+                pages = [page for page in pages if args.only in page.name]
+                # What each worker works out ahead as it starts (browse's counts) is done
+                # by the time a full run reaches most pages: let it finish here too.
+                time.sleep(20)
             faults, cold = [], {}
             for page in pages:
                 cold[page.name], found = measure.check(server.base, page)
@@ -320,6 +325,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=5, help="seconds of wrk per page")
     parser.add_argument("--export-seconds", type=float, default=20)
     parser.add_argument("--seed", type=int, default=20261204)
+    parser.add_argument("--only", default="", help="measure only the pages whose name has this")
     parser.add_argument(
         "--smoke", action="store_true", help="2,000 items, SQLite, 1 s per page: check every answer"
     )

@@ -162,6 +162,10 @@ class Lane:
                 ],
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
+                # One malloc arena: glibc reserves 64 MB of address space for each thread's
+                # own arena, which counted against the ceiling without being used, and made
+                # what a render may take depend on which thread happened to run it.
+                env={**os.environ, "MALLOC_ARENA_MAX": "1"},
                 cwd=str(Path(__file__).resolve().parent.parent),
             )
             theirs.close()

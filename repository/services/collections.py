@@ -190,9 +190,9 @@ def kept_shared(name: tuple[object, ...], compute: Callable[[], bytes], folder: 
     The file's name is a hash of the key, which holds the catalogue's state: a change to
     the catalogue names new files, and the old ones are removed past ``SHARED_LIMIT``."""
     key = (*name, *catalogue_state())
-    path = folder / f"{hashlib.sha256(repr(key).encode()).hexdigest()}.body"
 
-    def from_file_or_built() -> bytes:
+    def from_file_or_built() -> bytes:  # only when this process does not have it
+        path = folder / f"{hashlib.sha256(repr(key).encode()).hexdigest()}.body"
         try:
             return path.read_bytes()
         except OSError:

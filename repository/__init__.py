@@ -127,13 +127,12 @@ def init_database(app: Flask, instance: Path) -> None:
     url = app.config.get("DATABASE_URL") or f"sqlite:///{instance / 'tangthu.sqlite'}"
     app.config["SQLALCHEMY_DATABASE_URI"] = url
     if url.startswith("sqlite"):
-        # A SQLite connection is cheap, and one opened while the file was read-only stays
-        # read-only: a connection per use sees the file as it is now.
-        from sqlalchemy.pool import NullPool
-
+        # Connections are kept (extensions.keep_connections). A worker's threads each hold
+        # up to three at once (the session, a search and its counts beside it).
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+            "pool_size": 8,
+            "max_overflow": 24,
             **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
-            "poolclass": NullPool,
         }
     db.init_app(app)
     with app.app_context():

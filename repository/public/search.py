@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import render_template, request, url_for
 from flask_babel import get_locale
@@ -27,6 +29,9 @@ from ..services.cataloguing import language_name
 from ..services.collections import first_pages
 from ..web import current_viewer, get_search, localized
 from .blueprint import bp
+
+# What url_for leaves unescaped in a query (werkzeug.urls._urlencode: the URL standard).
+QUERY_SAFE = "!$'()*,/:;?@"
 
 
 @bp.get("/search")
@@ -73,31 +78,44 @@ def search() -> str:
             for entry in facet["values"]
             if entry["chosen"]
         ],
-        search_url=search_url,
+        search_url=links_from(request.args.to_dict(flat=False)),
         first_pages=firsts,
     )
 
 
-def search_url(**changes: object) -> str:
-    """This search's URL with some arguments changed: None removes one, a pair toggles a value."""
-    args: dict[str, Any] = request.args.to_dict(flat=False)
-    args.pop("page", None)
-    for name, change in changes.items():
-        if change is None:
-            args.pop(name, None)
-        elif isinstance(change, tuple):  # ("add" | "remove", value)
-            action, value = change
-            values = [v for v in args.get(name, []) if v != value]
-            args[name] = [*values, str(value)] if action == "add" else values
-        else:
-            args[name] = [str(change)]
-    return url_for("public.search", **args)
+def links_from(args: dict[str, list[str]]) -> Callable[..., str]:
+    """``search_url``: this search's URL with some arguments changed (None removes one, a
+    pair toggles a value). A search page links ~40 facet values: its path is worked out
+    once, and each link is its query alone, encoded as ``url_for`` would encode it."""
+    base = url_for("public.search")
+    args = {name: values for name, values in args.items() if name != "page"}
+
+    def search_url(**changes: object) -> str:
+        changed = dict(args)
+        for name, change in changes.items():
+            if change is None:
+                changed.pop(name, None)
+            elif isinstance(change, tuple):  # ("add" | "remove", value)
+                action, value = change
+                values = [v for v in changed.get(name, []) if v != value]
+                changed[name] = [*values, str(value)] if action == "add" else values
+            else:
+                changed[name] = [str(change)]
+        pairs = [(name, value) for name, values in changed.items() for value in values]
+        return f"{base}?{urlencode(pairs, safe=QUERY_SAFE)}" if pairs else base
+
+    return search_url
 
 
 def facet_choices(results: Results, filters: Filters) -> list[dict[str, Any]]:
     """Each facet with readable labels: collection titles, language names, centuries."""
-    collections = {
-        c.slug: localized(c.title) for c in db.session.execute(db.select(Collection)).scalars()
+    shown_slugs = [slug for slug, _count in results.facets.get("collection", ())]
+    shown_slugs += filters.values("collection")
+    collections = {  # only the collections the facet names, not every one
+        slug: localized(title)
+        for slug, title in db.session.execute(
+            db.select(Collection.slug, Collection.title).where(Collection.slug.in_(shown_slugs))
+        )
     }
     locale = str(get_locale() or "vi")
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
@@ -66,6 +65,8 @@ SEPARATOR = "|"
 UNIT = "\x1f"  # between the parts of a combination's key
 RANK = f"bm25({FTS}, 5.0, 1.0, 1.0, 0.0)"  # the title counts five times; facet tokens not
 HIDDEN = "zzhidden"
+# What a public search shows, read from the document row ``d`` (the tokens' meaning).
+PUBLIC = "d.hidden = 0 AND (d.embargo_until IS NULL OR d.embargo_until <= :today)"
 SCHEMA = (
     f"CREATE TABLE IF NOT EXISTS {META} (version TEXT NOT NULL, generation INTEGER NOT NULL)",
     f"CREATE TABLE IF NOT EXISTS {DOC} (rowid INTEGER PRIMARY KEY, item_id TEXT NOT NULL UNIQUE,"
@@ -406,9 +407,10 @@ def statements(request: SearchRequest, hidden: Iterable[str]) -> tuple[str, str,
     params.update(limit=request.limit, offset=request.offset)
     if request.browsing and not by_facet:  # only years: the document rows alone
         if not request.staff:
-            years.append("d.hidden = 0 AND (d.embargo_until IS NULL OR d.embargo_until <= :today)")
+            years.append(PUBLIC)
             params["today"] = request.today.isoformat()
         source, where = f"{DOC} d", " AND ".join(years)
+        counted = where
         page_sql = (
             f"SELECT d.rowid FROM {source} WHERE {where} ORDER BY {ORDER[request.order]}"
             " LIMIT :limit OFFSET :offset"
@@ -417,7 +419,14 @@ def statements(request: SearchRequest, hidden: Iterable[str]) -> tuple[str, str,
         params["match"] = match_expression(request.query, request.filters, hidden)
         # FTS5 first, each match then joined to its narrow document row by rowid.
         source = f"{FTS} CROSS JOIN {DOC} d ON d.rowid = {FTS}.rowid"
-        where = " AND ".join([f"{FTS} MATCH :match", *years])
+        where = counted = " AND ".join([f"{FTS} MATCH :match", *years])
+        if hidden:
+            # The counts read each match's document row anyway, and its columns say what is
+            # hidden: cheaper than FTS5 leaving out the restriction tokens (4.3 against 5.5
+            # ms for 1,500 matches at 200,000 items). The page keeps them: it reads no row.
+            params["counted"] = match_expression(request.query, request.filters)
+            params["today"] = request.today.isoformat()
+            counted = " AND ".join([f"{FTS} MATCH :counted", *years, PUBLIC])
         if request.order == "relevance":  # only the rows that pass are ranked
             page_sql = (
                 f"SELECT {FTS}.rowid FROM {source if years else FTS} WHERE {where}"
@@ -432,11 +441,11 @@ def statements(request: SearchRequest, hidden: Iterable[str]) -> tuple[str, str,
     if request.facets:
         counts_sql = (
             "SELECT c.collection, c.languages, c.types, c.century, g.n FROM (SELECT d.combo"
-            f" AS combo, count(*) AS n FROM {source} WHERE {where} GROUP BY d.combo) g"
+            f" AS combo, count(*) AS n FROM {source} WHERE {counted} GROUP BY d.combo) g"
             f" JOIN {COMBO} c ON c.id = g.combo"
         )
     else:
-        counts_sql = f"SELECT '', '', '', NULL, count(*) FROM {source} WHERE {where}"
+        counts_sql = f"SELECT '', '', '', NULL, count(*) FROM {source} WHERE {counted}"
     return page_sql, counts_sql, params
 
 
@@ -482,18 +491,31 @@ def _counting_pool() -> ThreadPoolExecutor:
 
 
 def _facets(counted: list[Any]) -> dict[str, tuple[tuple[str, int], ...]]:
-    """Counts per facet value from counts per combination of values."""
-    tallies: dict[str, Counter[str]] = {name: Counter() for name in (*FACETS, "century")}
-    for collection, languages, types, era, count in counted:
+    """Counts per facet value from counts per combination of values (hundreds of rows for
+    a search: plain dicts and no Counter, which took twice as long)."""
+    collections: dict[str, int] = {}
+    languages: dict[str, int] = {}
+    types: dict[str, int] = {}
+    centuries: dict[str, int] = {}
+    for collection, language_values, type_values, era, count in counted:
         number = int(count)
         if collection:
-            tallies["collection"][str(collection)] += number
-        for value in str(languages).split(SEPARATOR) if languages else ():
-            tallies["language"][value] += number
-        for value in str(types).split(SEPARATOR) if types else ():
-            tallies["type"][value] += number
+            collections[collection] = collections.get(collection, 0) + number
+        if language_values:
+            for value in language_values.split(SEPARATOR):
+                languages[value] = languages.get(value, 0) + number
+        if type_values:
+            for value in type_values.split(SEPARATOR):
+                types[value] = types.get(value, 0) + number
         if era is not None:
-            tallies["century"][str(era)] += number
+            key = str(era)
+            centuries[key] = centuries.get(key, 0) + number
+    tallies = {
+        "collection": collections,
+        "language": languages,
+        "type": types,
+        "century": centuries,
+    }
     return {
         name: tuple(sorted(tally.items(), key=lambda pair: (-pair[1], pair[0]))[:FACET_LIMIT])
         for name, tally in tallies.items()

@@ -392,6 +392,12 @@ def test_embargoes_are_left_out_by_year_or_by_day(tmp_path: Path) -> None:
     browse = Filters(collection=("maps",))
     assert set(ids(fts, "", filters=browse, today=today)) == visible
     assert fts.search(SearchRequest(filters=browse, today=today)).total == 3
+    # The counts beside the page leave out the same documents (by their rows' columns).
+    counted = fts.search(SearchRequest(parse_query("dia ba"), today=today))
+    assert counted.total == 3 and dict(counted.facets["collection"]) == {"maps": 3}
+    by_staff = fts.search(SearchRequest(parse_query("dia ba"), today=today, staff=True))
+    assert by_staff.total == 6
+    assert fts.search(SearchRequest(parse_query("dia ba"), today=date(2026, 12, 15))).total == 4
     assert set(ids(fts, "dia ba", today=today, staff=True)) == {*ends, "staff"}
     # On the December day it ends, and in the next year, when the tokens are by day.
     assert "this-december" in ids(fts, "dia ba", today=date(2026, 12, 15))

@@ -95,6 +95,7 @@ class Item(Model):
         Index("ix_item_collection_title", "collection_id", "title_sort"),
         Index("ix_item_title", "title_sort", "id"),  # the admin list by title, all collections
         Index("ix_item_changed", "updated_at", "id"),  # OAI-PMH lists by change
+        Index("ix_item_collection_changed", "collection_id", "updated_at", "id"),  # and sets
         # Sitemaps list the public items by id, from this index alone.
         Index("ix_item_public_ids", "status", "id", "access", "embargo_until", "updated_at"),
         Index("ix_item_year", "year_start", "title_sort", "id"),  # browsing by date

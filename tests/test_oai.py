@@ -403,6 +403,51 @@ def test_resumption_keeps_the_set_and_dates(
     assert pages[-1].find("o:resumptionToken", NS).get("completeListSize") == "3"
 
 
+def test_a_set_of_several_collections_pages_in_datestamp_order(
+    app: Flask, oai: Harvester, catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A set's collections are walked each along its own index and merged: with windows of
+    two rows and pages of one record, the merge runs many times, and the parent set still
+    lists its own and its child's records once each, in (datestamp, id) order."""
+    from repository.services.oai import verbs
+
+    members = set(identifiers(oai(verb="ListIdentifiers", metadataPrefix="oai_dc", set="sach")))
+    reconfigure(app, OAI_PAGE_SIZE=1)
+    monkeypatch.setattr(verbs, "WINDOW", 2)
+    found, pages = harvest(oai, "ListIdentifiers", metadataPrefix="oai_dc", set="sach")
+    in_set = [i for i in catalogue.visible if oai_id(i) in members]
+    expected = sorted(in_set, key=lambda i: (catalogue.visible[i], i))
+    assert len(expected) == 4 and found == [oai_id(i) for i in expected]
+    assert len(pages) == 4
+
+
+def test_a_list_page_reads_whole_rows_once_and_only_for_records_not_written(
+    app: Flask, oai: Harvester, catalogue: Catalogue
+) -> None:
+    """A ListRecords page loads what headers need; whole rows (their JSON) in one statement
+    for the records not kept as written, and none when every record is."""
+    from sqlalchemy import event
+
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        whole = []
+        for _ in range(2):
+            statements.clear()
+            root = oai(verb="ListRecords", metadataPrefix="oai_dc")
+            assert len(root.findall(".//o:metadata", NS)) == len(catalogue.visible)
+            whole.append([s for s in statements if "item.summary" in s])
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert len(whole[0]) == 1 and whole[1] == []
+
+
 def test_records_changed_during_a_harvest_come_again_not_missed(
     app: Flask, oai: Harvester, catalogue: Catalogue
 ) -> None:

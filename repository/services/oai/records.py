@@ -7,7 +7,7 @@ exist for OAI, not even as deleted. Sets are collections, nested as ``parent:chi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -161,8 +161,24 @@ class Written:
     def __init__(self, limit: int) -> None:
         self._kept: Recent[tuple[object, ...], bytes] = Recent(limit)
 
+    @staticmethod
+    def _key(prefix: str, item: Item, settings: OaiSettings) -> tuple[object, ...]:
+        return (prefix, item.id, item.updated_at, settings.urls.base, settings.default_rights)
+
+    def read_missing(self, prefix: str, items: Sequence[Item], settings: OaiSettings) -> None:
+        """Read whole, in one statement, the rows of the records not kept written: a list's
+        page loads only what headers need."""
+        missing = [
+            item.id
+            for item in items
+            if item.status == "published"
+            and self._kept.get(self._key(prefix, item, settings)) is None
+        ]
+        if missing:  # the session's items take the columns they lacked
+            db.session.execute(db.select(Item).where(Item.id.in_(missing))).scalars().all()
+
     def metadata(self, prefix: str, item: Item, settings: OaiSettings) -> etree._Element:
-        key = (prefix, item.id, item.updated_at, settings.urls.base, settings.default_rights)
+        key = self._key(prefix, item, settings)
         found = self._kept.get(key)
         if found is None:
             found = etree.tostring(WRITERS[prefix](item, settings))

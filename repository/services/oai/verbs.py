@@ -6,11 +6,14 @@ back the whole answer, protocol errors included.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from lxml import etree
 from sqlalchemy import ColumnElement, func, tuple_
+from sqlalchemy.orm import load_only
 
 from ...extensions import db
 from ...models import Item
@@ -180,30 +183,33 @@ def _list(verb: str, args: dict[str, str], settings: OaiSettings, now: datetime)
     low, high = date_bounds(selection.start, selection.until)
     stamp = record_datestamp()
     tree = SetTree.load()
-    # What places a record in the list, apart from who may know of it.
-    placed: list[ColumnElement[bool]] = []
+    # What places a record in the list, apart from who may know of it: its dates, and the
+    # collections of the set asked for (None: every collection).
+    dated: list[ColumnElement[bool]] = []
+    in_sets: tuple[int, ...] | None = None
     if selection.set_spec is not None:
-        members = tree.members(selection.set_spec)
-        if not members:
+        in_sets = tuple(tree.members(selection.set_spec))
+        if not in_sets:
             raise OaiError("noRecordsMatch", f"there is no set {selection.set_spec!r}")
-        placed.append(Item.collection_id.in_(members))
     if low is not None:
-        placed.append(stamp >= low)
+        dated.append(stamp >= low)
     if high is not None:
-        placed.append(stamp < high)
+        dated.append(stamp < high)
+    placed = [*dated, Item.collection_id.in_(in_sets)] if in_sets else dated
     conditions = [harvestable(), *placed]
     # completeListSize reads every record of the list: once per state of the catalogue.
-    in_sets = tuple(tree.members(selection.set_spec)) if selection.set_spec else None
     total = counted(
         ("oai", in_sets, low, high),
         db.select(func.count()).select_from(Item).where(*conditions),
     )
     page_size = max(1, settings.page_size)
     after = (position.datestamp, position.item_id) if position.datestamp is not None else None
-    items = _page(conditions, placed, after, page_size + 1)
+    items = _page(conditions, dated, in_sets, after, page_size + 1)
     if not items:
         raise OaiError("noRecordsMatch", "no records match these arguments")
     more, items = len(items) > page_size, items[:page_size]
+    if verb == "ListRecords":
+        WRITTEN.read_missing(prefix, items, settings)
     node = etree.Element(f"{{{OAI_NS}}}{verb}")
     for item in items:
         if verb == "ListRecords":
@@ -225,7 +231,8 @@ def _list(verb: str, args: dict[str, str], settings: OaiSettings, now: datetime)
 
 def _page(
     conditions: list[ColumnElement[bool]],
-    placed: list[ColumnElement[bool]],
+    dated: list[ColumnElement[bool]],
+    in_sets: tuple[int, ...] | None,
     after: tuple[datetime, str] | None,
     size: int,
 ) -> list[Item]:
@@ -235,32 +242,65 @@ def _page(
     index, found by what places them in the list alone, then kept if harvestable: asked
     all at once, a database without statistics (a SQLite file is never analysed) reads
     the harvestable rows by status and sorts them all, on every page."""
-    stamp = record_datestamp()
     found: list[str] = []
     while len(found) < size:
-        window = db.select(stamp, Item.id).where(*placed).order_by(stamp, Item.id).limit(WINDOW)
-        if after is not None:
-            window = window.where(tuple_(stamp, Item.id) > tuple_(*after))
-        rows = db.session.execute(window).all()
+        rows = _window(dated, in_sets, after)
         if not rows:
             break
         # Only ids here: whole rows (their JSON decoded) for the page alone, not the window.
         found += db.session.execute(
             db.select(Item.id)
             .where(Item.id.in_([row[1] for row in rows]), *conditions)
-            .order_by(stamp, Item.id)
+            .order_by(record_datestamp(), Item.id)
         ).scalars()
-        after = (rows[-1][0], rows[-1][1])
+        after = rows[-1]
         if len(rows) < WINDOW:
             break
     chosen = found[:size]
     if not chosen:
         return []
+    # What a header needs; the rest of a row (its JSON decoded: 5 ms a page) only for the
+    # records not already written (``Written.read_missing``).
+    light = load_only(
+        Item.id,
+        Item.status,
+        Item.collection_id,
+        Item.updated_at,
+        Item.published_at,
+        Item.created_at,
+    )
     items = {
         item.id: item
-        for item in db.session.execute(db.select(Item).where(Item.id.in_(chosen))).scalars()
+        for item in db.session.execute(
+            db.select(Item).where(Item.id.in_(chosen)).options(light)
+        ).scalars()
     }
     return [items[item_id] for item_id in chosen]
+
+
+def _window(
+    dated: list[ColumnElement[bool]],
+    in_sets: tuple[int, ...] | None,
+    after: tuple[datetime, str] | None,
+) -> list[tuple[datetime, str]]:
+    """The next WINDOW (datestamp, id) pairs after ``after`` of the list's dates and sets.
+
+    A set's collections are each walked along their own part of ix_item_collection_changed,
+    and merged here: asked together, SQLite sorted every item of the set for each page (21
+    ms for a set with a fifth of 200,000 items)."""
+    stamp = record_datestamp()
+
+    def walk(*where: ColumnElement[bool]) -> list[tuple[datetime, str]]:
+        window = db.select(stamp, Item.id).where(*dated, *where)
+        if after is not None:
+            window = window.where(tuple_(stamp, Item.id) > tuple_(*after))
+        rows = db.session.execute(window.order_by(stamp, Item.id).limit(WINDOW))
+        return [(row[0], row[1]) for row in rows]
+
+    if in_sets is None:
+        return walk()
+    merged = heapq.merge(*(walk(Item.collection_id == member) for member in in_sets))
+    return list(itertools.islice(merged, WINDOW))
 
 
 def list_identifiers(args: dict[str, str], settings: OaiSettings, now: datetime) -> etree._Element:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
 import secrets
+import shutil
+import sqlite3
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -15,8 +19,10 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from repository import create_app
+from repository.cli.serve import follow_base_url
 from repository.extensions import db
 from repository.models import Item
+from repository.web import public_urls
 from tests.helpers import draw_grid_image
 from tests.s3server import real_s3_service  # noqa: F401  (the suite's S3: SeaweedFS)
 from tests.servers import Server, free_port
@@ -199,6 +205,38 @@ def make_pages(tmp_path: Path):  # type: ignore[no-untyped-def]
     return make
 
 
+_LOADED_SAMPLE: list[Path] = []
+
+
+def loaded_sample() -> Path:
+    """An instance folder with the sample loaded (SQLite), made the first time it is asked
+    for in this session: ``load-sample`` draws, ingests and reads the printed pages (~25 s),
+    once rather than for each module's site. The folder is removed when the session ends."""
+    if _LOADED_SAMPLE:
+        return _LOADED_SAMPLE[0]
+    root = Path(tempfile.mkdtemp(prefix="tangthu-sample-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    instance = root / "instance"
+    app = create_app(
+        {
+            "INSTANCE_PATH": str(instance),
+            "SECRET_KEY": secrets.token_urlsafe(48),
+            "PUBLIC_URL": "http://127.0.0.1:9",  # each copy's manifests are rewritten
+            "IMAGE_URL": "http://127.0.0.1:9",
+            "STORAGE_URL": (instance / "storage").as_uri(),
+        }
+    )
+    result = app.test_cli_runner().invoke(args=["load-sample"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        db.engine.dispose()
+    with sqlite3.connect(instance / "tangthu.sqlite") as connection:  # one file to copy
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    connection.close()
+    _LOADED_SAMPLE.append(instance)
+    return instance
+
+
 @contextlib.contextmanager
 def sample_site(
     root: Path,
@@ -225,9 +263,15 @@ def sample_site(
         env["TANGTHU_DATABASE_URL"] = database
     settings = {k.removeprefix("TANGTHU_"): v for k, v in env.items()}
     settings.pop("INSTANCE_PATH")
+    if not database:  # SQLite: the sample as loaded once this session, copied
+        shutil.copytree(loaded_sample(), instance)
     app: Flask = create_app({"INSTANCE_PATH": str(instance), **settings})
-    result = app.test_cli_runner().invoke(args=["load-sample"])
-    assert result.exit_code == 0, result.output
+    if database:
+        result = app.test_cli_runner().invoke(args=["load-sample"])
+        assert result.exit_code == 0, result.output
+    else:
+        with app.app_context():  # its manifests rewritten for this site, as `serve` does
+            follow_base_url(public_urls())
     for role, name, password in (
         ("--curator", "thuthu", "mat-khau-thu-thu"),
         ("--reader", "docgia", "mat-khau-doc-gia"),

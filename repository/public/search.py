@@ -10,7 +10,7 @@ from flask import render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from markupsafe import Markup, escape
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from ..extensions import db
 from ..models import Collection, Item
@@ -55,7 +55,7 @@ def search() -> str:
             db.select(Item)
             .where(Item.id.in_([h.item_id for h in results.hits]), visible_items(viewer))
             # what each hit's thumbnail is decided by, read at once rather than per hit
-            .options(selectinload(Item.collection).selectinload(Collection.groups))
+            .options(joinedload(Item.collection).selectinload(Collection.groups))
         ).scalars()
     }
     hits = [(found[h.item_id], highlight(h.snippet)) for h in results.hits if h.item_id in found]

@@ -291,7 +291,8 @@ def serve() -> Flask:
     # in 2 of 5 runs of the scale smoke test (benchmarks/README.md, scale). Collections are
     # made rarer instead, which the first builds of big pages need most.
     gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *gc.get_threshold()[1:])
+    from .api.discovery import visible_event_count
     from .public.browse import count_ahead
 
-    count_ahead(app)
+    count_ahead(app, visible_event_count)
     return app

@@ -100,3 +100,27 @@ def test_collections_created_changed_and_deleted(app: Flask, client: FlaskClient
         ("Delete", "Collection"),
     ]
     assert found[0]["object"]["id"].endswith("/iiif/collection/ban-do")
+
+
+def test_the_total_is_renewed_beside_the_requests(
+    app: Flask, client: FlaskClient, runner: FlaskCliRunner, make_pages
+) -> None:
+    """totalItems reads every event: after a change it is as it was until its renewal in
+    the background is done (no request waits on it), while the pages show the change."""
+    from repository.services.collections import RENEWED
+
+    def publish(number: int) -> None:
+        folder = make_pages(count=1, name=f"t{number}", width=320 + number)
+        args = ["ingest", str(folder), "--collection", "c", "--title", f"Tờ {number}"]
+        assert runner.invoke(args=[*args, "--publish"]).exit_code == 0
+
+    def total() -> int:
+        return int(client.get("/iiif/discovery/collection").get_json()["totalItems"])
+
+    publish(1)
+    assert total() == 1
+    publish(2)
+    assert total() == 1  # as it was, while it is counted again
+    assert len(client.get("/iiif/discovery/page/0").get_json()["orderedItems"]) == 2
+    RENEWED.wait()
+    assert total() == 2 and len(activities(client)) == 2

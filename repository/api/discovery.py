@@ -16,13 +16,13 @@ import json
 from datetime import datetime
 from typing import Any
 
-from flask import Response, abort
+from flask import Response, abort, current_app
 from sqlalchemy import and_, or_
 
 from ..extensions import db
 from ..models import Event, Item
 from ..services.access import publicly_known_items
-from ..services.collections import counted
+from ..services.collections import kept_while_renewed
 from ..settings import current_settings
 from ..web import public_urls
 from .blueprint import bp, iiif_json
@@ -47,10 +47,16 @@ def _page_size() -> int:
     return current_settings().discovery_page_size
 
 
-def _count() -> int:
-    """Every visible event: counted once per state of the catalogue (it reads them all)."""
-    return counted(
-        ("discovery",), db.select(db.func.count()).select_from(_visible_events().subquery())
+def visible_event_count() -> int:
+    """Every visible event (``totalItems``). Counting reads them all (0.2 s on SQLite, 1 s
+    on PostgreSQL at 200,000 items), so the count is kept, and after a change to the
+    catalogue it is renewed in the background while the last one is given: a moment
+    behind, never a worker's threads waiting on it. Worked out ahead as a process starts
+    (``repository.serve``)."""
+    statement = db.select(db.func.count()).select_from(_visible_events().subquery())
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    return int(
+        kept_while_renewed(("discovery",), lambda: db.session.execute(statement).scalar_one(), app)
     )
 
 
@@ -91,7 +97,7 @@ def _json(document: dict[str, Any]) -> Response:
 
 @bp.get("/discovery/collection")
 def discovery_collection() -> Response:
-    total = _count()
+    total = visible_event_count()
     last = _pages() - 1
     document = {
         "@context": CONTEXT,

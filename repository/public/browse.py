@@ -232,10 +232,11 @@ def page_url(endpoint: str, **args: Any) -> Callable[[int], str]:
     return lambda number: url_for(endpoint, **args, page=number if number > 1 else None)
 
 
-def count_ahead(app: Flask) -> threading.Thread:
+def count_ahead(app: Flask, *others: Callable[[], object]) -> threading.Thread:
     """Work out the public's counts in the background as a process starts (the repository
     as deployed does): the first visitor of /browse in each process would otherwise wait
-    for them, 2-3 s at 200,000 items. Later changes renew them beside the requests."""
+    for them, 2-3 s at 200,000 items. Later changes renew them beside the requests.
+    ``others``: more counts to work out then, each in the app's context."""
 
     def run() -> None:
         try:
@@ -245,6 +246,8 @@ def count_ahead(app: Flask) -> threading.Thread:
                 year_counts(ANONYMOUS)
                 collection_counts(ANONYMOUS)
                 initial_counts(ANONYMOUS)
+                for other in others:
+                    other()
         except Exception:  # the first visitor works them out instead
             log.exception("could not count ahead for browsing")
 

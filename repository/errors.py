@@ -64,8 +64,9 @@ def _titles() -> dict[int, str]:
 def _reset_database(drop_connections: bool = False) -> None:
     """Roll back this request's transaction, so the error page itself can be drawn.
 
-    After a refusal from the database itself, also drop pooled connections (PostgreSQL
-    keeps a pool; SQLite opens one per use): only new ones see it as it is now.
+    After a refusal from the database itself, also drop pooled connections (SQLite's are
+    also dropped as the refusal is raised: extensions.keep_connections): only new ones see
+    it as it is now.
     """
     from .extensions import db
 

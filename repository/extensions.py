@@ -94,13 +94,19 @@ def keep_connections(engine: Engine) -> None:
     items). Two things a connection per use gave for free are kept:
 
     - **Writing resumes once the file takes writes again.** A connection opened while the
-      file refused writes stays read-only. A refused write drops every kept connection, and
-      for ``REFUSAL_WINDOW`` seconds after it each new connection is used once.
+      file refused writes stays read-only. So a connection opened while the file's modes
+      forbid writing is used once, a refused write drops every kept connection, and for
+      ``REFUSAL_WINDOW`` seconds after it each new connection is used once too.
     - **No connection crosses a fork** (gunicorn forks its workers from a master that made
       the app): kept connections are closed before ``os.fork`` and forgotten after it in the
       child, and one made in another process is never handed out.
     """
     refused = [-REFUSAL_WINDOW]
+    path = engine.url.database
+    on_disk = bool(path) and path != ":memory:" and not str(path).startswith("file:")
+
+    def writable() -> bool:  # one access(2) per new connection, none per use
+        return not on_disk or not os.path.exists(str(path)) or os.access(str(path), os.W_OK)
 
     def note_refusal(context: Any) -> None:
         error = context.original_exception
@@ -110,7 +116,7 @@ def keep_connections(engine: Engine) -> None:
 
     def opened(_connection: sqlite3.Connection, record: Any) -> None:
         record.info["pid"] = os.getpid()
-        record.info["once"] = time.monotonic() - refused[0] < REFUSAL_WINDOW
+        record.info["once"] = time.monotonic() - refused[0] < REFUSAL_WINDOW or not writable()
         record.info["used"] = False
 
     def checkout(_connection: sqlite3.Connection, record: Any, proxy: Any) -> None:

@@ -4,13 +4,19 @@ fork: gunicorn forks its workers from a master that made the app (``preload_app`
 from __future__ import annotations
 
 import os
+import sqlite3
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 from flask import Flask
 from sqlalchemy import Engine, text
 
 from repository.extensions import db
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -91,3 +97,50 @@ def test_threads_share_the_kept_connections(engine: Engine) -> None:
     for thread in threads:
         thread.join(timeout=30)
     assert errors == []
+
+
+CHILD = """
+import os, sys
+from pathlib import Path
+from sqlalchemy import create_engine, text
+from repository.extensions import read_while_writing
+
+path = Path(sys.argv[1])
+engine = read_while_writing(create_engine(f"sqlite:///{path}"))
+path.chmod(0o444)
+path.parent.chmod(0o555)
+try:
+    with engine.connect() as connection:  # opened, and read, while the file refuses writes
+        connection.execute(text("SELECT count(*) FROM t")).scalar()
+finally:
+    path.parent.chmod(0o755)
+    path.chmod(0o644)
+with engine.begin() as connection:  # the file takes writes again: so does the next use
+    connection.execute(text("INSERT INTO t VALUES (2)"))
+print("written")
+"""
+
+
+def test_a_connection_opened_while_the_file_is_read_only_is_not_kept(tmp_path: Path) -> None:
+    """A SQLite connection opened while its file's modes refuse writing stays read-only:
+    kept, it would refuse every write after the modes came back. Run without the powers
+    that let root write anyway (as benchmarks/soak/faults.py runs the server)."""
+    folder = tmp_path / "instance"
+    folder.mkdir()
+    database = folder / "tangthu.sqlite"
+    with sqlite3.connect(database) as made:
+        made.execute("CREATE TABLE t (n INTEGER)")
+        made.execute("INSERT INTO t VALUES (1)")
+    made.close()
+    prefix = [] if os.geteuid() else ["setpriv", "--bounding-set=-dac_override,-fowner", "--"]
+    done = subprocess.run(
+        [*prefix, sys.executable, "-c", CHILD, str(database)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0 and "written" in done.stdout, done.stderr[-2000:]
+    with sqlite3.connect(database) as check:
+        assert [n for (n,) in check.execute("SELECT n FROM t ORDER BY n")] == [1, 2]
+    check.close()

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import secrets
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -291,8 +292,30 @@ def serve() -> Flask:
     # in 2 of 5 runs of the scale smoke test (benchmarks/README.md, scale). Collections are
     # made rarer instead, which the first builds of big pages need most.
     gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *gc.get_threshold()[1:])
+    count_ahead_in_each_process(app)
+    return app
+
+
+def count_ahead_in_each_process(app: Flask) -> None:
+    """Work out the public's counts ahead (``public.browse.count_ahead``) in each process
+    that serves, from its first request on: never in a gunicorn master that loads the app
+    before forking its workers (``preload_app``, as deployed). A thread still counting
+    there as a worker was forked left the worker its locks held (a count being worked
+    out, a connection in use) and no thread to let them go: some of the first requests
+    of a worker then waited forever (1 start in 3 with the sample)."""
     from .api.discovery import visible_event_count
     from .public.browse import count_ahead
 
-    count_ahead(app, visible_event_count)
-    return app
+    started: set[int] = set()
+    lock = threading.Lock()
+
+    @app.before_request
+    def start_counting() -> None:
+        process = os.getpid()
+        if process in started:
+            return
+        with lock:
+            if process in started:
+                return
+            started.add(process)
+        count_ahead(app, visible_event_count)

@@ -14,9 +14,11 @@
     Image row, no staging folder; the full ingest afterwards succeeds.
 (c) readonly: the repository under gunicorn (as root, without CAP_DAC_OVERRIDE,
     CAP_DAC_READ_SEARCH and CAP_FOWNER, so file modes bind it as they bind any user)
-    while its SQLite file is chmod 0444 and its folder 0555 (no journal can be made):
-    reads must work; a curator saving an item's record and the CLI must fail clearly;
-    after the modes are restored nothing has changed and the next writes succeed.
+    while its SQLite file is chmod 0444 and its folder 0555 (no journal can be made), its
+    workers replaced after the change (modes bind a file when it is opened, and workers keep
+    their connections): reads must work; a curator saving an item's record and the CLI must
+    fail clearly; after the modes are restored nothing has changed and the next writes
+    succeed.
 
 Writes benchmarks/soak/faults-last-run.json and prints a summary table.
 """
@@ -48,7 +50,7 @@ if not __package__:  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmarks.soak import common  # noqa: E402
-from benchmarks.tiles.procs import Servers, cpu_ticks  # noqa: E402
+from benchmarks.tiles.procs import Server, Servers, cpu_ticks  # noqa: E402
 
 CONCURRENCY = 8
 NO_DAC = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner", "--"]
@@ -391,6 +393,16 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def replace_workers(server: Server) -> None:
+    """gunicorn's workers replaced (SIGHUP), and back to answering."""
+    workers = common.children(server.pid)
+    os.kill(server.pid, signal.SIGHUP)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and set(common.children(server.pid)) & set(workers):
+        time.sleep(0.2)
+    time.sleep(1.0)
+
+
 def readonly_database(
     servers: Servers, env: dict[str, str], instance: Path, port: int, items: list[common.ItemRef]
 ) -> dict[str, Any]:
@@ -438,7 +450,6 @@ def readonly_database(
 
     database = instance / "tangthu.sqlite"
     modes = (database.stat().st_mode & 0o777, instance.stat().st_mode & 0o777)
-    digest_before = sha256(database)
     result: dict[str, Any] = {
         "server_runs_as": "root without CAP_DAC_OVERRIDE/CAP_DAC_READ_SEARCH/CAP_FOWNER (setpriv)"
         if root
@@ -447,6 +458,13 @@ def readonly_database(
     }
     database.chmod(0o444)
     instance.chmod(0o555)
+    # Modes are checked when a file is opened: connections a worker already holds (it keeps
+    # them between requests) write on, as with any database server. Fresh workers open
+    # the file as it is now, which is what a read-only file means to a starting server.
+    replace_workers(server)
+    # After the old workers closed their connections (the last to close folds the WAL
+    # into the file): what the read-only time itself changes.
+    digest_before = sha256(database)
     try:
         result["reads"] = {}
         for name, url in reads.items():
@@ -516,12 +534,7 @@ def readonly_database(
     result["saves_after_restore"] = saves
     if any(status != 302 for status in saves):
         # Do fresh worker processes (fresh database connections) write again?
-        workers = common.children(server.pid)
-        os.kill(server.pid, signal.SIGHUP)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and set(common.children(server.pid)) & set(workers):
-            time.sleep(0.2)
-        time.sleep(1.0)
+        replace_workers(server)
         saves = []
         for n in range(4):
             fresh = form_with(curator.get(edit, timeout=30).text, "title_vi")

@@ -306,16 +306,15 @@ def count_ahead_in_each_process(app: Flask) -> None:
     from .api.discovery import visible_event_count
     from .public.browse import count_ahead
 
-    started: set[int] = set()
+    started = [0]  # the process they were started in (a fork has none)
     lock = threading.Lock()
 
     @app.before_request
     def start_counting() -> None:
-        process = os.getpid()
-        if process in started:
+        if started[0] == os.getpid():
             return
         with lock:
-            if process in started:
+            if started[0] == os.getpid():
                 return
-            started.add(process)
+            started[0] = os.getpid()
         count_ahead(app, visible_event_count)

@@ -131,7 +131,7 @@ def keep_connections(engine: Engine) -> None:
     event.listen(engine, "connect", opened)
     event.listen(engine, "checkout", checkout)
     _pooled.add(engine)
-    if len(_pooled) == 1 and not _Forks.watching:
+    if not _Forks.watching:
         os.register_at_fork(before=_close_kept, after_in_child=_forget_kept)
         _Forks.watching = True
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import json
 import os
 import secrets
@@ -205,15 +206,11 @@ def make_pages(tmp_path: Path):  # type: ignore[no-untyped-def]
     return make
 
 
-_LOADED_SAMPLE: list[Path] = []
-
-
+@functools.cache
 def loaded_sample() -> Path:
     """An instance folder with the sample loaded (SQLite), made the first time it is asked
     for in this session: ``load-sample`` draws, ingests and reads the printed pages (~25 s),
     once rather than for each module's site. The folder is removed when the session ends."""
-    if _LOADED_SAMPLE:
-        return _LOADED_SAMPLE[0]
     root = Path(tempfile.mkdtemp(prefix="tangthu-sample-"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)
     instance = root / "instance"
@@ -233,7 +230,6 @@ def loaded_sample() -> Path:
     with sqlite3.connect(instance / "tangthu.sqlite") as connection:  # one file to copy
         connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     connection.close()
-    _LOADED_SAMPLE.append(instance)
     return instance
 
 

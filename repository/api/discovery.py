@@ -53,11 +53,13 @@ def visible_event_count() -> int:
     catalogue it is renewed in the background while the last one is given: a moment
     behind, never a worker's threads waiting on it. Worked out ahead as a process starts
     (``repository.serve``)."""
-    statement = db.select(db.func.count()).select_from(_visible_events().subquery())
+
+    def count() -> int:  # the statement is built only when it is run, not per request
+        statement = db.select(db.func.count()).select_from(_visible_events().subquery())
+        return int(db.session.execute(statement).scalar_one())
+
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    return int(
-        kept_while_renewed(("discovery",), lambda: db.session.execute(statement).scalar_one(), app)
-    )
+    return int(kept_while_renewed(("discovery",), count, app))
 
 
 def _pages() -> int:
